@@ -1,0 +1,155 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// fixtures is the shared fixture directory (a sibling of the repository).
+const fixtures = "../../shared/fixtures/robaws"
+
+const testSecret = "test-secret-key"
+
+const customersPath = "/api/webhooks/robaws/customers"
+
+// MustOpenDB opens a store in a temp dir, closed at cleanup.
+func MustOpenDB(tb testing.TB, path string) *store.DB {
+	tb.Helper()
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "robaws-edge.db")
+	}
+	db, err := store.Open(path, store.Options{QuarantineMaxBytes: 1 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// testEndpoints returns the default customers endpoint with testSecret
+// and a second endpoint with its own secret.
+func testEndpoints() []app.Endpoint {
+	return []app.Endpoint{
+		{Name: "customers", Path: customersPath, Events: []string{"client.created", "client.updated"}, Secrets: []string{"old-secret", testSecret}},
+		{Name: "articles", Path: "/api/webhooks/robaws/articles", Events: []string{"article.updated"}, Secrets: []string{"articles-secret"}},
+		{Name: "nosecret", Path: "/api/webhooks/robaws/nosecret", Events: []string{"client.updated"}},
+	}
+}
+
+// MustReceiver returns a receiver over db with a clock fixed at now.
+func MustReceiver(tb testing.TB, db *store.DB, now time.Time, mutate func(*app.ReceiverConfig)) *app.Receiver {
+	tb.Helper()
+	cfg := app.ReceiverConfig{Endpoints: testEndpoints(), Logger: slog.New(slog.DiscardHandler)}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	r, err := app.NewReceiver(db, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !now.IsZero() {
+		r.Now = func() time.Time { return now }
+		db.Now = r.Now
+	}
+	return r
+}
+
+func readFixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(fixtures, name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+type vector struct {
+	Secret string `json:"secret"`
+	T      int64  `json:"t"`
+	Body   string `json:"body"`
+	V1     string `json:"v1"`
+	Header string `json:"header"`
+}
+
+func readVectors(tb testing.TB) []vector {
+	tb.Helper()
+	var vs []vector
+	if err := json.Unmarshal(readFixture(tb, "signature-vectors.json"), &vs); err != nil {
+		tb.Fatal(err)
+	}
+	return vs
+}
+
+// answer is a decoded receiver reply.
+type answer struct {
+	Code   int
+	Status string `json:"status"`
+	LogID  uint64 `json:"log_id"`
+	Error  string `json:"error"`
+}
+
+// post sends body to path through app.Test with the given signature header
+// ("" = none).
+func post(tb testing.TB, f *fiber.App, method, path string, body []byte, sig string) answer {
+	tb.Helper()
+	req, _ := http.NewRequest(method, path, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	if sig != "" {
+		req.Header.Set("Robaws-Signature", sig)
+	}
+	resp, err := f.Test(req, -1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return decodeAnswer(tb, resp)
+}
+
+func decodeAnswer(tb testing.TB, resp *http.Response) answer {
+	tb.Helper()
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	a := answer{Code: resp.StatusCode}
+	if err := json.Unmarshal(data, &a); err != nil {
+		tb.Fatalf("status %d: body %q is not JSON: %v", resp.StatusCode, data, err)
+	}
+	return a
+}
+
+// serve serves f on a loopback listener and returns its base URL.
+func serve(tb testing.TB, f *fiber.App) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go f.Listener(ln)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		f.ShutdownWithContext(ctx)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// delivery builds a signed client event body.
+func delivery(eventID, event, clientID, name, updatedAt string) []byte {
+	data := map[string]any{"id": clientID, "name": name}
+	if updatedAt != "" {
+		data["updatedAt"] = updatedAt
+	}
+	b, _ := json.Marshal(map[string]any{"id": eventID, "event": event, "data": data})
+	return b
+}

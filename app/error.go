@@ -1,0 +1,63 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// ErrSyncRunning is returned when a customer sync is started while one runs.
+var ErrSyncRunning = errors.New("a customer sync is already running")
+
+// errorResponse is every error answer: {"error": "…"}.
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// errorHandler maps errors to HTTP in one place. Fiber errors keep their
+// code with a lower-case message; store and app sentinels map to 404, 409,
+// 400 and 503; anything else is logged and answered 500 "internal error",
+// so no internal text reaches a client.
+func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		code, msg := errorStatus(err)
+		if code == fiber.StatusInternalServerError {
+			logger.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+		}
+		return c.Status(code).JSON(errorResponse{Error: msg})
+	}
+}
+
+// badRequest is a 400 whose message names the bad parameter.
+func badRequest(format string, args ...any) error {
+	return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+func errorStatus(err error) (int, string) {
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe):
+		msg := fe.Message
+		switch fe.Code {
+		case fiber.StatusRequestEntityTooLarge:
+			msg = "request body too large"
+		case fiber.StatusNotFound:
+			msg = "not found"
+		case fiber.StatusMethodNotAllowed:
+			msg = "method not allowed"
+		}
+		return fe.Code, msg
+	case errors.Is(err, ErrStorageUnavailable):
+		return fiber.StatusServiceUnavailable, "storage unavailable"
+	case errors.Is(err, store.ErrNotFound):
+		return fiber.StatusNotFound, "not found"
+	case errors.Is(err, store.ErrConflict), errors.Is(err, ErrSyncRunning):
+		return fiber.StatusConflict, err.Error()
+	case errors.Is(err, ErrUnknownEndpoint), errors.Is(err, store.ErrInvalidCursor):
+		return fiber.StatusBadRequest, err.Error()
+	}
+	return fiber.StatusInternalServerError, "internal error"
+}

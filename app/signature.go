@@ -1,0 +1,123 @@
+package app
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reasons a delivery is rejected (SPEC §1.3); their texts are the API's.
+var (
+	ErrMissingSignature = errors.New("missing signature")
+	ErrMalformed        = errors.New("malformed signature")
+	ErrTimestamp        = errors.New("timestamp outside tolerance")
+	ErrNoActiveSecret   = errors.New("no active secret")
+	ErrBadSignature     = errors.New("signature mismatch")
+)
+
+// Secret is one HMAC key that may sign deliveries to an endpoint. Value is
+// never logged or returned by the API.
+type Secret struct {
+	// ID names the secret in logs and log entries, e.g. "config:customers#1".
+	ID    string
+	Value string
+	// ExpiresAt, when not zero, ends the secret's validity (the grace period
+	// of a replaced registration).
+	ExpiresAt time.Time
+}
+
+// signature is a parsed Robaws-Signature header.
+type signature struct {
+	t   int64
+	v1s [][]byte
+}
+
+// parseSignature splits "t=<unix>,v1=<hex>[,v1=…]": elements on ",", each
+// on its first "=", spaces trimmed; other prefixes are ignored.
+func parseSignature(header string) (signature, error) {
+	var sig signature
+	if strings.TrimSpace(header) == "" {
+		return sig, ErrMissingSignature
+	}
+	haveT := false
+	for _, el := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(el, "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "t":
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || haveT {
+				return sig, ErrMalformed
+			}
+			sig.t, haveT = t, true
+		case "v1":
+			if mac, err := hex.DecodeString(v); err == nil && len(mac) == sha256.Size {
+				sig.v1s = append(sig.v1s, mac)
+			}
+		}
+	}
+	if !haveT || len(sig.v1s) == 0 {
+		return sig, ErrMalformed
+	}
+	return sig, nil
+}
+
+// Sign returns the Robaws-Signature header value for body at time t.
+func Sign(secret string, t int64, body []byte) string {
+	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(computeMAC(secret, t, body))
+}
+
+func computeMAC(secret string, t int64, body []byte) []byte {
+	mac := hmac.New(sha256.New, []byte(secret))
+	var buf [20]byte
+	mac.Write(strconv.AppendInt(buf[:0], t, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return mac.Sum(nil)
+}
+
+// verifySignature checks header against body under any of secrets that is
+// active at now, and returns the signed timestamp and the matching secret's
+// ID. A negative tolerance skips the timestamp check (replay of a stored
+// delivery). The error is one of the reject reasons and never contains a MAC
+// or secret.
+func verifySignature(header string, body []byte, secrets []Secret, now time.Time, tolerance time.Duration) (int64, string, error) {
+	sig, err := parseSignature(header)
+	if err != nil {
+		return 0, "", err
+	}
+	active := 0
+	for _, s := range secrets {
+		if s.Value != "" && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)) {
+			active++
+		}
+	}
+	if active == 0 {
+		return sig.t, "", ErrNoActiveSecret
+	}
+	if tolerance >= 0 {
+		d := now.Sub(time.Unix(sig.t, 0))
+		if d > tolerance || d < -tolerance {
+			return sig.t, "", ErrTimestamp
+		}
+	}
+	for _, s := range secrets {
+		if s.Value == "" || (!s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)) {
+			continue
+		}
+		want := computeMAC(s.Value, sig.t, body)
+		for _, got := range sig.v1s {
+			if hmac.Equal(got, want) {
+				return sig.t, s.ID, nil
+			}
+		}
+	}
+	return sig.t, "", ErrBadSignature
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/robaws-edge/robaws-edge/service"
+)
+
+// command is one subcommand of the CLI.
+type command struct {
+	name  string
+	usage string
+	run   func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv carries the output streams of one invocation.
+type cliEnv struct {
+	stdout, stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run [--config F]                 run in the foreground (what the service runs)", cmdRun},
+		{"version", "version                          print the version", cmdVersion},
+		{"config", "config init|check [--config F]   write the template / validate a file", cmdConfig},
+	}
+}
+
+// Main runs the CLI with args (without the program name).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	env := &cliEnv{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return usageError("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	printUsage(stderr)
+	return usageError("unknown command %q", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: robaws-edge <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintln(w, "  robaws-edge "+c.usage)
+	}
+}
+
+// newFlags returns a flag set that reports errors to stderr and names the
+// bad flag.
+func newFlags(env *cliEnv, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("robaws-edge "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	return fs
+}
+
+// parseFlags parses and turns flag errors into usage errors. Flags may come
+// before or after positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "version")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, "robaws-edge", Version())
+	return nil
+}
+
+func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "run")
+	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, used, err := LoadConfig(*configPath)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	logger := newLogger(env.stderr, cfg.Log)
+	if used == "" {
+		logger.Info("no config file, using built-in defaults", "default_path", DefaultConfigPath())
+	} else {
+		logger.Info("config loaded", "path", used)
+	}
+	if !cfg.tunnelEnabled() {
+		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
+	}
+	// Open the store and build the apps before handing over to the service
+	// manager: a locked database or bad config fails loudly and at once.
+	d, err := openDaemon(cfg, logger)
+	if err != nil {
+		return err
+	}
+	err = service.Run(service.Config{ConfigPath: used, Logger: logger}, d.serve)
+	if err != nil {
+		logger.Error("stopped", "error", err)
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return usageError("config needs init or check")
+	}
+	sub := args[0]
+	fs := newFlags(env, "config "+sub)
+	configPath := fs.String("config", DefaultConfigPath(), "config file")
+	if _, err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	switch sub {
+	case "init":
+		if err := os.MkdirAll(filepath.Dir(*configPath), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(*configPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists; not overwriting it", *configPath)
+		} else if err != nil {
+			return err
+		}
+		if _, err := f.Write(exampleConfig); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, "wrote", *configPath)
+		return nil
+	case "check":
+		if _, err := ReadConfigFile(*configPath); err != nil {
+			return usageError("%v", err)
+		}
+		fmt.Fprintln(env.stdout, *configPath+": ok")
+		return nil
+	}
+	return usageError("unknown config subcommand %q (want init or check)", sub)
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// exampleConfig is configs/robaws-edge.example.yaml, written by `config init`.
+//
+//go:embed configs/robaws-edge.example.yaml
+var exampleConfig []byte
+
+// Config is the YAML configuration file (SPEC §3). Keep
+// configs/robaws-edge.example.yaml in step with it: a test checks both.
+type Config struct {
+	DataDir   string                    `yaml:"data_dir"`
+	Log       LogConfig                 `yaml:"log"`
+	Receiver  ReceiverConfig            `yaml:"receiver"`
+	Admin     AdminConfig               `yaml:"admin"`
+	Tunnel    TunnelConfig              `yaml:"tunnel"`
+	Endpoints map[string]EndpointConfig `yaml:"endpoints"`
+	Robaws    RobawsConfig              `yaml:"robaws"`
+	Customers CustomersConfig           `yaml:"customers"`
+	Retention RetentionConfig           `yaml:"retention"`
+}
+
+// LogConfig is the log section.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// ReceiverConfig is the receiver section.
+type ReceiverConfig struct {
+	Listen             string        `yaml:"listen"`
+	MaxBodyBytes       int           `yaml:"max_body_bytes"`
+	SignatureTolerance time.Duration `yaml:"signature_tolerance"`
+	QuarantineMaxBytes int64         `yaml:"quarantine_max_bytes"`
+	RejectedPerMinute  int           `yaml:"rejected_per_minute"`
+}
+
+// AdminConfig is the admin section (the local JSON API).
+type AdminConfig struct {
+	Listen string `yaml:"listen"`
+	Token  string `yaml:"token"`
+}
+
+// TunnelConfig is the tunnel section.
+type TunnelConfig struct {
+	Provider      string `yaml:"provider"`
+	Authtoken     string `yaml:"authtoken"`
+	URL           string `yaml:"url"`
+	ConnectURL    string `yaml:"connect_url"`
+	ConnectCAFile string `yaml:"connect_ca_file"`
+}
+
+// EndpointConfig is one entry of the endpoints section.
+type EndpointConfig struct {
+	Path         string   `yaml:"path"`
+	Events       []string `yaml:"events"`
+	Secrets      []string `yaml:"secrets"`
+	AutoRegister *bool    `yaml:"auto_register"`
+}
+
+// RobawsConfig is the robaws section.
+type RobawsConfig struct {
+	BaseURL           string        `yaml:"base_url"`
+	Username          string        `yaml:"username"`
+	Password          string        `yaml:"password"`
+	APIKey            string        `yaml:"api_key"`
+	RequestsPerSecond float64       `yaml:"requests_per_second"`
+	SyncInterval      time.Duration `yaml:"sync_interval"`
+}
+
+// CustomersConfig is the customers section.
+type CustomersConfig struct {
+	DefaultCountry string `yaml:"default_country"`
+	RoleField      string `yaml:"role_field"`
+	PricingField   string `yaml:"pricing_field"`
+}
+
+// RetentionConfig is the retention section.
+type RetentionConfig struct {
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+const defaultEndpointName = "customers"
+
+func defaultEndpoint() EndpointConfig {
+	return EndpointConfig{
+		Path:   "/api/webhooks/robaws/customers",
+		Events: []string{"client.created", "client.updated"},
+	}
+}
+
+// DefaultConfig returns the built-in configuration used when no file
+// exists. The ngrok authtoken comes from NGROK_AUTHTOKEN, as in the template.
+func DefaultConfig() Config {
+	return Config{
+		Log: LogConfig{Level: "info", Format: "text"},
+		Receiver: ReceiverConfig{
+			Listen:             "127.0.0.1:8080",
+			MaxBodyBytes:       1 << 20,
+			SignatureTolerance: 5 * time.Minute,
+			QuarantineMaxBytes: 64 << 20,
+			RejectedPerMinute:  600,
+		},
+		Admin:     AdminConfig{Listen: "127.0.0.1:8787"},
+		Tunnel:    TunnelConfig{Provider: "auto", Authtoken: os.Getenv("NGROK_AUTHTOKEN")},
+		Endpoints: map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()},
+		Robaws: RobawsConfig{
+			BaseURL:           "https://app.robaws.com",
+			RequestsPerSecond: 10,
+			SyncInterval:      24 * time.Hour,
+		},
+		Customers: CustomersConfig{DefaultCountry: "BE", RoleField: "Role", PricingField: "PRICING"},
+		Retention: RetentionConfig{MaxAge: 2160 * time.Hour},
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} with the variable's value ("" when unset).
+// A bare $ is left alone so secrets may contain it.
+func expandEnv(data []byte) []byte {
+	return envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		return []byte(os.Getenv(string(m[2 : len(m)-1])))
+	})
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type main\.(\w+)`)
+
+// ParseConfig decodes YAML strictly over the defaults and validates it.
+func ParseConfig(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	cfg.Endpoints = nil // a file that names endpoints defines all of them
+	dec := yaml.NewDecoder(bytes.NewReader(expandEnv(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+			return cfg, fmt.Errorf("unknown key %q in %s (line %s)", m[2], sectionName(m[3]), m[1])
+		}
+		return cfg, fmt.Errorf("parse: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if cfg.Endpoints == nil {
+		cfg.Endpoints = map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()}
+	}
+	if ep, ok := cfg.Endpoints[defaultEndpointName]; ok {
+		def := defaultEndpoint()
+		if ep.Path == "" {
+			ep.Path = def.Path
+		}
+		if ep.Events == nil {
+			ep.Events = def.Events
+		}
+		cfg.Endpoints[defaultEndpointName] = ep
+	}
+	return cfg, cfg.Validate()
+}
+
+func sectionName(typ string) string {
+	names := map[string]string{
+		"Config": "the top level", "LogConfig": "log", "ReceiverConfig": "receiver", "AdminConfig": "admin",
+		"TunnelConfig": "tunnel", "EndpointConfig": "an endpoint", "RobawsConfig": "robaws",
+		"CustomersConfig": "customers", "RetentionConfig": "retention",
+	}
+	if n, ok := names[typ]; ok {
+		return n
+	}
+	return typ
+}
+
+// ReadConfigFile reads and validates the file at path.
+func ReadConfigFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads path, or, when path is empty, the default path if a file
+// exists there, else the built-in defaults. It returns the file used ("" for
+// defaults).
+func LoadConfig(path string) (Config, string, error) {
+	if path == "" {
+		def := DefaultConfigPath()
+		if _, err := os.Stat(def); err != nil {
+			cfg := DefaultConfig()
+			return cfg, "", cfg.Validate()
+		}
+		path = def
+	}
+	cfg, err := ReadConfigFile(path)
+	return cfg, path, err
+}
+
+// ConfigError names the key that is wrong.
+type ConfigError struct {
+	Key string
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func keyErr(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate checks every key and returns the first problem, naming the key.
+func (c *Config) Validate() error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyErr("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return keyErr("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	if c.Receiver.Listen != "" {
+		if err := checkHostPort(c.Receiver.Listen); err != nil {
+			return keyErr("receiver.listen", "%v", err)
+		}
+	}
+	switch {
+	case c.Receiver.MaxBodyBytes <= 0:
+		return keyErr("receiver.max_body_bytes", "must be positive")
+	case c.Receiver.SignatureTolerance <= 0:
+		return keyErr("receiver.signature_tolerance", "must be a positive duration such as 5m")
+	case c.Receiver.QuarantineMaxBytes < 0:
+		return keyErr("receiver.quarantine_max_bytes", "must not be negative")
+	case c.Receiver.RejectedPerMinute <= 0:
+		return keyErr("receiver.rejected_per_minute", "must be positive")
+	}
+	if c.Admin.Listen == "" {
+		return keyErr("admin.listen", "required (the CLI talks to the daemon through it)")
+	}
+	if err := checkHostPort(c.Admin.Listen); err != nil {
+		return keyErr("admin.listen", "%v", err)
+	}
+	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
+		return keyErr("admin.token", "required when admin.listen (%s) is not a loopback address", c.Admin.Listen)
+	}
+	switch c.Tunnel.Provider {
+	case "auto", "none":
+	case "ngrok":
+		if c.Tunnel.Authtoken == "" {
+			return keyErr("tunnel.authtoken", "required when tunnel.provider is ngrok (set NGROK_AUTHTOKEN)")
+		}
+	default:
+		return keyErr("tunnel.provider", "must be auto, ngrok or none, not %q", c.Tunnel.Provider)
+	}
+	if c.Tunnel.URL != "" {
+		if u, err := url.Parse(c.Tunnel.URL); err != nil || u.Host == "" {
+			return keyErr("tunnel.url", "must be a URL such as https://office-edge.ngrok.app")
+		}
+	}
+	if c.Tunnel.ConnectURL != "" {
+		if err := checkHostPort(c.Tunnel.ConnectURL); err != nil {
+			return keyErr("tunnel.connect_url", "%v", err)
+		}
+	}
+	if c.Tunnel.ConnectCAFile != "" {
+		if _, err := os.Stat(c.Tunnel.ConnectCAFile); err != nil {
+			return keyErr("tunnel.connect_ca_file", "%v", err)
+		}
+	}
+	if c.Receiver.Listen == "" && !c.tunnelEnabled() {
+		return keyErr("receiver.listen", "empty and no tunnel: deliveries could not reach robaws-edge")
+	}
+	if len(c.Endpoints) == 0 {
+		return keyErr("endpoints", "at least one endpoint is required")
+	}
+	paths := map[string]string{}
+	for _, name := range c.endpointNames() {
+		ep := c.Endpoints[name]
+		key := "endpoints." + name
+		switch {
+		case !validName(name):
+			return keyErr(key, "endpoint names use letters, digits, - and _")
+		case !strings.HasPrefix(ep.Path, "/"):
+			return keyErr(key+".path", "must start with / (got %q)", ep.Path)
+		case paths[ep.Path] != "":
+			return keyErr(key+".path", "%s is also the path of endpoint %s", ep.Path, paths[ep.Path])
+		case len(ep.Events) == 0:
+			return keyErr(key+".events", "at least one event is required")
+		}
+		paths[ep.Path] = name
+		for i, s := range ep.Secrets {
+			if s == "" {
+				return keyErr(fmt.Sprintf("%s.secrets[%d]", key, i), "is empty (an unset ${VAR}?)")
+			}
+		}
+	}
+	if u, err := url.Parse(c.Robaws.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return keyErr("robaws.base_url", "must be an http(s) URL")
+	}
+	switch {
+	case c.Robaws.RequestsPerSecond <= 0:
+		return keyErr("robaws.requests_per_second", "must be positive")
+	case c.Robaws.SyncInterval < 0:
+		return keyErr("robaws.sync_interval", "must not be negative (0 disables)")
+	case (c.Robaws.Username == "") != (c.Robaws.Password == ""):
+		return keyErr("robaws.password", "username and password go together")
+	case len(c.Customers.DefaultCountry) != 2 || strings.ToUpper(c.Customers.DefaultCountry) != c.Customers.DefaultCountry:
+		return keyErr("customers.default_country", "must be a two-letter upper-case country code such as BE")
+	case c.Customers.RoleField == "":
+		return keyErr("customers.role_field", "required")
+	case c.Customers.PricingField == "":
+		return keyErr("customers.pricing_field", "required")
+	case c.Retention.MaxAge < 0:
+		return keyErr("retention.max_age", "must not be negative (0 keeps all)")
+	}
+	return nil
+}
+
+// tunnelEnabled reports whether the config asks for an ngrok tunnel.
+func (c *Config) tunnelEnabled() bool {
+	return c.Tunnel.Provider == "ngrok" || (c.Tunnel.Provider == "auto" && c.Tunnel.Authtoken != "")
+}
+
+func (c *Config) endpointNames() []string {
+	names := make([]string, 0, len(c.Endpoints))
+	for n := range c.Endpoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// autoRegister reports the endpoint's auto_register (default true).
+func (e EndpointConfig) autoRegister() bool { return e.AutoRegister == nil || *e.AutoRegister }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, such as 127.0.0.1:8080 (%q)", addr)
+	}
+	if port == "" {
+		return fmt.Errorf("port missing in %q", addr)
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// DataDirPath returns the data directory: data_dir, else the platform default.
+func (c *Config) DataDirPath() string {
+	if c.DataDir != "" {
+		return c.DataDir
+	}
+	return defaultDataDir()
+}
+
+// DBPath is <data dir>/robaws-edge.db.
+func (c *Config) DBPath() string { return filepath.Join(c.DataDirPath(), "robaws-edge.db") }
+
+// DefaultConfigPath is the platform's config file location (SPEC §3).
+func DefaultConfigPath() string {
+	switch runtime.GOOS {
+	case "windows":
+		return filepath.Join(programData(), "robaws-edge", "config.yaml")
+	case "darwin":
+		return "/Library/Application Support/robaws-edge/config.yaml"
+	}
+	return "/etc/robaws-edge/config.yaml"
+}
+
+func defaultDataDir() string {
+	switch {
+	case runtime.GOOS == "windows":
+		return filepath.Join(programData(), "robaws-edge")
+	case runtime.GOOS == "linux" && os.Geteuid() == 0:
+		return "/var/lib/robaws-edge"
+	case os.Getenv("XDG_STATE_HOME") != "":
+		return filepath.Join(os.Getenv("XDG_STATE_HOME"), "robaws-edge")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	return filepath.Join(home, ".local", "state", "robaws-edge")
+}
+
+func programData() string {
+	if p := os.Getenv("ProgramData"); p != "" {
+		return p
+	}
+	return `C:\ProgramData`
+}

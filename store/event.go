@@ -1,0 +1,394 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Log statuses, exactly as in SPEC §1.
+const (
+	StatusProcessed = "processed"
+	StatusFailed    = "failed"
+	StatusIgnored   = "ignored"
+	StatusStale     = "stale"
+	StatusRejected  = "rejected"
+	// StatusDuplicate is an answer, never a stored status: duplicates are
+	// counted on the original entry.
+	StatusDuplicate = "duplicate"
+)
+
+// Sources of a customer change.
+const (
+	SourceWebhook = "webhook"
+	SourceSync    = "sync"
+	SourceReplay  = "replay"
+)
+
+// Event is one entry of the webhook log: a received delivery and what
+// became of it.
+type Event struct {
+	ID                 uint64    `json:"id"`
+	ReceivedAt         time.Time `json:"received_at"`
+	Endpoint           string    `json:"endpoint"`
+	Event              string    `json:"event"`
+	EventID            string    `json:"event_id"`
+	ClientID           string    `json:"client_id"`
+	Status             string    `json:"status"`
+	Error              string    `json:"error"`
+	Deliveries         int       `json:"deliveries"`
+	LastDeliveryAt     time.Time `json:"last_delivery_at"`
+	DurationUS         int64     `json:"duration_us"`
+	SignatureTimestamp int64     `json:"signature_timestamp"`
+	RemoteAddr         string    `json:"remote_addr"`
+	// SecretID names the secret that verified the delivery (never the secret).
+	SecretID string `json:"secret_id,omitempty"`
+}
+
+// Delivery is what the receiver hands to Ingest: a request already verified
+// (or rejected) and parsed, with the customer mapped from it when it carries
+// one. Status is StatusFailed, StatusIgnored or StatusRejected when decided
+// before storing; empty means "apply" (processed or stale, decided in the
+// transaction).
+type Delivery struct {
+	Endpoint           string
+	Event              string
+	EventID            string
+	ClientID           string
+	Status             string
+	Error              string
+	ReceivedAt         time.Time
+	DurationUS         int64
+	SignatureTimestamp int64
+	RemoteAddr         string
+	SecretID           string
+	// Payload is the raw body; for a rejected delivery it goes to the
+	// bounded quarantine together with SignatureHeader.
+	Payload         []byte
+	SignatureHeader string
+	// Customer is the mapped client of a client.created/updated event.
+	Customer *Customer
+	// Source is SourceWebhook or SourceReplay.
+	Source string
+	// ReplayOf, when set, re-processes that log entry in place instead of
+	// creating a new one.
+	ReplayOf uint64
+}
+
+// Result is the outcome of Ingest.
+type Result struct {
+	Status string `json:"status"`
+	LogID  uint64 `json:"log_id"`
+}
+
+// Validate reports whether d can be stored.
+func (d *Delivery) Validate() error {
+	switch d.Status {
+	case "", StatusFailed, StatusIgnored, StatusRejected:
+	default:
+		return fmt.Errorf("invalid delivery status %q", d.Status)
+	}
+	if d.Endpoint == "" {
+		return errors.New("delivery endpoint required")
+	}
+	return nil
+}
+
+// Ingest stores one delivery durably: de-duplication on (endpoint, event
+// id), ordering against the stored customer version, the customer upsert
+// with its history and the log entry all commit in one transaction, shared
+// with concurrent callers. It returns only after the commit; an error means
+// nothing was stored.
+func (db *DB) Ingest(ctx context.Context, d *Delivery) (Result, error) {
+	if err := d.Validate(); err != nil {
+		return Result{}, err
+	}
+	var res Result
+	var applied *Customer
+	err := db.group(ctx, func(tx *bolt.Tx) error {
+		res, applied = Result{}, nil
+		var err error
+		res, applied, err = db.ingest(tx, d)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if applied != nil {
+		db.index.put(applied)
+	}
+	return res, nil
+}
+
+func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
+	now := db.Now().UTC()
+	logs := tx.Bucket(bucketLogs)
+	dedup := tx.Bucket(bucketDedup)
+	var dkey []byte
+	if d.EventID != "" && d.Status != StatusRejected {
+		dkey = []byte(d.Endpoint + "\x00" + d.EventID)
+		if v := dedup.Get(dkey); v != nil && btoi(v) != d.ReplayOf {
+			orig := btoi(v)
+			if d.ReplayOf == 0 {
+				ev, err := findEvent(tx, orig)
+				if err != nil {
+					return Result{}, nil, err
+				}
+				ev.Deliveries++
+				ev.LastDeliveryAt = now
+				if err := putJSON(logs, itob(orig), ev); err != nil {
+					return Result{}, nil, err
+				}
+			}
+			return Result{Status: StatusDuplicate, LogID: orig}, nil, nil
+		}
+	}
+
+	var ev *Event
+	if d.ReplayOf != 0 {
+		old, err := findEvent(tx, d.ReplayOf)
+		if err != nil {
+			return Result{}, nil, err
+		}
+		if err := unindexEvent(tx, old); err != nil {
+			return Result{}, nil, err
+		}
+		ev = old
+		ev.Endpoint, ev.Event, ev.EventID, ev.ClientID = d.Endpoint, d.Event, d.EventID, d.ClientID
+		ev.Error, ev.DurationUS = d.Error, d.DurationUS
+		if d.SecretID != "" {
+			ev.SecretID = d.SecretID
+		}
+		if d.Status != StatusRejected && len(d.Payload) > 0 {
+			// A verified replay of a quarantined delivery moves its payload
+			// out of the quarantine.
+			if err := tx.Bucket(bucketPayloads).Put(itob(ev.ID), d.Payload); err != nil {
+				return Result{}, nil, err
+			}
+			if err := dropQuarantined(tx, ev.ID); err != nil {
+				return Result{}, nil, err
+			}
+		}
+	} else {
+		id, err := logs.NextSequence()
+		if err != nil {
+			return Result{}, nil, err
+		}
+		received := d.ReceivedAt
+		if received.IsZero() {
+			received = now
+		}
+		ev = &Event{
+			ID: id, ReceivedAt: received.UTC(), Endpoint: d.Endpoint, Event: d.Event, EventID: d.EventID,
+			ClientID: d.ClientID, Error: d.Error, Deliveries: 1, LastDeliveryAt: received.UTC(),
+			DurationUS: d.DurationUS, SignatureTimestamp: d.SignatureTimestamp, RemoteAddr: d.RemoteAddr,
+			SecretID: d.SecretID,
+		}
+		if d.Status == StatusRejected {
+			if err := db.quarantine(tx, id, d.SignatureHeader, d.Payload); err != nil {
+				return Result{}, nil, err
+			}
+		} else if len(d.Payload) > 0 {
+			if err := tx.Bucket(bucketPayloads).Put(itob(id), d.Payload); err != nil {
+				return Result{}, nil, err
+			}
+		}
+	}
+
+	ev.Status = d.Status
+	var applied *Customer
+	if d.Status == "" {
+		ev.Status = StatusProcessed
+		if d.Customer != nil {
+			source := d.Source
+			if source == "" {
+				source = SourceWebhook
+			}
+			logID := ev.ID
+			c, status, err := applyCustomer(tx, d.Customer, now, change{event: d.Event, eventID: d.EventID, logID: &logID, source: source})
+			if err != nil {
+				return Result{}, nil, err
+			}
+			ev.Status, applied = status, c
+		}
+	}
+	if dkey != nil {
+		if err := dedup.Put(dkey, itob(ev.ID)); err != nil {
+			return Result{}, nil, err
+		}
+	}
+	if err := putJSON(logs, itob(ev.ID), ev); err != nil {
+		return Result{}, nil, err
+	}
+	if err := indexEvent(tx, ev); err != nil {
+		return Result{}, nil, err
+	}
+	return Result{Status: ev.Status, LogID: ev.ID}, applied, nil
+}
+
+func indexEvent(tx *bolt.Tx, ev *Event) error {
+	if err := tx.Bucket(bucketIdxStatus).Put(indexKey(ev.Status, ev.ID), nil); err != nil {
+		return err
+	}
+	if ev.ClientID != "" {
+		if err := tx.Bucket(bucketIdxClient).Put(indexKey(ev.ClientID, ev.ID), nil); err != nil {
+			return err
+		}
+	}
+	stats := tx.Bucket(bucketStats)
+	if err := addCounter(stats, "status:"+ev.Status, 1); err != nil {
+		return err
+	}
+	return addCounter(stats, "event:"+ev.Event, 1)
+}
+
+func unindexEvent(tx *bolt.Tx, ev *Event) error {
+	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
+		return err
+	}
+	if ev.ClientID != "" {
+		if err := tx.Bucket(bucketIdxClient).Delete(indexKey(ev.ClientID, ev.ID)); err != nil {
+			return err
+		}
+	}
+	stats := tx.Bucket(bucketStats)
+	if err := addCounter(stats, "status:"+ev.Status, -1); err != nil {
+		return err
+	}
+	return addCounter(stats, "event:"+ev.Event, -1)
+}
+
+// quarantined is a rejected request kept for inspection and replay.
+type quarantined struct {
+	SignatureHeader string `json:"signature_header"`
+	Body            []byte `json:"body"`
+}
+
+// quarantine keeps a rejected request, dropping the oldest quarantined
+// payloads (never their log entries) to stay under QuarantineMaxBytes.
+func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) error {
+	size := int64(len(body) + len(header))
+	if size > db.opts.QuarantineMaxBytes {
+		return nil
+	}
+	meta, q := tx.Bucket(bucketMeta), tx.Bucket(bucketQuarantine)
+	total := int64(btoi(meta.Get(keyQuarantineBytes)))
+	c := q.Cursor()
+	for k, v := c.First(); k != nil && total+size > db.opts.QuarantineMaxBytes; k, v = c.First() {
+		var old quarantined
+		if err := json.Unmarshal(v, &old); err == nil {
+			total -= int64(len(old.Body) + len(old.SignatureHeader))
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	if total < 0 {
+		total = 0
+	}
+	if err := putJSON(q, itob(id), quarantined{SignatureHeader: header, Body: body}); err != nil {
+		return err
+	}
+	return meta.Put(keyQuarantineBytes, itob(uint64(total+size)))
+}
+
+func dropQuarantined(tx *bolt.Tx, id uint64) error {
+	q := tx.Bucket(bucketQuarantine)
+	v := q.Get(itob(id))
+	if v == nil {
+		return nil
+	}
+	var old quarantined
+	if err := json.Unmarshal(v, &old); err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	total := int64(btoi(meta.Get(keyQuarantineBytes))) - int64(len(old.Body)+len(old.SignatureHeader))
+	if total < 0 {
+		total = 0
+	}
+	if err := meta.Put(keyQuarantineBytes, itob(uint64(total))); err != nil {
+		return err
+	}
+	return q.Delete(itob(id))
+}
+
+// StoredPayload is the body kept for a log entry.
+type StoredPayload struct {
+	// Body is the raw request body; nil when none is kept (dropped from
+	// the quarantine or pruned).
+	Body []byte
+	// SignatureHeader is kept only for rejected deliveries.
+	SignatureHeader string
+}
+
+// FindEventByID returns the log entry id. Returns ErrNotFound if it does not exist.
+func (db *DB) FindEventByID(ctx context.Context, id uint64) (*Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var ev *Event
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		ev, err = findEvent(tx, id)
+		return err
+	})
+	return ev, err
+}
+
+// FindPayload returns the stored body of log entry id (for rejected ones,
+// from the quarantine, with its signature header). Returns ErrNotFound when
+// no body is kept.
+func (db *DB) FindPayload(ctx context.Context, id uint64) (StoredPayload, error) {
+	if err := ctx.Err(); err != nil {
+		return StoredPayload{}, err
+	}
+	var p StoredPayload
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketPayloads).Get(itob(id)); v != nil {
+			p.Body = bytes.Clone(v)
+			return nil
+		}
+		if v := tx.Bucket(bucketQuarantine).Get(itob(id)); v != nil {
+			var q quarantined
+			if err := json.Unmarshal(v, &q); err != nil {
+				return err
+			}
+			p.Body, p.SignatureHeader = q.Body, q.SignatureHeader
+			return nil
+		}
+		return ErrNotFound
+	})
+	return p, err
+}
+
+func findEvent(tx *bolt.Tx, id uint64) (*Event, error) {
+	v := tx.Bucket(bucketLogs).Get(itob(id))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	var ev Event
+	if err := json.Unmarshal(v, &ev); err != nil {
+		return nil, fmt.Errorf("decode log entry %d: %w", id, err)
+	}
+	return &ev, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+// isPrefixKey reports whether k is prefix \x00 <8 bytes>.
+func isPrefixKey(k []byte, prefix string) bool {
+	return len(k) == len(prefix)+9 && k[len(prefix)] == 0 && strings.HasPrefix(string(k[:len(prefix)]), prefix)
+}

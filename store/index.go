@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// customerIndex is an in-memory, name-ordered summary of every customer,
+// rebuilt from the file at Open and kept current after each commit. It makes
+// GET /api/customers?q=… a scan over compact strings instead of a decode of
+// every stored record.
+type customerIndex struct {
+	mu     sync.RWMutex
+	sorted []*customerRef // by sortKey
+	byID   map[string]*customerRef
+}
+
+type customerRef struct {
+	id       string
+	sortKey  string // lower(name) \x00 id
+	haystack string // lower-cased id, name, email, vat, phone, mobile, city joined by \x01
+	role     string // upper-case role or ""
+	pricing  string
+	active   bool
+}
+
+func newCustomerRef(c *Customer) *customerRef {
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	hay := strings.ToLower(strings.Join([]string{c.ID, c.Name, deref(c.Email), deref(c.VATNumber), deref(c.Phone), deref(c.Mobile), deref(c.Address.City)}, "\x01"))
+	return &customerRef{
+		id:       c.ID,
+		sortKey:  strings.ToLower(c.Name) + "\x00" + c.ID,
+		haystack: hay,
+		role:     deref(c.Role),
+		pricing:  deref(c.PricingCode),
+		active:   c.IsActive,
+	}
+}
+
+func (db *DB) loadCustomerIndex() (*customerIndex, error) {
+	idx := &customerIndex{byID: map[string]*customerRef{}}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
+			var c Customer
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("decode customer %s: %w", k, err)
+			}
+			r := newCustomerRef(&c)
+			idx.byID[r.id] = r
+			idx.sorted = append(idx.sorted, r)
+			return nil
+		})
+	})
+	sort.Slice(idx.sorted, func(i, j int) bool { return idx.sorted[i].sortKey < idx.sorted[j].sortKey })
+	return idx, err
+}
+
+func (idx *customerIndex) put(c *Customer) {
+	r := newCustomerRef(c)
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if old, ok := idx.byID[r.id]; ok {
+		i := idx.search(old.sortKey)
+		if i < len(idx.sorted) && idx.sorted[i] == old {
+			idx.sorted = append(idx.sorted[:i], idx.sorted[i+1:]...)
+		}
+	}
+	idx.byID[r.id] = r
+	i := idx.search(r.sortKey)
+	idx.sorted = append(idx.sorted, nil)
+	copy(idx.sorted[i+1:], idx.sorted[i:])
+	idx.sorted[i] = r
+}
+
+// search returns the first position whose sortKey is >= key.
+func (idx *customerIndex) search(key string) int {
+	return sort.Search(len(idx.sorted), func(i int) bool { return idx.sorted[i].sortKey >= key })
+}
+
+// CustomerFilter selects customers for FindCustomers.
+type CustomerFilter struct {
+	// Q matches case-insensitively on id, name, email, vat_number, phone,
+	// mobile and city.
+	Q string
+	// Role and PricingCode match exactly (case-insensitively).
+	Role        string
+	PricingCode string
+	// Active, when set, matches is_active.
+	Active *bool
+	// Limit defaults to 50; at most 1000.
+	Limit int
+	// Cursor is the next_cursor of a previous page.
+	Cursor string
+}
+
+// Validate checks the filter's limit.
+func (f *CustomerFilter) Validate() error {
+	if f.Limit < 0 || f.Limit > 1000 {
+		return errors.New("limit must be between 1 and 1000")
+	}
+	return nil
+}
+
+// FindCustomers returns customers sorted by name (without raw) and the
+// cursor of the next page ("" at the end). Cursors are opaque.
+func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if err := f.Validate(); err != nil {
+		return nil, "", err
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	q := strings.ToLower(strings.TrimSpace(f.Q))
+	role, pricing := strings.ToUpper(f.Role), strings.ToUpper(f.PricingCode)
+	var after string
+	if f.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
+		if err != nil {
+			return nil, "", ErrInvalidCursor
+		}
+		after = string(b)
+	}
+	var ids []string
+	var next, lastKey string
+	db.index.mu.RLock()
+	i := 0
+	if after != "" {
+		i = db.index.search(after)
+		if i < len(db.index.sorted) && db.index.sorted[i].sortKey == after {
+			i++
+		}
+	}
+	for ; i < len(db.index.sorted); i++ {
+		r := db.index.sorted[i]
+		if (role != "" && r.role != role) || (pricing != "" && r.pricing != pricing) ||
+			(f.Active != nil && r.active != *f.Active) || (q != "" && !strings.Contains(r.haystack, q)) {
+			continue
+		}
+		if len(ids) == f.Limit {
+			next = base64.RawURLEncoding.EncodeToString([]byte(lastKey))
+			break
+		}
+		ids = append(ids, r.id)
+		lastKey = r.sortKey
+	}
+	db.index.mu.RUnlock()
+
+	out := make([]*Customer, 0, len(ids))
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCustomers)
+		for _, id := range ids {
+			v := b.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			var c Customer
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("decode customer %s: %w", id, err)
+			}
+			c.Raw = nil
+			out = append(out, &c)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// CustomerCount returns the number of cached customers.
+func (db *DB) CustomerCount() int {
+	db.index.mu.RLock()
+	defer db.index.mu.RUnlock()
+	return len(db.index.sorted)
+}
