@@ -19,22 +19,34 @@ type command struct {
 	run   func(ctx context.Context, env *cliEnv, args []string) error
 }
 
-// cliEnv carries the output streams of one invocation.
+// cliEnv carries the streams of one invocation.
 type cliEnv struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
 func commands() []command {
 	return []command{
 		{"run", "run [--config F]                 run in the foreground (what the service runs)", cmdRun},
+		{"install", "install [--config F]             install the service (runs `run --config F`)", cmdService("install")},
+		{"uninstall", "uninstall                        stop and remove the service", cmdService("uninstall")},
+		{"start", "start                            start the service", cmdService("start")},
+		{"stop", "stop                             stop the service", cmdService("stop")},
+		{"restart", "restart                          restart the service", cmdService("restart")},
+		{"status", "status [--json]                  service state, and the daemon's health when it answers", cmdStatus},
 		{"version", "version                          print the version", cmdVersion},
 		{"config", "config init|check [--config F]   write the template / validate a file", cmdConfig},
+		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | delete ID", cmdWebhooks},
+		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] | logs show ID", cmdLogs},
+		{"replay", "replay ID… | replay --status failed|rejected", cmdReplay},
+		{"customers", "customers [--q TEXT] [--role R] [--pricing-code C] [--active B] [--limit N] [--json] | customers show|history ID", cmdCustomers},
+		{"backup", "backup FILE                      write a consistent copy of the database to FILE", cmdBackup},
 	}
 }
 
 // Main runs the CLI with args (without the program name).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := &cliEnv{stdout: stdout, stderr: stderr}
+	env := &cliEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printUsage(stderr)
 		if len(args) == 0 {
@@ -57,6 +69,8 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintln(w, "  robaws-edge "+c.usage)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Data commands take --config F to find the daemon (admin.listen, admin.token).")
 }
 
 // newFlags returns a flag set that reports errors to stderr and names the

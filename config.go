@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,15 +145,28 @@ func expandEnv(data []byte) []byte {
 
 var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type main\.(\w+)`)
 
+// durationZero matches a duration key set to a bare 0 ("0 disables"),
+// which YAML reads as an integer; it becomes "0s".
+var durationZero = regexp.MustCompile(`(?m)^(\s*(?:signature_tolerance|sync_interval|max_age):\s*)0(\s*(?:#.*)?)$`)
+
+var errLine = regexp.MustCompile(`line (\d+): (.*)`)
+
 // ParseConfig decodes YAML strictly over the defaults and validates it.
+// Errors name the key (and line) that is wrong.
 func ParseConfig(data []byte) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.Endpoints = nil // a file that names endpoints defines all of them
-	dec := yaml.NewDecoder(bytes.NewReader(expandEnv(data)))
+	data = durationZero.ReplaceAll(expandEnv(data), []byte("${1}0s${2}"))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
 			return cfg, fmt.Errorf("unknown key %q in %s (line %s)", m[2], sectionName(m[3]), m[1])
+		}
+		if m := errLine.FindStringSubmatch(err.Error()); m != nil {
+			if key := keyAtLine(data, m[1]); key != "" {
+				return cfg, keyErr(key, "%s (line %s)", strings.TrimPrefix(m[2], "yaml: "), m[1])
+			}
 		}
 		return cfg, fmt.Errorf("parse: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
@@ -170,6 +184,43 @@ func ParseConfig(data []byte) (Config, error) {
 		cfg.Endpoints[defaultEndpointName] = ep
 	}
 	return cfg, cfg.Validate()
+}
+
+// keyAtLine returns the dotted key whose value starts on line (1-based),
+// e.g. "receiver.signature_tolerance", or "".
+func keyAtLine(data []byte, line string) string {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return ""
+	}
+	var found string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if strconv.Itoa(v.Line) == line || strconv.Itoa(k.Line) == line && v.Kind == yaml.ScalarNode {
+					found = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(&root, "")
+	return found
 }
 
 func sectionName(typ string) string {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -43,7 +44,11 @@ func main() {
 	err := Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "robaws-edge:", strings.TrimSuffix(err.Error(), ": "+errUsage.Error()))
+			msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error())
+			if !strings.HasPrefix(msg, "robaws-edge ") {
+				msg = "robaws-edge: " + msg
+			}
+			fmt.Fprintln(os.Stderr, msg)
 		}
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
@@ -77,8 +82,10 @@ type daemon struct {
 	db       *store.DB
 	recv     *app.Receiver
 	public   *fiber.App
+	local    *fiber.App
 	started  time.Time
 	publicLn net.Listener // receiver.listen, nil when ""
+	adminLn  net.Listener // admin.listen
 
 	// ready, when set, is called with the bound addresses once serving
 	// (tests use it to learn :0 ports).
@@ -109,24 +116,55 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d.public = app.NewPublic(d.recv, app.PublicConfig{MaxBodyBytes: cfg.Receiver.MaxBodyBytes, Logger: logger.With("component", "receiver")})
+	d.local = app.NewLocal(db, d.recv, app.LocalConfig{
+		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,
+		Tunnel: d.tunnelStatus, Started: d.started, Logger: logger.With("component", "api"),
+	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil
 }
 
+// tunnelStatus reports the tunnel for /api/health and /metrics.
+func (d *daemon) tunnelStatus() app.TunnelStatus {
+	if !d.cfg.tunnelEnabled() {
+		return app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}
+	}
+	// The ngrok listener is not started by run yet; until it is, a
+	// configured tunnel is reported offline.
+	return app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline}
+}
+
 // serve binds the listeners synchronously, serves until ctx is done, then
-// shuts down in reverse order under one deadline and closes the store.
+// shuts down in reverse order under one deadline (receiver, local API,
+// retention job) and closes the store.
 func (d *daemon) serve(ctx context.Context) error {
 	defer d.db.Close()
-	errc := make(chan error, 4)
+	adminLn, err := net.Listen("tcp", d.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	d.adminLn = adminLn
 	if d.cfg.Receiver.Listen != "" {
 		ln, err := net.Listen("tcp", d.cfg.Receiver.Listen)
 		if err != nil {
+			adminLn.Close()
 			return fmt.Errorf("receiver.listen: %w", err)
 		}
 		d.publicLn = ln
-		go func() { errc <- d.public.Listener(ln) }()
-		d.logger.Info("receiver listening", "addr", ln.Addr().String())
 	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Go(func() { errc <- d.local.Listener(adminLn) })
+	d.logger.Info("local API listening", "addr", adminLn.Addr().String())
+	if d.publicLn != nil {
+		wg.Go(func() { errc <- d.public.Listener(d.publicLn) })
+		d.logger.Info("receiver listening", "addr", d.publicLn.Addr().String())
+	}
+	jobs, stopJobs := context.WithCancel(context.Background())
+	defer stopJobs()
+	var jobsWG sync.WaitGroup
+	jobsWG.Go(func() { d.retain(jobs) })
 	if d.ready != nil {
 		addr := ""
 		if d.publicLn != nil {
@@ -134,7 +172,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		}
 		d.ready(addr)
 	}
-	var err error
+
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -146,5 +184,35 @@ func (d *daemon) serve(ctx context.Context) error {
 	if serr := d.public.ShutdownWithContext(sctx); serr != nil {
 		d.logger.Warn("receiver shutdown", "error", serr)
 	}
+	if serr := d.local.ShutdownWithContext(sctx); serr != nil {
+		d.logger.Warn("local API shutdown", "error", serr)
+	}
+	stopJobs()
+	jobsWG.Wait()
+	wg.Wait()
 	return err
+}
+
+// retain prunes the log daily (retention.max_age), first at start.
+func (d *daemon) retain(ctx context.Context) {
+	maxAge := d.cfg.Retention.MaxAge
+	if maxAge <= 0 {
+		return
+	}
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		n, err := d.db.PruneEvents(ctx, maxAge)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.logger.Error("retention", "error", err, "deleted", n)
+		case n > 0:
+			d.logger.Info("retention: old log entries deleted", "deleted", n, "max_age", maxAge.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -157,8 +157,8 @@ func (r *Receiver) ActiveSecrets(ep *Endpoint) []Secret {
 
 // Answer is the receiver's reply to one delivery.
 type Answer struct {
-	// Code is the HTTP status.
-	Code int
+	// Code is the HTTP status; it is not part of the JSON body.
+	Code int `json:"-"`
 	// Status is the delivery status word (processed, failed, ignored,
 	// stale, duplicate), empty for a rejection.
 	Status string `json:"status,omitempty"`
@@ -279,7 +279,11 @@ func (r *Receiver) store(ctx context.Context, ep *Endpoint, d *store.Delivery, s
 		r.logger.Error("store delivery", "endpoint", ep.Name, "event_id", d.EventID, "error", err)
 		return Answer{}, fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 	}
-	r.metrics.delivery(ep.Name, res.Status, time.Since(start))
+	if d.ReplayOf == 0 {
+		// Replays are not deliveries; counting them would turn a bulk
+		// replay into a spike of "failed" or "processed" deliveries.
+		r.metrics.delivery(ep.Name, res.Status, time.Since(start))
+	}
 	r.logger.Debug("delivery", "endpoint", ep.Name, "event", d.Event, "event_id", d.EventID, "status", res.Status, "log_id", res.LogID)
 	a := Answer{Code: 200, Status: res.Status, LogID: res.LogID}
 	if res.Status == store.StatusFailed {

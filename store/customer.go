@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +32,9 @@ type Customer struct {
 	LastEventID string          `json:"last_event_id"`
 	Source      string          `json:"source"`
 	Raw         json.RawMessage `json:"raw,omitempty"`
+
+	// historyHead is the sequence of the newest history entry (0 = none).
+	historyHead uint64
 }
 
 // Address is a customer's address; missing parts are null.
@@ -105,6 +107,16 @@ func (c *Customer) fields() []field {
 	}
 }
 
+// ChangeFields lists the field names a history entry's changes may hold, in
+// record order (the address flattened as address.<part>).
+func ChangeFields() []string {
+	var names []string
+	for _, f := range (&Customer{}).fields() {
+		names = append(names, f.name)
+	}
+	return names
+}
+
 // Diff returns the changed fields from old to c. With old nil (a created
 // customer) it returns every non-null, non-empty field.
 func (c *Customer) Diff(old *Customer) map[string]Change {
@@ -146,17 +158,22 @@ func applyCustomer(tx *bolt.Tx, in *Customer, now time.Time, ch change) (*Custom
 	var old *Customer
 	if v := b.Get([]byte(c.ID)); v != nil {
 		old = new(Customer)
-		if err := json.Unmarshal(v, old); err != nil {
+		if err := unmarshalCustomer(v, old, false); err != nil {
 			return nil, "", fmt.Errorf("decode customer %s: %w", c.ID, err)
 		}
 		if c.Version.Before(old.Version) {
 			return nil, StatusStale, nil
 		}
-		c.CreatedAt, c.UpdatedAt = old.CreatedAt, old.UpdatedAt
+		c.CreatedAt, c.UpdatedAt, c.historyHead = old.CreatedAt, old.UpdatedAt, old.historyHead
 	} else {
 		c.CreatedAt, c.UpdatedAt = now, now
 	}
 	changes := c.Diff(old)
+	if old != nil && len(changes) == 0 && ch.source == SourceReplay {
+		// Replaying a delivery that changes nothing leaves the record as
+		// it is: a replay never applies the same update twice.
+		return old, StatusProcessed, nil
+	}
 	if len(changes) > 0 {
 		c.UpdatedAt = now
 		h := tx.Bucket(bucketHistory)
@@ -164,18 +181,20 @@ func applyCustomer(tx *bolt.Tx, in *Customer, now time.Time, ch change) (*Custom
 		if err != nil {
 			return nil, "", err
 		}
-		entry := HistoryEntry{CustomerID: c.ID, At: now, LogID: ch.logID, Source: ch.source, Event: ch.event, Changes: changes}
+		entry := historyRecord{
+			HistoryEntry: HistoryEntry{CustomerID: c.ID, At: now, LogID: ch.logID, Source: ch.source, Event: ch.event, Changes: changes},
+			Prev:         c.historyHead,
+		}
 		if err := putJSON(h, itob(seq), entry); err != nil {
 			return nil, "", err
 		}
-		if err := tx.Bucket(bucketIdxCustHist).Put(indexKey(c.ID, seq), nil); err != nil {
-			return nil, "", err
-		}
+		c.historyHead = seq
 	}
-	if old != nil && len(changes) == 0 && old.Version.Equal(c.Version) && old.Source == c.Source && old.LastEventID == c.LastEventID && bytes.Equal(old.Raw, c.Raw) {
-		return old, StatusProcessed, nil
+	data, err := marshalCustomer(&c)
+	if err != nil {
+		return nil, "", err
 	}
-	if err := putJSON(b, []byte(c.ID), &c); err != nil {
+	if err := b.Put([]byte(c.ID), data); err != nil {
 		return nil, "", err
 	}
 	if err := countRole(tx, old, &c); err != nil {
@@ -218,7 +237,7 @@ func (db *DB) FindCustomerByID(ctx context.Context, id string) (*Customer, error
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, &c)
+		return unmarshalCustomer(v, &c, true)
 	})
 	if err != nil {
 		return nil, err

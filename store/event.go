@@ -236,11 +236,6 @@ func indexEvent(tx *bolt.Tx, ev *Event) error {
 	if err := tx.Bucket(bucketIdxStatus).Put(indexKey(ev.Status, ev.ID), nil); err != nil {
 		return err
 	}
-	if ev.ClientID != "" {
-		if err := tx.Bucket(bucketIdxClient).Put(indexKey(ev.ClientID, ev.ID), nil); err != nil {
-			return err
-		}
-	}
 	stats := tx.Bucket(bucketStats)
 	if err := addCounter(stats, "status:"+ev.Status, 1); err != nil {
 		return err
@@ -251,11 +246,6 @@ func indexEvent(tx *bolt.Tx, ev *Event) error {
 func unindexEvent(tx *bolt.Tx, ev *Event) error {
 	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
 		return err
-	}
-	if ev.ClientID != "" {
-		if err := tx.Bucket(bucketIdxClient).Delete(indexKey(ev.ClientID, ev.ID)); err != nil {
-			return err
-		}
 	}
 	stats := tx.Bucket(bucketStats)
 	if err := addCounter(stats, "status:"+ev.Status, -1); err != nil {

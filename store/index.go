@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,11 +16,13 @@ import (
 // customerIndex is an in-memory, name-ordered summary of every customer,
 // rebuilt from the file at Open and kept current after each commit. It makes
 // GET /api/customers?q=… a scan over compact strings instead of a decode of
-// every stored record.
+// every stored record; a trigram index narrows searches for rare texts to a
+// few candidates.
 type customerIndex struct {
 	mu     sync.RWMutex
 	sorted []*customerRef // by sortKey
 	byID   map[string]*customerRef
+	grams  *trigramIndex
 }
 
 type customerRef struct {
@@ -30,6 +32,7 @@ type customerRef struct {
 	role     string // upper-case role or ""
 	pricing  string
 	active   bool
+	slot     int32 // in the trigram index
 }
 
 func newCustomerRef(c *Customer) *customerRef {
@@ -51,11 +54,11 @@ func newCustomerRef(c *Customer) *customerRef {
 }
 
 func (db *DB) loadCustomerIndex() (*customerIndex, error) {
-	idx := &customerIndex{byID: map[string]*customerRef{}}
+	idx := &customerIndex{byID: map[string]*customerRef{}, grams: newTrigramIndex()}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
 			var c Customer
-			if err := json.Unmarshal(v, &c); err != nil {
+			if err := unmarshalCustomer(v, &c, false); err != nil {
 				return fmt.Errorf("decode customer %s: %w", k, err)
 			}
 			r := newCustomerRef(&c)
@@ -65,6 +68,9 @@ func (db *DB) loadCustomerIndex() (*customerIndex, error) {
 		})
 	})
 	sort.Slice(idx.sorted, func(i, j int) bool { return idx.sorted[i].sortKey < idx.sorted[j].sortKey })
+	for _, r := range idx.sorted {
+		idx.grams.add(r)
+	}
 	return idx, err
 }
 
@@ -77,7 +83,9 @@ func (idx *customerIndex) put(c *Customer) {
 		if i < len(idx.sorted) && idx.sorted[i] == old {
 			idx.sorted = append(idx.sorted[:i], idx.sorted[i+1:]...)
 		}
+		idx.grams.remove(old)
 	}
+	idx.grams.add(r)
 	idx.byID[r.id] = r
 	i := idx.search(r.sortKey)
 	idx.sorted = append(idx.sorted, nil)
@@ -136,22 +144,38 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 		}
 		after = string(b)
 	}
+	match := func(r *customerRef) bool {
+		return (role == "" || r.role == role) && (pricing == "" || r.pricing == pricing) &&
+			(f.Active == nil || r.active == *f.Active) && (q == "" || strings.Contains(r.haystack, q)) &&
+			r.sortKey > after
+	}
 	var ids []string
 	var next, lastKey string
 	db.index.mu.RLock()
-	i := 0
-	if after != "" {
-		i = db.index.search(after)
-		if i < len(db.index.sorted) && db.index.sorted[i].sortKey == after {
-			i++
+	// A text held by few customers: check the trigram candidates and sort
+	// the matches. A common one (or a short one): walk in name order until
+	// the page is full, which ends early because matches are dense.
+	candidates, sparse := db.index.grams.candidates(q, len(db.index.sorted)/64+f.Limit)
+	var page []*customerRef
+	if sparse {
+		for _, r := range candidates {
+			if match(r) {
+				page = append(page, r)
+			}
+		}
+		slices.SortFunc(page, func(a, b *customerRef) int { return strings.Compare(a.sortKey, b.sortKey) })
+	} else {
+		i := 0
+		if after != "" {
+			i = db.index.search(after)
+		}
+		for ; i < len(db.index.sorted) && len(page) <= f.Limit; i++ {
+			if r := db.index.sorted[i]; match(r) {
+				page = append(page, r)
+			}
 		}
 	}
-	for ; i < len(db.index.sorted); i++ {
-		r := db.index.sorted[i]
-		if (role != "" && r.role != role) || (pricing != "" && r.pricing != pricing) ||
-			(f.Active != nil && r.active != *f.Active) || (q != "" && !strings.Contains(r.haystack, q)) {
-			continue
-		}
+	for _, r := range page {
 		if len(ids) == f.Limit {
 			next = base64.RawURLEncoding.EncodeToString([]byte(lastKey))
 			break
@@ -170,10 +194,9 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 				continue
 			}
 			var c Customer
-			if err := json.Unmarshal(v, &c); err != nil {
+			if err := unmarshalCustomer(v, &c, false); err != nil {
 				return fmt.Errorf("decode customer %s: %w", id, err)
 			}
-			c.Raw = nil
 			out = append(out, &c)
 		}
 		return nil

@@ -87,25 +87,23 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 				(f.Endpoint == "" || ev.Endpoint == f.Endpoint) && (f.ClientID == "" || ev.ClientID == f.ClientID) &&
 				(f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || ev.ReceivedAt.Before(f.Until))
 		}
-		// ids walks ids newest first, below the cursor.
+		// ids walks ids newest first, below the cursor. Only status has an index (its keys grow at the end of each status
+		// range, cheap to write). Other filters scan newest first; a
+		// client filter skips entries without the id before decoding.
 		var ids func(yield func(uint64) bool)
-		switch {
-		case f.Status != "" || f.ClientID != "":
-			bucket, prefix := bucketIdxStatus, f.Status
-			if f.ClientID != "" {
-				bucket, prefix = bucketIdxClient, f.ClientID
-			}
-			ids = indexWalk(tx.Bucket(bucket), prefix, before)
-		default:
+		if f.Status != "" {
+			ids = indexWalk(tx.Bucket(bucketIdxStatus), f.Status, before)
+		} else {
 			ids = keyWalk(logs, before)
 		}
+		var clientNeedle []byte
+		if f.ClientID != "" {
+			q, _ := json.Marshal(f.ClientID)
+			clientNeedle = append([]byte(`"client_id":`), q...)
+		}
 		for id := range ids {
-			if len(out) == limit {
-				next = strconv.FormatUint(out[len(out)-1].ID, 10)
-				return nil
-			}
 			v := logs.Get(itob(id))
-			if v == nil {
+			if v == nil || clientNeedle != nil && !bytes.Contains(v, clientNeedle) {
 				continue
 			}
 			var ev Event
@@ -117,9 +115,16 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 			if !f.Since.IsZero() && ev.ReceivedAt.Before(f.Since.Add(-time.Minute)) {
 				return nil
 			}
-			if match(&ev) {
-				out = append(out, &ev)
+			if !match(&ev) {
+				continue
 			}
+			// A page ends with a cursor only when another match follows,
+			// so the last page says null.
+			if len(out) == limit {
+				next = strconv.FormatUint(out[len(out)-1].ID, 10)
+				return nil
+			}
+			out = append(out, &ev)
 		}
 		return nil
 	})
@@ -174,6 +179,36 @@ func indexWalk(b *bolt.Bucket, prefix string, before uint64) func(yield func(uin
 	}
 }
 
+// historyChain yields one customer's history sequences newest first,
+// following each entry's Prev from head; with before set it starts after
+// that entry (which must belong to the chain).
+func historyChain(h *bolt.Bucket, head, before uint64) func(yield func(uint64) bool) {
+	prev := func(seq uint64) uint64 {
+		var r historyRecord
+		if v := h.Get(itob(seq)); v == nil || json.Unmarshal(v, &r) != nil {
+			return 0
+		}
+		return r.Prev
+	}
+	return func(yield func(uint64) bool) {
+		seq := head
+		if before != 0 {
+			// Walk to the cursor so a foreign cursor cannot jump chains.
+			for seq != 0 && seq != before {
+				seq = prev(seq)
+			}
+			if seq != 0 {
+				seq = prev(seq)
+			}
+		}
+		for ; seq != 0; seq = prev(seq) {
+			if !yield(seq) {
+				return
+			}
+		}
+	}
+}
+
 // HistoryFilter selects history entries. Zero fields match all.
 type HistoryFilter struct {
 	// CustomerID limits to one customer.
@@ -207,26 +242,28 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 		h := tx.Bucket(bucketHistory)
 		var seqs func(yield func(uint64) bool)
 		if f.CustomerID != "" {
-			if tx.Bucket(bucketCustomers).Get([]byte(f.CustomerID)) == nil {
+			v := tx.Bucket(bucketCustomers).Get([]byte(f.CustomerID))
+			if v == nil {
 				return ErrNotFound
 			}
-			seqs = indexWalk(tx.Bucket(bucketIdxCustHist), f.CustomerID, before)
+			var c Customer
+			if err := unmarshalCustomer(v, &c, false); err != nil {
+				return err
+			}
+			seqs = historyChain(h, c.historyHead, before)
 		} else {
 			seqs = keyWalk(h, before)
 		}
 		for seq := range seqs {
-			if len(out) == limit {
-				next = strconv.FormatUint(out[len(out)-1].Seq, 10)
-				return nil
-			}
 			v := h.Get(itob(seq))
 			if v == nil {
 				continue
 			}
-			var e HistoryEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			var r historyRecord
+			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode history %d: %w", seq, err)
 			}
+			e := r.HistoryEntry
 			e.Seq = seq
 			if !f.Since.IsZero() && e.At.Before(f.Since) {
 				return nil // history is in time order
@@ -235,6 +272,10 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 				if _, ok := e.Changes[f.Field]; !ok {
 					continue
 				}
+			}
+			if len(out) == limit {
+				next = strconv.FormatUint(out[len(out)-1].Seq, 10)
+				return nil
 			}
 			out = append(out, &e)
 		}

@@ -60,7 +60,7 @@ var (
 	bucketHistory      = []byte("history")          // itob(seq) -> HistoryEntry
 	bucketIdxCustHist  = []byte("idx_cust_history") // customer id \x00 itob(seq) -> nil
 	bucketSecrets      = []byte("secrets")          // secret id -> Secret
-	allBuckets         = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketIdxClient, bucketStats, bucketCustomers, bucketHistory, bucketIdxCustHist, bucketSecrets}
+	allBuckets         = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
 	keyLastSyncStarted = []byte("last_sync_started")
@@ -299,4 +299,15 @@ func addCounter(b *bolt.Bucket, name string, delta int64) error {
 		return b.Delete(k)
 	}
 	return b.Put(k, itob(uint64(n)))
+}
+
+// Check verifies the file's page structure (bbolt's consistency check) and
+// returns the first problem found.
+func (db *DB) Check() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("store check: %w", err)
+		}
+		return nil
+	})
 }

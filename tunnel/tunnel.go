@@ -51,7 +51,8 @@ const (
 // Config configures Listen.
 type Config struct {
 	// Authtoken authenticates the agent to ngrok. Required. It is redacted
-	// from every error and log line.
+	// from every error and log line (when it has 8 characters or more, as
+	// real tokens do; a test token such as "x" is left alone).
 	Authtoken string
 
 	// URL is the reserved endpoint URL, such as
@@ -241,10 +242,13 @@ func Listen(ctx context.Context, cfg Config) (*Tunnel, error) {
 // wraps net.ErrClosed ("use of closed network connection", which fasthttp and
 // Fiber treat as a clean stop). If the session ended for good without Close,
 // Accept returns the SDK's error ("failed to accept connection: Listener
-// closed") and Done is closed.
+// closed") and Done is closed. If ngrok stopped the endpoint but not the
+// session, the error satisfies ngrok.Error and Done stays open: Close and
+// Listen again.
 //
 // Keep calling Accept until it fails, as net/http and fasthttp do: the SDK
-// holds an arriving connection until it is accepted, and Close waits for it.
+// holds an arriving connection until it is accepted, and its Unbind in Close
+// waits for that.
 func (t *Tunnel) Accept() (net.Conn, error) {
 	c, err := t.ln.Accept()
 	if err != nil {

@@ -1,0 +1,151 @@
+package app
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// This file holds the JSON shapes of the local API (SPEC §4), shared by the
+// handlers and Client. Log entries, customers and history entries are the
+// store's own types, whose JSON tags are the API's.
+
+// Tunnel states reported by /api/health.
+const (
+	TunnelOnline   = "online"
+	TunnelOffline  = "offline"
+	TunnelDisabled = "disabled"
+)
+
+// Page is one page of a list: newest first unless a route says otherwise.
+// NextCursor is null on the last page; pass it as cursor to get the next.
+type Page[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// Health is GET /api/health. Status is "degraded" when a configured tunnel is
+// offline, else "ok".
+type Health struct {
+	Status        string         `json:"status"`
+	Version       string         `json:"version"`
+	UptimeSeconds int64          `json:"uptime_seconds"`
+	Tunnel        HealthTunnel   `json:"tunnel"`
+	Receiver      HealthReceiver `json:"receiver"`
+	DB            HealthDB       `json:"db"`
+}
+
+// HealthTunnel is the tunnel part of Health.
+type HealthTunnel struct {
+	// Provider is "ngrok", or "none" when no tunnel is configured.
+	Provider string `json:"provider"`
+	// Status is TunnelOnline, TunnelOffline or TunnelDisabled.
+	Status string `json:"status"`
+	// PublicURL is null while the tunnel is not online.
+	PublicURL *string `json:"public_url"`
+}
+
+// HealthReceiver is the receiver part of Health; Listen is null when the
+// receiver has no local listener (tunnel only).
+type HealthReceiver struct {
+	Listen *string `json:"listen"`
+}
+
+// HealthDB is the database part of Health.
+type HealthDB struct {
+	Path      string `json:"path"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// Stats is GET /api/stats.
+type Stats struct {
+	Deliveries DeliveryStats `json:"deliveries"`
+	Customers  CustomerStats `json:"customers"`
+	// RejectedDropped counts rejected deliveries not logged because of
+	// receiver.rejected_per_minute, since the daemon started.
+	RejectedDropped int64 `json:"rejected_dropped"`
+}
+
+// DeliveryStats counts the log entries kept (a duplicate delivery counts on
+// its original entry). ByStatus always lists the five statuses.
+type DeliveryStats struct {
+	Total          int64            `json:"total"`
+	ByStatus       map[string]int64 `json:"by_status"`
+	ByEvent        map[string]int64 `json:"by_event"`
+	LastReceivedAt *time.Time       `json:"last_received_at"`
+	Last24h        RecentStats      `json:"last_24h"`
+}
+
+// RecentStats counts the log entries received in the last 24 hours.
+type RecentStats struct {
+	Total    int64            `json:"total"`
+	ByStatus map[string]int64 `json:"by_status"`
+}
+
+// CustomerStats counts the cached customers; ByRole uses store.NoRole
+// ("none") for customers without a role.
+type CustomerStats struct {
+	Total  int64            `json:"total"`
+	ByRole map[string]int64 `json:"by_role"`
+}
+
+// LogEntry is GET /api/webhook-logs/{id}: the log entry plus its body,
+// as JSON in Payload or, when it is not JSON, as text in PayloadText. Both
+// are absent when no body is kept (the quarantine dropped it).
+type LogEntry struct {
+	store.Event
+	Payload     json.RawMessage `json:"payload,omitempty"`
+	PayloadText *string         `json:"payload_text,omitempty"`
+}
+
+// ReplaySummary is POST /api/webhook-logs/replay?status=…: how many entries
+// were replayed and their statuses afterwards. Skipped counts the entries
+// that could not be replayed (no payload kept, endpoint no longer
+// configured).
+type ReplaySummary struct {
+	Replayed int            `json:"replayed"`
+	ByStatus map[string]int `json:"by_status"`
+	Skipped  int            `json:"skipped"`
+}
+
+// Webhook sources.
+const (
+	SourceConfig     = "config"
+	SourceRegistered = "registered"
+)
+
+// Webhook is one item of GET /api/webhooks: a config secret or a stored one
+// (registered with Robaws or added by hand). The secret itself never leaves
+// the daemon; SecretHint shows its last four characters.
+type Webhook struct {
+	// ID is "config:<endpoint>#<n>" for config secrets, else the stored
+	// secret's number.
+	ID         string     `json:"id"`
+	Endpoint   string     `json:"endpoint"`
+	WebhookID  *string    `json:"webhook_id"`
+	URL        *string    `json:"url"`
+	Events     []string   `json:"events"`
+	Active     bool       `json:"active"`
+	Source     string     `json:"source"`
+	CreatedAt  *time.Time `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	SecretHint string     `json:"secret_hint"`
+}
+
+// CreateWebhookRequest is the body of POST /api/webhooks: a secret known
+// from elsewhere (e.g. a registration made by hand in Robaws).
+type CreateWebhookRequest struct {
+	Endpoint  string `json:"endpoint"`
+	Secret    string `json:"secret"`
+	WebhookID string `json:"webhook_id,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+// ReplayAnswer is POST /api/webhook-logs/{id}/replay: the outcome of
+// processing the entry again, shaped like a receiver answer (SPEC §1).
+type ReplayAnswer struct {
+	Status string `json:"status"`
+	LogID  uint64 `json:"log_id"`
+	Error  string `json:"error,omitempty"`
+}

@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// handleListWebhooks answers GET /api/webhooks.
+func (h *handler) handleListWebhooks(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	list, err := listWebhooks(c.UserContext(), h.db, h.recv)
+	if err != nil {
+		return err
+	}
+	return c.JSON(Page[*Webhook]{Items: nonNil(list)})
+}
+
+// handleCreateWebhook answers POST /api/webhooks with 201 and the new item.
+func (h *handler) handleCreateWebhook(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	var req CreateWebhookRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	w, err := createWebhook(c.UserContext(), h.db, h.recv, req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(w)
+}
+
+// handleDeleteWebhook answers DELETE /api/webhooks/{id}.
+func (h *handler) handleDeleteWebhook(c *fiber.Ctx) error {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	w, err := deactivateWebhook(c.UserContext(), h.db, h.recv, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(w)
+}
+
+// listWebhooks returns the config secrets of every endpoint, then the
+// stored secrets oldest first, inactive ones included.
+func listWebhooks(ctx context.Context, db *store.DB, r *Receiver) ([]*Webhook, error) {
+	var out []*Webhook
+	for _, ep := range r.Endpoints() {
+		for i, v := range ep.Secrets {
+			out = append(out, &Webhook{
+				ID: configSecretID(ep.Name, i), Endpoint: ep.Name, Events: nonNil(ep.Events),
+				Active: true, Source: SourceConfig, SecretHint: (&store.Secret{Value: v}).Hint(),
+			})
+		}
+	}
+	stored, err := db.FindSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := r.Now()
+	for _, s := range stored {
+		out = append(out, storedWebhook(r, s, now))
+	}
+	return out, nil
+}
+
+// configSecretID names the i-th (0-based) config secret of an endpoint, as
+// the receiver records it on log entries.
+func configSecretID(endpoint string, i int) string { return fmt.Sprintf("config:%s#%d", endpoint, i+1) }
+
+func storedWebhook(r *Receiver, s *store.Secret, now time.Time) *Webhook {
+	w := &Webhook{
+		ID: s.ID, Endpoint: s.Endpoint, WebhookID: optional(s.WebhookID), URL: optional(s.URL),
+		Events: s.Events, Active: s.Active && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)),
+		Source: SourceRegistered, SecretHint: s.Hint(),
+	}
+	if w.Events == nil {
+		if ep, err := r.Endpoint(s.Endpoint); err == nil {
+			w.Events = ep.Events
+		}
+	}
+	w.Events = nonNil(w.Events)
+	if !s.CreatedAt.IsZero() {
+		t := s.CreatedAt.UTC()
+		w.CreatedAt = &t
+	}
+	if !s.ExpiresAt.IsZero() {
+		t := s.ExpiresAt.UTC()
+		w.ExpiresAt = &t
+	}
+	return w
+}
+
+// createWebhook stores a known secret for an endpoint and makes the
+// receiver use it at once. A secret the endpoint already has (in the config
+// or stored and active) is a conflict.
+func createWebhook(ctx context.Context, db *store.DB, r *Receiver, req CreateWebhookRequest) (*Webhook, error) {
+	req.Secret = strings.TrimSpace(req.Secret)
+	if req.Endpoint == "" {
+		return nil, badRequest("invalid endpoint: required")
+	}
+	ep, err := r.Endpoint(req.Endpoint)
+	if err != nil {
+		return nil, badRequest("invalid endpoint: %v", err)
+	}
+	if req.Secret == "" {
+		return nil, badRequest("invalid secret: required")
+	}
+	for i, v := range ep.Secrets {
+		if v == req.Secret {
+			return nil, fiber.NewError(fiber.StatusConflict, fmt.Sprintf("secret is already in the config file as %s", configSecretID(ep.Name, i)))
+		}
+	}
+	s := &store.Secret{Endpoint: ep.Name, WebhookID: req.WebhookID, URL: req.URL, Events: ep.Events, Value: req.Secret}
+	if err := db.CreateSecret(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := r.ReloadSecrets(ctx); err != nil {
+		return nil, err
+	}
+	return storedWebhook(r, s, r.Now()), nil
+}
+
+// deactivateWebhook stops a stored secret from verifying deliveries; it
+// stays listed as inactive. Config secrets live in the file and cannot be
+// deactivated here. Returns store.ErrNotFound for an unknown id.
+func deactivateWebhook(ctx context.Context, db *store.DB, r *Receiver, id string) (*Webhook, error) {
+	if strings.HasPrefix(id, "config:") {
+		return nil, badRequest("invalid id: %s is a config secret; remove it from the endpoint's secrets in the config file", id)
+	}
+	s, err := db.FindSecretByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.Active {
+		s.Active = false
+		if err := db.UpdateSecret(ctx, s); err != nil {
+			return nil, err
+		}
+		if err := r.ReloadSecrets(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return storedWebhook(r, s, r.Now()), nil
+}

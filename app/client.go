@@ -1,0 +1,251 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// ErrUnreachable is returned (wrapped) by Client when nothing answers at the
+// daemon's address: the daemon is not running, or listens elsewhere.
+var ErrUnreachable = errors.New("no answer")
+
+// APIError is an error answer of the local API.
+type APIError struct {
+	// Code is the HTTP status: 400 bad parameter, 401 token, 404 unknown
+	// id, 409 conflict, 500.
+	Code int
+	// Message is the answer's "error" text.
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// Client is the Go client of the local API, used by the CLI and tests. It
+// shares the API's types with the handlers.
+type Client struct {
+	// BaseURL is the API's root, e.g. "http://127.0.0.1:8787". Required.
+	BaseURL string
+	// Token is sent as "Authorization: Bearer <token>" when not empty.
+	Token string
+	// HTTPClient defaults to a client with no overall timeout: bound calls
+	// with their ctx (a backup may take a while).
+	HTTPClient *http.Client
+}
+
+// NewClient returns a client for the API listening on addr (admin.listen,
+// host:port). An unspecified host (0.0.0.0, ::, "") is reached on loopback.
+func NewClient(addr, token string) *Client {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	return &Client{BaseURL: "http://" + addr, Token: token}
+}
+
+// Health returns GET /api/health.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	return call[Health](ctx, c, http.MethodGet, "/api/health", nil, nil)
+}
+
+// Stats returns GET /api/stats.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	return call[Stats](ctx, c, http.MethodGet, "/api/stats", nil, nil)
+}
+
+// Events returns one page of the webhook log.
+func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Event], error) {
+	q := url.Values{}
+	set(q, "event", f.Event)
+	set(q, "status", f.Status)
+	set(q, "endpoint", f.Endpoint)
+	set(q, "client_id", f.ClientID)
+	setTime(q, "since", f.Since)
+	setTime(q, "until", f.Until)
+	setPage(q, f.Limit, f.Cursor)
+	return call[Page[*store.Event]](ctx, c, http.MethodGet, "/api/webhook-logs", q, nil)
+}
+
+// Event returns log entry id with its payload. A missing entry is an
+// *APIError with Code 404.
+func (c *Client) Event(ctx context.Context, id uint64) (*LogEntry, error) {
+	return call[LogEntry](ctx, c, http.MethodGet, "/api/webhook-logs/"+strconv.FormatUint(id, 10), nil, nil)
+}
+
+// Replay processes log entry id again.
+func (c *Client) Replay(ctx context.Context, id uint64) (*ReplayAnswer, error) {
+	return call[ReplayAnswer](ctx, c, http.MethodPost, "/api/webhook-logs/"+strconv.FormatUint(id, 10)+"/replay", nil, nil)
+}
+
+// ReplayAll replays every log entry with status ("failed" or "rejected").
+func (c *Client) ReplayAll(ctx context.Context, status string) (*ReplaySummary, error) {
+	return call[ReplaySummary](ctx, c, http.MethodPost, "/api/webhook-logs/replay", url.Values{"status": {status}}, nil)
+}
+
+// Customers returns one page of customers sorted by name, without raw.
+func (c *Client) Customers(ctx context.Context, f store.CustomerFilter) (*Page[*store.Customer], error) {
+	q := url.Values{}
+	set(q, "q", f.Q)
+	set(q, "role", f.Role)
+	set(q, "pricing_code", f.PricingCode)
+	if f.Active != nil {
+		q.Set("active", strconv.FormatBool(*f.Active))
+	}
+	setPage(q, f.Limit, f.Cursor)
+	return call[Page[*store.Customer]](ctx, c, http.MethodGet, "/api/customers", q, nil)
+}
+
+// Customer returns one customer with raw.
+func (c *Client) Customer(ctx context.Context, id string) (*store.Customer, error) {
+	return call[store.Customer](ctx, c, http.MethodGet, "/api/customers/"+url.PathEscape(id), nil, nil)
+}
+
+// History returns one page of history, newest first: one customer's
+// (f.CustomerID set, /api/customers/{id}/history) or across customers
+// (/api/changes, with f.Field and f.Since).
+func (c *Client) History(ctx context.Context, f store.HistoryFilter) (*Page[*store.HistoryEntry], error) {
+	q := url.Values{}
+	path := "/api/changes"
+	if f.CustomerID != "" {
+		path = "/api/customers/" + url.PathEscape(f.CustomerID) + "/history"
+	} else {
+		set(q, "field", f.Field)
+		setTime(q, "since", f.Since)
+	}
+	setPage(q, f.Limit, f.Cursor)
+	return call[Page[*store.HistoryEntry]](ctx, c, http.MethodGet, path, q, nil)
+}
+
+// Webhooks returns the config secrets and stored secrets.
+func (c *Client) Webhooks(ctx context.Context) ([]*Webhook, error) {
+	out, err := call[Page[*Webhook]](ctx, c, http.MethodGet, "/api/webhooks", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}
+
+// CreateWebhook adds a known secret.
+func (c *Client) CreateWebhook(ctx context.Context, req CreateWebhookRequest) (*Webhook, error) {
+	return call[Webhook](ctx, c, http.MethodPost, "/api/webhooks", nil, req)
+}
+
+// DeleteWebhook deactivates a stored secret.
+func (c *Client) DeleteWebhook(ctx context.Context, id string) (*Webhook, error) {
+	return call[Webhook](ctx, c, http.MethodDelete, "/api/webhooks/"+url.PathEscape(id), nil, nil)
+}
+
+// Backup copies a consistent snapshot of the database to w and returns its
+// size. It fails when fewer bytes arrive than announced.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/api/backup", nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("backup: got %d of %d bytes", n, resp.ContentLength)
+	}
+	return n, nil
+}
+
+// call sends a request with an optional JSON body and decodes the JSON
+// answer as a T.
+func call[T any](ctx context.Context, c *Client, method, path string, q url.Values, body any) (*T, error) {
+	resp, err := c.send(ctx, method, path, q, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out T
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return &out, nil
+}
+
+// send performs the request and turns error answers into *APIError and
+// connection failures into ErrUnreachable.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body any) (*http.Response, error) {
+	u := c.BaseURL + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, req.URL.Host, err)
+		}
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e errorResponse
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return nil, &APIError{Code: resp.StatusCode, Message: e.Error}
+	}
+	return resp, nil
+}
+
+func set(q url.Values, name, value string) {
+	if value != "" {
+		q.Set(name, value)
+	}
+}
+
+func setTime(q url.Values, name string, t time.Time) {
+	if !t.IsZero() {
+		q.Set(name, t.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+func setPage(q url.Values, limit int, cursor string) {
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	set(q, "cursor", cursor)
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/service"
+)
+
+// serviceDone is what each service action prints when it succeeds.
+var serviceDone = map[string]string{
+	"install":   "installed the robaws-edge service (start it with `robaws-edge start`)",
+	"uninstall": "uninstalled the robaws-edge service",
+	"start":     "started the robaws-edge service",
+	"stop":      "stopped the robaws-edge service",
+	"restart":   "restarted the robaws-edge service",
+}
+
+// cmdService returns the command for a service action (install,
+// uninstall, start, stop, restart). The config is checked first, so a
+// service never gets installed or started with a file `run` would refuse.
+func cmdService(action string) func(context.Context, *cliEnv, []string) error {
+	return func(_ context.Context, env *cliEnv, args []string) error {
+		fs := newFlags(env, action)
+		configPath := fs.String("config", "", "config file the service runs with (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+		if err := noArgs(fs, args); err != nil {
+			return err
+		}
+		if _, _, err := LoadConfig(*configPath); err != nil {
+			return usageError("%v", err)
+		}
+		if err := service.Control(service.Config{ConfigPath: *configPath}, action); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, serviceDone[action])
+		return nil
+	}
+}
+
+// statusReport is `status --json`.
+type statusReport struct {
+	Service      string      `json:"service"`
+	ServiceError string      `json:"service_error,omitempty"`
+	Daemon       *app.Health `json:"daemon"`
+}
+
+// cmdStatus prints the service state, then the daemon's health. It fails
+// (exit 1, with how to start it) when the daemon does not answer.
+func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "status")
+	configPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	var r statusReport
+	st, serr := service.Status(service.Config{})
+	r.Service = st
+	if serr != nil {
+		r.ServiceError = serr.Error()
+	}
+	qctx, cancel := quick(ctx)
+	defer cancel()
+	h, herr := c.Health(qctx)
+	if herr == nil {
+		r.Daemon = h
+	}
+	if *asJSON {
+		if err := printJSON(env.stdout, r); err != nil {
+			return err
+		}
+		return apiError(herr, addr)
+	}
+	t := newTable(env.stdout, "WHAT", "STATE")
+	svc := r.Service
+	if r.ServiceError != "" {
+		svc += " (" + r.ServiceError + ")"
+	}
+	t.row("service", svc)
+	if h == nil {
+		t.row("daemon", "not answering on "+addr)
+		if err := t.flush(); err != nil {
+			return err
+		}
+		return apiError(herr, addr)
+	}
+	t.row("daemon", fmt.Sprintf("%s (version %s, up %s, local API %s)", h.Status, h.Version, time.Duration(h.UptimeSeconds)*time.Second, addr))
+	tunnel := h.Tunnel.Status
+	if h.Tunnel.Provider != "none" {
+		tunnel += " (" + h.Tunnel.Provider + ")"
+	}
+	if h.Tunnel.PublicURL != nil {
+		tunnel += " " + *h.Tunnel.PublicURL
+	}
+	t.row("tunnel", tunnel)
+	t.row("receiver", str(h.Receiver.Listen))
+	t.row("database", fmt.Sprintf("%s (%s)", h.DB.Path, byteSize(h.DB.SizeBytes)))
+	return t.flush()
+}
+
+// byteSize renders n bytes for people.
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

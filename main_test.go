@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// buildBinary builds robaws-edge into a temp dir.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "robaws-edge")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gobin, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// cliResult is one run of the binary.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, bin string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := cliResult{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return r
+}
+
+// TestEndToEnd runs the built binary: `run` with a temp config, a signed
+// delivery, every data command against it, a backup, then the commands'
+// answer once the daemon is stopped.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
+	const secret, token = "e2e-secret-value", "e2e-token"
+	config := filepath.Join(dir, "config.yaml")
+	writeFile(t, config, fmt.Sprintf(`data_dir: %q
+log: {level: debug}
+receiver: {listen: %q}
+admin: {listen: %q, token: %q}
+tunnel: {provider: none}
+endpoints:
+  customers:
+    secrets: [%q]
+retention: {max_age: 2160h}
+`, filepath.Join(dir, "data"), receiverAddr, adminAddr, token, secret))
+
+	var daemonLog bytes.Buffer
+	daemon := exec.Command(bin, "run", "--config", config)
+	daemon.Stdout, daemon.Stderr = &daemonLog, &daemonLog
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			daemon.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", daemonLog.String())
+		}
+	}()
+
+	client := app.NewClient(adminAddr, token)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		h, err := client.Health(ctx)
+		cancel()
+		if err == nil {
+			if h.Status != "ok" || h.Tunnel.Status != "disabled" {
+				t.Fatalf("health = %+v", h)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not answer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	deliver := func(secret string, body string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
+		req.Header.Set("Robaws-Signature", app.Sign(secret, time.Now().Unix(), []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	deliver(secret, `{"id":"e2e-1","event":"client.created","data":{"id":"TEST-1","name":"Test Customer","email":"Test@Example.com","extraFields":{"Role":{"stringValue":"driver"}}}}`)
+	deliver(secret, `{"id":"e2e-2","event":"client.updated","data":{"name":"no id"}}`)
+	deliver("rotated-secret-x", `{"id":"e2e-3","event":"client.created","data":{"id":"TEST-2","name":"Late Secret"}}`)
+
+	cfg := []string{"--config", config}
+	cli := func(wantCode int, args ...string) cliResult {
+		t.Helper()
+		r := runCLI(t, bin, append(args, cfg...)...)
+		if r.code != wantCode {
+			t.Fatalf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, r.code, wantCode, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, secret) || strings.Contains(r.stdout+r.stderr, "rotated-secret-x") {
+			t.Fatalf("%v printed a secret:\n%s%s", args, r.stdout, r.stderr)
+		}
+		return r
+	}
+	contains := func(r cliResult, subs ...string) {
+		t.Helper()
+		for _, s := range subs {
+			if !strings.Contains(r.stdout, s) {
+				t.Errorf("output lacks %q:\n%s", s, r.stdout)
+			}
+		}
+	}
+	jsonOut := func(r cliResult, v any) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(r.stdout), v); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+		}
+	}
+	logID := func(status string) uint64 {
+		t.Helper()
+		var evs []store.Event
+		jsonOut(cli(0, "logs", "--status", status, "--json"), &evs)
+		if len(evs) != 1 {
+			t.Fatalf("%d %s entries, want 1", len(evs), status)
+		}
+		return evs[0].ID
+	}
+
+	contains(cli(0, "status"), "service", "daemon", "ok (version", adminAddr, receiverAddr, "robaws-edge.db")
+	var st statusReport
+	jsonOut(cli(0, "status", "--json"), &st)
+	if st.Daemon == nil || st.Daemon.Status != "ok" || st.Service == "" {
+		t.Errorf("status --json = %+v", st)
+	}
+
+	contains(cli(0, "logs"), "ID", "processed", "failed", "rejected", "TEST-1", "signature mismatch")
+	var evs []store.Event
+	jsonOut(cli(0, "logs", "--client", "TEST-1", "--json"), &evs)
+	if len(evs) != 1 || evs[0].EventID != "e2e-1" {
+		t.Errorf("logs --client TEST-1 = %+v", evs)
+	}
+	jsonOut(cli(0, "logs", "--event", "client.created", "--limit", "1", "--json"), &evs)
+	if len(evs) != 1 || evs[0].ClientID != "TEST-2" {
+		t.Errorf("logs --event client.created --limit 1 = %+v", evs)
+	}
+	processed, rejected := logID("processed"), logID("rejected")
+	logID("failed")
+	contains(cli(0, "logs", "show", fmt.Sprint(processed)), "e2e-1", "payload:", `"Test Customer"`)
+	if r := cli(2, "logs", "--limit", "abc"); !strings.Contains(r.stderr, "-limit") {
+		t.Errorf("bad --limit: %s", r.stderr)
+	}
+	if r := cli(2, "logs", "--colour"); !strings.Contains(r.stderr, "-colour") {
+		t.Errorf("unknown flag: %s", r.stderr)
+	}
+	if r := cli(2, "logs", "--status", "done"); !strings.Contains(r.stderr, "invalid status") {
+		t.Errorf("bad --status: %s", r.stderr)
+	}
+	if r := cli(1, "logs", "show", "99999"); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("logs show unknown: %s", r.stderr)
+	}
+
+	contains(cli(0, "webhooks", "list"), "config:customers#1", "config", "…alue")
+	contains(cli(0, "webhooks", "add", "--endpoint", "customers", "--secret", "rotated-secret-x"), "added secret 1")
+	contains(cli(0, "replay", fmt.Sprint(rejected)), "processed")
+	contains(cli(0, "replay", "--status", "failed"), "replayed 1 failed entries: failed 1")
+	if r := cli(1, "replay", "99999"); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("replay unknown: %s", r.stderr)
+	}
+	cli(2, "replay")
+
+	contains(cli(0, "customers"), "TEST-1", "Test Customer", "DRIVER", "TEST-2", "Late Secret")
+	var cs []store.Customer
+	jsonOut(cli(0, "customers", "--q", "example.com", "--json"), &cs)
+	if len(cs) != 1 || cs[0].ID != "TEST-1" || cs[0].Raw != nil {
+		t.Errorf("customers --q example.com = %+v", cs)
+	}
+	jsonOut(cli(0, "customers", "--role", "driver", "--json"), &cs)
+	if len(cs) != 1 || cs[0].ID != "TEST-1" {
+		t.Errorf("customers --role driver = %+v", cs)
+	}
+	contains(cli(0, "customers", "show", "TEST-1"), "test@example.com", "DRIVER", "webhook")
+	contains(cli(0, "customers", "history", "TEST-2"), "replay", "name: null → \"Late Secret\"")
+	if r := cli(1, "customers", "show", "NOPE"); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("customers show unknown: %s", r.stderr)
+	}
+
+	contains(cli(0, "webhooks", "delete", "1"), "deactivated secret 1")
+	cli(2, "webhooks", "delete", "config:customers#1")
+	cli(2, "webhooks", "add", "--endpoint", "customers")
+
+	backup := filepath.Join(dir, "backups", "copy.db")
+	if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	contains(cli(0, "backup", backup), "wrote "+backup)
+	if entries, _ := os.ReadDir(filepath.Dir(backup)); len(entries) != 1 {
+		t.Errorf("backup dir holds %d files, want only the backup", len(entries))
+	}
+
+	// A config with the wrong token gets a hint, not the data.
+	wrong := filepath.Join(dir, "wrong-token.yaml")
+	writeFile(t, wrong, fmt.Sprintf("admin: {listen: %q, token: nope}\ntunnel: {provider: none}\n", adminAddr))
+	if r := runCLI(t, bin, "logs", "--config", wrong); r.code != 1 || !strings.Contains(r.stderr, "admin.token") {
+		t.Errorf("wrong token: exit %d, %s", r.code, r.stderr)
+	}
+
+	// Stop the daemon the way a service manager does.
+	if err := daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Fatalf("daemon exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+	hint := fmt.Sprintf("robaws-edge is not running (no answer on %s): start it with `robaws-edge run` or `robaws-edge start`", adminAddr)
+	for _, args := range [][]string{{"logs"}, {"customers"}, {"status"}, {"backup", filepath.Join(dir, "b2.db")}, {"replay", "1"}, {"webhooks", "list"}} {
+		r := runCLI(t, bin, append(args, cfg...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, hint) {
+			t.Errorf("%v with the daemon down: exit %d, stderr %q; want 1 and %q", args, r.code, r.stderr, hint)
+		}
+	}
+
+	// The backup is a bbolt file with the same customers as the daemon had.
+	want := openCustomers(t, filepath.Join(dir, "data", "robaws-edge.db"))
+	got := openCustomers(t, backup)
+	if len(want) != 2 || !equalJSON(want, got) {
+		t.Errorf("backup customers:\n%v\nwant\n%v", got, want)
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openCustomers opens a database file and lists its customers.
+func openCustomers(t *testing.T, path string) []*store.Customer {
+	t.Helper()
+	db, err := store.Open(path, store.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cs, _, err := db.FindCustomers(context.Background(), store.CustomerFilter{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func equalJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}

@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// pruneChunk is how many log entries one pruning transaction deletes, so
+// that deliveries arriving meanwhile wait for a short transaction only.
+const pruneChunk = 2000
+
+// PruneEvents deletes the log entries received more than maxAge before
+// db.Now(), with everything kept for them: stored or quarantined payload,
+// index entries, de-duplication key and their share of the status and event
+// counters. Customers and their history stay (history keeps its log_id). A
+// maxAge <= 0 keeps everything. It works in short transactions and returns
+// how many entries it deleted, also when ctx ends it early.
+func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (int, error) {
+	if maxAge <= 0 {
+		return 0, nil
+	}
+	cutoff := db.Now().Add(-maxAge)
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n, more := 0, false
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			var err error
+			n, more, err = pruneEvents(tx, cutoff, pruneChunk)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune log: %w", err)
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// pruneEvents deletes up to max entries received before cutoff, oldest
+// first, and reports whether more may remain.
+func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
+	logs := tx.Bucket(bucketLogs)
+	// Collect first: deleting while a cursor walks may skip keys.
+	var old []*Event
+	more := false
+	c := logs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var ev Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return 0, false, fmt.Errorf("decode log entry %d: %w", btoi(k), err)
+		}
+		// Keys are in arrival order and received_at nearly so; concurrent
+		// arrivals may overlap by a little, so look a minute further.
+		if !ev.ReceivedAt.Before(cutoff.Add(time.Minute)) {
+			break
+		}
+		if !ev.ReceivedAt.Before(cutoff) {
+			continue
+		}
+		if len(old) == max {
+			more = true
+			break
+		}
+		old = append(old, &ev)
+	}
+	dedup, payloads := tx.Bucket(bucketDedup), tx.Bucket(bucketPayloads)
+	for _, ev := range old {
+		key := itob(ev.ID)
+		if err := unindexEvent(tx, ev); err != nil {
+			return 0, false, err
+		}
+		if err := payloads.Delete(key); err != nil {
+			return 0, false, err
+		}
+		if err := dropQuarantined(tx, ev.ID); err != nil {
+			return 0, false, err
+		}
+		if ev.EventID != "" {
+			dkey := []byte(ev.Endpoint + "\x00" + ev.EventID)
+			if v := dedup.Get(dkey); v != nil && btoi(v) == ev.ID {
+				if err := dedup.Delete(dkey); err != nil {
+					return 0, false, err
+				}
+			}
+		}
+		if err := logs.Delete(key); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(old), more, nil
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// NoRole is the key under which Stats counts customers without a role.
+// Roles are stored upper-cased, so it cannot clash with a real one.
+const NoRole = "none"
+
+// Stats summarises the log and the customer cache.
+type Stats struct {
+	// Total is the number of log entries kept (duplicates are counted on
+	// their original entry, not here).
+	Total    int64
+	ByStatus map[string]int64
+	ByEvent  map[string]int64
+	// LastReceivedAt is received_at of the newest log entry; zero when the
+	// log is empty.
+	LastReceivedAt time.Time
+	// Recent counts the entries received at or after the Since passed to
+	// Stats.
+	RecentTotal    int64
+	RecentByStatus map[string]int64
+	// Customers is the number of cached customers; ByRole counts them by
+	// role, NoRole for those without one.
+	Customers int64
+	ByRole    map[string]int64
+}
+
+// Stats returns the counters kept with every write, and the entries received
+// since since, found by walking the log backwards from the newest entry.
+func (db *DB) Stats(ctx context.Context, since time.Time) (*Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := &Stats{ByStatus: map[string]int64{}, ByEvent: map[string]int64{}, RecentByStatus: map[string]int64{}, ByRole: map[string]int64{}}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
+			name, n := string(k), int64(btoi(v))
+			switch {
+			case strings.HasPrefix(name, "status:"):
+				s.ByStatus[name[len("status:"):]] = n
+				s.Total += n
+			case strings.HasPrefix(name, "event:"):
+				s.ByEvent[name[len("event:"):]] = n
+			case strings.HasPrefix(name, "role:"):
+				role := name[len("role:"):]
+				if role == "" {
+					role = NoRole
+				}
+				s.ByRole[role] = n
+				s.Customers += n
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Only received_at and status are needed; decoding into a small
+		// struct keeps the walk cheap.
+		var ev struct {
+			ReceivedAt time.Time `json:"received_at"`
+			Status     string    `json:"status"`
+		}
+		c := tx.Bucket(bucketLogs).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			ev.ReceivedAt, ev.Status = time.Time{}, ""
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
+			}
+			if s.LastReceivedAt.IsZero() {
+				s.LastReceivedAt = ev.ReceivedAt
+			}
+			// Entries are in arrival order; allow a minute of overlap
+			// between concurrent arrivals before stopping.
+			if ev.ReceivedAt.Before(since.Add(-time.Minute)) {
+				break
+			}
+			if !ev.ReceivedAt.Before(since) {
+				s.RecentTotal++
+				s.RecentByStatus[ev.Status]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
