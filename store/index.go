@@ -79,6 +79,9 @@ func (idx *customerIndex) put(c *Customer) {
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
 	if old, ok := idx.byID[r.id]; ok {
+		if old.sortKey == r.sortKey && old.haystack == r.haystack && old.role == r.role && old.pricing == r.pricing && old.active == r.active {
+			return // nothing searchable changed
+		}
 		i := idx.search(old.sortKey)
 		if i < len(idx.sorted) && idx.sorted[i] == old {
 			idx.sorted = append(idx.sorted[:i], idx.sorted[i+1:]...)

@@ -1,0 +1,499 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrNoCredentials is returned by NewRobaws when neither robaws.username and
+// robaws.password nor robaws.api_key are set, and by the registrar and the
+// syncer when they have no Robaws client.
+var ErrNoCredentials = errors.New("no Robaws credentials configured (set robaws.username and robaws.password, or robaws.api_key)")
+
+// Robaws API limits and defaults (SPEC §5).
+const (
+	// ClientsPageSize is the page size of GET /api/v2/clients.
+	ClientsPageSize = 100
+	// robawsMaxRetries is how many times a rate-limited request is retried.
+	robawsMaxRetries = 5
+	// robawsMaxRetryAfter is the longest Retry-After we wait for; a longer
+	// one fails the request at once rather than stalling for hours.
+	robawsMaxRetryAfter = 10 * time.Minute
+	// robawsMaxBody caps a response body read into memory.
+	robawsMaxBody = 32 << 20
+	// robawsMaxMessage caps the Robaws error text put into an error.
+	robawsMaxMessage = 300
+)
+
+// RobawsConfig configures NewRobaws.
+type RobawsConfig struct {
+	// BaseURL is the Robaws installation; default "https://app.robaws.com".
+	// It must not carry credentials.
+	BaseURL string
+	// Username and Password select HTTP basic auth (an API-only Robaws
+	// user). Both are required together.
+	Username, Password string
+	// APIKey selects "Authorization: Bearer <api_key>"; it wins over
+	// Username/Password when both are set.
+	APIKey string
+	// RequestsPerSecond caps the request rate, retries included; default 10.
+	RequestsPerSecond float64
+	// Version goes into the User-Agent "robaws-edge/<version>"; default "dev".
+	Version string
+	// HTTPClient; default a client with a 60 s timeout.
+	HTTPClient *http.Client
+	// Logger; default discards.
+	Logger *slog.Logger
+	// Sleep waits d or until ctx is done (then returning ctx.Err()); tests
+	// replace it. Default a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Robaws is a client of the Robaws REST API (SPEC §5): webhook
+// registrations and the client list. It is safe for concurrent use; all
+// callers share one rate limit.
+type Robaws struct {
+	base      *url.URL
+	auth      string // the Authorization header value
+	redact    []string
+	userAgent string
+	http      *http.Client
+	logger    *slog.Logger
+	sleep     func(ctx context.Context, d time.Duration) error
+	limit     limiter
+}
+
+// NewRobaws returns a Robaws client. It returns ErrNoCredentials (wrapped
+// when only half of a username/password pair is set) and an error for a
+// base URL that is not an absolute http(s) URL or carries credentials.
+func NewRobaws(cfg RobawsConfig) (*Robaws, error) {
+	var auth string
+	var redact []string
+	switch {
+	case cfg.APIKey != "":
+		auth = "Bearer " + cfg.APIKey
+		redact = []string{cfg.APIKey}
+	case cfg.Username != "" && cfg.Password != "":
+		token := base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password))
+		auth = "Basic " + token
+		redact = []string{cfg.Password, token}
+	case cfg.Username != "":
+		return nil, fmt.Errorf("robaws.password missing for robaws.username: %w", ErrNoCredentials)
+	case cfg.Password != "":
+		return nil, fmt.Errorf("robaws.username missing for robaws.password: %w", ErrNoCredentials)
+	default:
+		return nil, ErrNoCredentials
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "https://app.robaws.com"
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	switch {
+	case err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "":
+		// url.Parse errors quote the input; it could hold a password.
+		return nil, errors.New("robaws.base_url must be an absolute http(s) URL")
+	case base.User != nil:
+		return nil, errors.New("robaws.base_url must not contain credentials; use robaws.username/password or robaws.api_key")
+	}
+	if cfg.RequestsPerSecond <= 0 {
+		cfg.RequestsPerSecond = 10
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepContext
+	}
+	return &Robaws{
+		base:      base,
+		auth:      auth,
+		redact:    redact,
+		userAgent: "robaws-edge/" + cfg.Version,
+		http:      cfg.HTTPClient,
+		logger:    cfg.Logger,
+		sleep:     cfg.Sleep,
+		limit:     limiter{interval: time.Duration(float64(time.Second) / cfg.RequestsPerSecond)},
+	}, nil
+}
+
+// RobawsWebhook is one webhook registration at Robaws. Secret is only set by
+// RegisterWebhook; it is excluded from JSON, String and slog output.
+type RobawsWebhook struct {
+	ID     string   `json:"id"`
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	Secret string   `json:"-"`
+}
+
+// String describes w without its secret.
+func (w RobawsWebhook) String() string {
+	return fmt.Sprintf("webhook %s %s %v", w.ID, w.URL, w.Events)
+}
+
+// LogValue logs w without its secret.
+func (w RobawsWebhook) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", w.ID), slog.String("url", w.URL), slog.Any("events", w.Events))
+}
+
+// robawsWebhookJSON is a registration as Robaws sends it; id may be a
+// number or a string.
+type robawsWebhookJSON struct {
+	ID     json.RawMessage `json:"id"`
+	URL    string          `json:"url"`
+	Events []string        `json:"events"`
+	Secret string          `json:"secret"`
+}
+
+func (j *robawsWebhookJSON) webhook() RobawsWebhook {
+	return RobawsWebhook{ID: scalarText(j.ID), URL: j.URL, Events: j.Events, Secret: j.Secret}
+}
+
+// RobawsError is an error answer from Robaws other than a retried 429. Its
+// text holds the request, the status and Robaws' message, never credentials.
+type RobawsError struct {
+	Method     string
+	Path       string
+	StatusCode int
+	// Message is Robaws' explanation: the message, error, detail or title
+	// of a JSON answer, else the trimmed text; capped at 300 characters.
+	Message string
+}
+
+func (e *RobawsError) Error() string {
+	s := fmt.Sprintf("robaws: %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// RegisterWebhook registers url for events (POST /api/v2/webhook-endpoints)
+// and returns the registration with its signing secret. The caller must
+// store the secret at once and never show it.
+func (r *Robaws) RegisterWebhook(ctx context.Context, url string, events []string) (*RobawsWebhook, error) {
+	if events == nil {
+		events = []string{}
+	}
+	body, err := json.Marshal(map[string]any{"url": url, "events": events})
+	if err != nil {
+		return nil, err
+	}
+	data, err := r.do(ctx, http.MethodPost, "/api/v2/webhook-endpoints", nil, body)
+	if err != nil {
+		return nil, err
+	}
+	var j robawsWebhookJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		// json errors quote at most a character, never the secret.
+		return nil, fmt.Errorf("robaws: POST /api/v2/webhook-endpoints: decode answer: %w", err)
+	}
+	w := j.webhook()
+	if w.ID == "" {
+		return nil, errors.New("robaws: POST /api/v2/webhook-endpoints: answer has no id")
+	}
+	if w.URL == "" {
+		w.URL = url
+	}
+	if len(w.Events) == 0 {
+		w.Events = events
+	}
+	return &w, nil
+}
+
+// ListWebhooks returns the registrations of this Robaws account (GET
+// /api/v2/webhook-endpoints), accepting a JSON array or {"items": […]}.
+// Secrets are not returned.
+func (r *Robaws) ListWebhooks(ctx context.Context) ([]RobawsWebhook, error) {
+	data, err := r.do(ctx, http.MethodGet, "/api/v2/webhook-endpoints", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	items, _, err := decodeList(data)
+	if err != nil {
+		return nil, fmt.Errorf("robaws: GET /api/v2/webhook-endpoints: %w", err)
+	}
+	out := make([]RobawsWebhook, 0, len(items))
+	for _, raw := range items {
+		var j robawsWebhookJSON
+		if err := json.Unmarshal(raw, &j); err != nil {
+			return nil, fmt.Errorf("robaws: GET /api/v2/webhook-endpoints: decode item: %w", err)
+		}
+		w := j.webhook()
+		w.Secret = ""
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// DeleteWebhook deletes registration id (DELETE
+// /api/v2/webhook-endpoints/{id}). A registration that does not exist
+// (404) is not an error: what the caller wants, its absence, holds.
+func (r *Robaws) DeleteWebhook(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("robaws: delete webhook: id required")
+	}
+	_, err := r.do(ctx, http.MethodDelete, "/api/v2/webhook-endpoints/"+url.PathEscape(id), nil, nil)
+	var re *RobawsError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
+// ClientsPage is one page of GET /api/v2/clients.
+type ClientsPage struct {
+	// Items are the client objects as received.
+	Items []json.RawMessage
+	// TotalItems is Robaws' totalItems, or -1 when the answer does not say
+	// (a bare JSON array or no totalItems field).
+	TotalItems int
+}
+
+// ListClients returns page (0-based) of the clients sorted by id, 100 per
+// page; a non-zero updatedFrom only returns clients updated since then
+// (sent as RFC 3339 UTC, whole seconds, rounded down).
+func (r *Robaws) ListClients(ctx context.Context, page int, updatedFrom time.Time) (ClientsPage, error) {
+	q := url.Values{}
+	q.Set("page", strconv.Itoa(page))
+	q.Set("size", strconv.Itoa(ClientsPageSize))
+	q.Set("sort", "id:asc")
+	if !updatedFrom.IsZero() {
+		q.Set("updatedFrom", updatedFrom.UTC().Truncate(time.Second).Format(time.RFC3339))
+	}
+	data, err := r.do(ctx, http.MethodGet, "/api/v2/clients", q, nil)
+	if err != nil {
+		return ClientsPage{}, err
+	}
+	items, total, err := decodeList(data)
+	if err != nil {
+		return ClientsPage{}, fmt.Errorf("robaws: GET /api/v2/clients page %d: %w", page, err)
+	}
+	return ClientsPage{Items: items, TotalItems: total}, nil
+}
+
+// decodeList accepts a JSON array or an object with "items" and an
+// optional "totalItems" (-1 when absent).
+func decodeList(data []byte) ([]json.RawMessage, int, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '[' {
+		var items []json.RawMessage
+		if err := json.Unmarshal(data, &items); err != nil {
+			return nil, 0, fmt.Errorf("decode list: %w", err)
+		}
+		return items, -1, nil
+	}
+	var page struct {
+		Items      []json.RawMessage `json:"items"`
+		TotalItems *int              `json:"totalItems"`
+	}
+	if err := json.Unmarshal(data, &page); err != nil {
+		return nil, 0, fmt.Errorf("decode list: %w", err)
+	}
+	total := -1
+	if page.TotalItems != nil {
+		total = *page.TotalItems
+	}
+	return page.Items, total, nil
+}
+
+// do sends one request, waiting for the rate limit, and retries it on 429
+// up to robawsMaxRetries times. It returns the body of a 2xx answer, a
+// *RobawsError for any other status, or a transport error.
+func (r *Robaws) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
+	u := *r.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	for attempt := 0; ; attempt++ {
+		if err := r.sleep(ctx, r.limit.reserve(time.Now())); err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("robaws: %s %s: %w", method, path, err)
+		}
+		req.Header.Set("Authorization", r.auth)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", r.userAgent)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		start := time.Now()
+		resp, err := r.http.Do(req)
+		if err != nil {
+			// *url.Error names the URL, which holds no credentials (NewRobaws
+			// refuses them in base_url).
+			return nil, fmt.Errorf("robaws: %s %s: %w", method, path, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, robawsMaxBody+1))
+		resp.Body.Close()
+		r.logger.Debug("robaws request", "method", method, "path", path, "status", resp.StatusCode,
+			"attempt", attempt+1, "duration_ms", time.Since(start).Milliseconds())
+		if err != nil {
+			return nil, fmt.Errorf("robaws: %s %s: read answer: %w", method, path, err)
+		}
+		if len(data) > robawsMaxBody {
+			return nil, fmt.Errorf("robaws: %s %s: answer larger than %d bytes", method, path, robawsMaxBody)
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return data, nil
+		}
+		rerr := &RobawsError{Method: method, Path: path, StatusCode: resp.StatusCode, Message: r.message(data)}
+		if resp.StatusCode != http.StatusTooManyRequests || attempt >= robawsMaxRetries {
+			return nil, rerr
+		}
+		wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if !ok {
+			wait = time.Second << attempt // 1s, 2s, 4s, 8s, 16s
+		}
+		if wait > robawsMaxRetryAfter {
+			rerr.Message = strings.TrimSpace(rerr.Message + " (Retry-After " + wait.Round(time.Second).String() + ")")
+			return nil, rerr
+		}
+		r.logger.Warn("robaws rate limit, retrying", "method", method, "path", path, "retry_in", wait.String(), "attempt", attempt+1)
+		if err := r.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// message extracts Robaws' explanation from an error body: the first of
+// message, error, detail, title (or errors[0]) of a JSON object, else the
+// text, unless it is HTML. It is capped and any credential is redacted.
+func (r *Robaws) message(body []byte) string {
+	body = bytes.TrimSpace(body)
+	var msg string
+	var obj map[string]json.RawMessage
+	if len(body) > 0 && body[0] == '{' && json.Unmarshal(body, &obj) == nil {
+		msg = objectMessage(obj)
+		if msg == "" {
+			msg = firstError(obj["errors"])
+		}
+	} else if len(body) > 0 && body[0] != '<' {
+		msg = string(body)
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	for _, s := range r.redact {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	if len(msg) > robawsMaxMessage {
+		cut := robawsMaxMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "…"
+	}
+	return msg
+}
+
+// objectMessage returns the first text of message, error, detail, title or
+// error_description, looking one level into an object value
+// ({"error": {"message": …}}).
+func objectMessage(obj map[string]json.RawMessage) string {
+	for _, k := range []string{"message", "error", "detail", "title", "error_description"} {
+		if s := scalarText(obj[k]); s != "" {
+			return s
+		}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(obj[k], &inner) == nil {
+			for _, k := range []string{"message", "detail", "title"} {
+				if s := scalarText(inner[k]); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// firstError reads errors: ["text", …] or [{"message": "text"}, …].
+func firstError(raw json.RawMessage) string {
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil || len(list) == 0 {
+		return ""
+	}
+	if s := scalarText(list[0]); s != "" {
+		return s
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(list[0], &obj) == nil {
+		return objectMessage(obj)
+	}
+	return ""
+}
+
+// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > int64(robawsMaxRetryAfter/time.Second)+1 {
+			return robawsMaxRetryAfter + time.Second, true
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// limiter spaces requests at least interval apart (no burst), in the order
+// they reserve.
+type limiter struct {
+	mu       sync.Mutex
+	interval time.Duration
+	next     time.Time
+}
+
+// reserve books the next slot and returns how long to wait for it.
+func (l *limiter) reserve(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.next.Before(now) {
+		l.next = now
+	}
+	wait := l.next.Sub(now)
+	l.next = l.next.Add(l.interval)
+	return wait
+}
+
+// sleepContext waits d or until ctx is done.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,434 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// syncMaxBatch caps how many customers one ApplyCustomers transaction takes.
+// Pages that arrive while the previous transaction commits are applied
+// together, so a fast API costs one commit per several pages and a slow one
+// still applies every page as it arrives.
+const syncMaxBatch = 2000
+
+// syncAppliers is how many ApplyCustomers calls a sync keeps in flight.
+const syncAppliers = 2
+
+// syncLoggedErrors is how many unmappable clients a sync logs one by one.
+const syncLoggedErrors = 10
+
+// SyncProgress is the state of the current or last customer sync, as
+// served by GET /api/sync.
+type SyncProgress struct {
+	Running bool `json:"running"`
+	// Fetched counts clients received from Robaws.
+	Fetched int `json:"fetched"`
+	// Total is Robaws' totalItems (0 while unknown).
+	Total int `json:"total"`
+	// Applied counts customers created or changed.
+	Applied int `json:"applied"`
+	// Unchanged counts customers already up to date.
+	Unchanged int `json:"unchanged"`
+	// Stale counts clients older than the stored customer (e.g. a newer
+	// webhook), left alone.
+	Stale int `json:"stale"`
+	// Errors counts clients that could not be mapped (e.g. no id).
+	Errors     int        `json:"errors"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	// Since is the updatedFrom of an incremental sync; null for a full one.
+	Since *time.Time `json:"since"`
+	// Error is why the last sync stopped early; absent when it succeeded.
+	Error string `json:"error,omitempty"`
+}
+
+// Syncer copies every Robaws client into the customer cache (SPEC §5). One
+// sync runs at a time, started in the background with Start (for the API)
+// or run synchronously with Run; RunPeriodic reconciles incrementally.
+type Syncer struct {
+	db      *store.DB
+	robaws  *Robaws
+	mapping Mapping
+	logger  *slog.Logger
+
+	// Now is the clock for start times and for the version of clients
+	// without updatedAt; tests replace it. Default time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	progress SyncProgress
+	cancel   context.CancelFunc // stops the running sync
+	done     chan struct{}      // closed when the running sync ends; nil if none ran
+	closed   bool
+}
+
+// NewSyncer returns a syncer. robaws may be nil (no credentials): then
+// every sync fails with ErrNoCredentials.
+func NewSyncer(db *store.DB, robaws *Robaws, mapping Mapping, logger *slog.Logger) *Syncer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{db: db, robaws: robaws, mapping: mapping.withDefaults(),
+		logger: logger.With("component", "sync"), Now: time.Now}
+}
+
+// errSyncerClosed is returned by Start and Run after Close.
+var errSyncerClosed = errors.New("customer sync stopped")
+
+// Start starts a sync in a goroutine owned by the syncer and returns at
+// once. A zero since is a full sync; otherwise only clients updated since
+// then are fetched. It returns ErrSyncRunning if a sync runs and
+// ErrNoCredentials without a Robaws client. Progress reports how it goes;
+// Wait waits for it; Close stops it.
+func (s *Syncer) Start(since time.Time) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done, err := s.begin(since, cancel)
+	if err != nil {
+		cancel()
+		return err
+	}
+	go func() {
+		defer cancel()
+		p := s.finish(done, s.run(ctx, since))
+		if p.Error != "" && !errors.Is(ctx.Err(), context.Canceled) {
+			// Nobody else sees this error but GET /api/sync.
+			s.logger.Error("customer sync failed", "fetched", p.Fetched, "applied", p.Applied, "error", p.Error)
+		}
+	}()
+	return nil
+}
+
+// Run runs a sync and returns its final progress; the caller handles
+// (logs) its error. It returns
+// ErrSyncRunning if a sync already runs, ErrNoCredentials without a Robaws
+// client, and the error that stopped it early (with the progress so far).
+// Cancelling ctx or Close stops it.
+func (s *Syncer) Run(ctx context.Context, since time.Time) (SyncProgress, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done, err := s.begin(since, cancel)
+	if err != nil {
+		return SyncProgress{}, err
+	}
+	err = s.run(ctx, since)
+	return s.finish(done, err), err
+}
+
+// Progress returns the state of the running sync, or of the last one.
+func (s *Syncer) Progress() SyncProgress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.progress
+}
+
+// Wait waits until no sync started before the call is running.
+func (s *Syncer) Wait() {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// Close stops a running sync, waits for it and refuses new ones.
+func (s *Syncer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.progress.Running {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	s.Wait()
+	return nil
+}
+
+// begin claims the single sync slot, keeping cancel for Close, and resets
+// the progress.
+func (s *Syncer) begin(since time.Time, cancel context.CancelFunc) (chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, errSyncerClosed
+	case s.progress.Running:
+		return nil, ErrSyncRunning
+	case s.robaws == nil:
+		return nil, ErrNoCredentials
+	}
+	now := s.Now().UTC()
+	s.progress = SyncProgress{Running: true, StartedAt: &now}
+	if !since.IsZero() {
+		since = since.UTC()
+		s.progress.Since = &since
+	}
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	return s.done, nil
+}
+
+// finish records the outcome, releases the slot and logs a finished or
+// cancelled sync; a failure is left to the caller to handle.
+func (s *Syncer) finish(done chan struct{}, err error) SyncProgress {
+	now := s.Now().UTC()
+	s.mu.Lock()
+	s.progress.Running = false
+	s.progress.FinishedAt = &now
+	if err != nil {
+		s.progress.Error = err.Error()
+	}
+	p := s.progress
+	s.mu.Unlock()
+	close(done)
+	args := []any{"fetched", p.Fetched, "applied", p.Applied, "unchanged", p.Unchanged,
+		"stale", p.Stale, "errors", p.Errors, "duration", now.Sub(*p.StartedAt).Round(time.Millisecond).String()}
+	switch {
+	case err == nil:
+		s.logger.Info("customer sync finished", args...)
+	case errors.Is(err, context.Canceled):
+		s.logger.Info("customer sync cancelled", args...)
+	}
+	return p
+}
+
+// syncPage is one fetched page, mapped.
+type syncPage struct {
+	customers []*store.Customer
+}
+
+// run fetches pages in one goroutine (HTTP, JSON decoding and mapping) and
+// applies them in this one (bbolt), so that both cores work. On success it
+// records the start time for the next incremental sync.
+func (s *Syncer) run(ctx context.Context, since time.Time) error {
+	started := *s.Progress().StartedAt
+	prev, err := s.db.LastSyncStarted(ctx)
+	if err != nil {
+		return err
+	}
+	if since.IsZero() {
+		s.logger.Info("customer sync started", "full", true)
+	} else {
+		s.logger.Info("customer sync started", "full", false, "since", since.UTC().Format(time.RFC3339))
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Three stages, so that every core has work: fetch (HTTP and page
+	// decoding, one goroutine, in page order), map (a goroutine per page,
+	// as many as the pages buffer holds), apply (the store's writer).
+	pages := make(chan chan syncPage, 8)
+	fetchErr := make(chan error, 1)
+	var mappers sync.WaitGroup
+	go func() {
+		defer close(pages)
+		fetchErr <- s.fetch(ctx, since, pages, &mappers)
+	}()
+
+	// Two appliers keep the store's writer busy: while one batch commits,
+	// the other updates the in-memory index of the previous one. Batches
+	// may commit out of order; that is safe because each client is applied
+	// by version (an older copy of a client is stale, never applied over a
+	// newer one).
+	batches := make(chan []*store.Customer)
+	var appliers sync.WaitGroup
+	var applyErrOnce sync.Once
+	var applyErr error
+	for range syncAppliers {
+		appliers.Go(func() {
+			for b := range batches {
+				if err := s.apply(ctx, b); err != nil {
+					applyErrOnce.Do(func() { applyErr = err })
+					cancel()
+				}
+			}
+		})
+	}
+	var batch []*store.Customer
+	for next := range pages {
+		batch = append(batch, (<-next).customers...)
+		if len(batch) < syncMaxBatch && len(pages) > 0 {
+			continue // more is waiting: apply it in the same transaction
+		}
+		select {
+		case batches <- batch:
+		case <-ctx.Done():
+		}
+		batch = nil
+	}
+	if len(batch) > 0 && ctx.Err() == nil {
+		batches <- batch
+	}
+	close(batches)
+	appliers.Wait()
+	mappers.Wait()
+	if err := <-fetchErr; err != nil && applyErr == nil {
+		return err
+	}
+	if applyErr != nil {
+		return applyErr
+	}
+	// A sync covers everything since its start only when it also covered
+	// the time since the previous successful start: a full sync, or one
+	// whose since is not after that start. Otherwise keep the old mark so
+	// that the next incremental sync does not skip the gap.
+	if since.IsZero() || prev.IsZero() || !since.After(prev) {
+		if err := s.db.SetLastSyncStarted(context.WithoutCancel(ctx), started); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetch reads pages from 0 until fetched reaches totalItems, an empty page,
+// or (when the total is unknown) a short page. For each page it sends, in
+// order, a channel that receives the page mapped by a goroutine it starts
+// (counted in mappers).
+func (s *Syncer) fetch(ctx context.Context, since time.Time, out chan<- chan syncPage, mappers *sync.WaitGroup) error {
+	fetched := 0
+	var firstOfPrev []byte
+	for page := 0; ; page++ {
+		p, err := s.robaws.ListClients(ctx, page, since)
+		if err != nil {
+			return err
+		}
+		if len(p.Items) == 0 {
+			return nil
+		}
+		// A server that ignores page would make this loop forever.
+		if bytes.Equal(firstOfPrev, p.Items[0]) {
+			return fmt.Errorf("robaws returned page %d twice", page-1)
+		}
+		firstOfPrev = p.Items[0]
+		fetchedAt := s.Now().UTC()
+		fetched += len(p.Items)
+		s.mu.Lock()
+		s.progress.Fetched = fetched
+		s.progress.Total = max(p.TotalItems, 0)
+		s.mu.Unlock()
+		mapped := make(chan syncPage, 1)
+		mappers.Go(func() { mapped <- s.mapPage(p.Items, fetchedAt) })
+		select {
+		case out <- mapped:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if (p.TotalItems >= 0 && fetched >= p.TotalItems) || (p.TotalItems < 0 && len(p.Items) < ClientsPageSize) {
+			return nil
+		}
+	}
+}
+
+// mapPage maps one page's clients; a client without updatedAt gets
+// fetchedAt as its version. Unmappable clients are counted, and the first
+// few of a sync logged.
+func (s *Syncer) mapPage(items []json.RawMessage, fetchedAt time.Time) syncPage {
+	sp := syncPage{customers: make([]*store.Customer, 0, len(items))}
+	type failure struct {
+		clientID string
+		err      error
+	}
+	var failed []failure
+	for _, item := range items {
+		c, err := MapCustomer(item, s.mapping)
+		if err != nil {
+			failed = append(failed, failure{ClientID(item), err})
+			continue
+		}
+		if c.Version.IsZero() {
+			c.Version = fetchedAt
+		}
+		sp.customers = append(sp.customers, c)
+	}
+	if len(failed) == 0 {
+		return sp
+	}
+	s.mu.Lock()
+	before := s.progress.Errors
+	s.progress.Errors += len(failed)
+	s.mu.Unlock()
+	for i, f := range failed {
+		switch n := before + i + 1; {
+		case n < syncLoggedErrors:
+			s.logger.Warn("client not synced", "client_id", f.clientID, "error", f.err)
+		case n == syncLoggedErrors:
+			s.logger.Warn("client not synced; further ones are only counted", "client_id", f.clientID, "error", f.err)
+		}
+	}
+	return sp
+}
+
+// apply stores one batch (source sync, never overwriting a newer version).
+func (s *Syncer) apply(ctx context.Context, batch []*store.Customer) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	applied, unchanged, stale, err := s.db.ApplyCustomers(ctx, batch, store.SourceSync)
+	if err != nil {
+		return fmt.Errorf("apply synced customers: %w", err)
+	}
+	s.mu.Lock()
+	s.progress.Applied += applied
+	s.progress.Unchanged += unchanged
+	s.progress.Stale += stale
+	s.mu.Unlock()
+	return nil
+}
+
+// RunPeriodic runs an incremental sync every interval until ctx is done,
+// with updatedFrom = the start of the last successful sync (a full sync if
+// none succeeded yet). The first sync runs when the last successful one is
+// an interval old (at once on a fresh install); after a failure it retries
+// after min(interval, 15m). A sync already running (e.g. started through
+// the API) is not doubled: that turn is skipped. It blocks; the caller owns
+// the goroutine. It returns ctx.Err(), or nil at once when interval <= 0 or
+// there are no credentials.
+func (s *Syncer) RunPeriodic(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 || s.robaws == nil {
+		return nil
+	}
+	retry := min(interval, 15*time.Minute)
+	for {
+		last, err := s.db.LastSyncStarted(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.logger.Error("read last sync start", "error", err)
+			last = time.Time{}
+		}
+		wait := time.Duration(0)
+		if !last.IsZero() {
+			// At most an interval, even if the clock was set back.
+			wait = min(last.Add(interval).Sub(s.Now()), interval)
+		}
+		if err := sleepContext(ctx, wait); err != nil {
+			return err
+		}
+		_, err = s.Run(ctx, last)
+		switch {
+		case err == nil:
+			continue // the next turn waits from the new start time
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, errSyncerClosed):
+			return nil
+		case errors.Is(err, context.Canceled):
+			continue // stopped by Close: the next Run says so
+		case errors.Is(err, ErrSyncRunning):
+			s.Wait()
+			continue
+		}
+		s.logger.Error("periodic customer sync failed", "retry_in", retry.String(), "error", err)
+		if err := sleepContext(ctx, retry); err != nil {
+			return err
+		}
+	}
+}
