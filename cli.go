@@ -36,11 +36,13 @@ func commands() []command {
 		{"status", "status [--json]                  service state, and the daemon's health when it answers", cmdStatus},
 		{"version", "version                          print the version", cmdVersion},
 		{"config", "config init|check [--config F]   write the template / validate a file", cmdConfig},
-		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | delete ID", cmdWebhooks},
+		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]", cmdWebhooks},
+		{"sync", "sync customers [--since T]      sync the customer cache from Robaws (progress bar on a terminal)", cmdSync},
 		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] | logs show ID", cmdLogs},
 		{"replay", "replay ID… | replay --status failed|rejected", cmdReplay},
 		{"customers", "customers [--q TEXT] [--role R] [--pricing-code C] [--active B] [--limit N] [--json] | customers show|history ID", cmdCustomers},
 		{"backup", "backup FILE                      write a consistent copy of the database to FILE", cmdBackup},
+		{"send-test", "send-test [--endpoint E] [--event client.updated] [--client-id TEST-1] [--count N] [--concurrency C] [--public]", cmdSendTest},
 	}
 }
 

@@ -27,7 +27,7 @@ import (
 
 func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
-		return usageError("webhooks needs list, add or delete")
+		return usageError("webhooks needs list, add, register or delete")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags(env, "webhooks "+sub)
@@ -90,7 +90,30 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		fmt.Fprintf(env.stdout, "added secret %s for endpoint %s (%s)\n", w.ID, w.Endpoint, w.SecretHint)
 		return nil
+	case "register":
+		endpoint := fs.String("endpoint", "", "endpoint to register (required)")
+		url := fs.String("url", "", "URL Robaws should call (default: the tunnel's public URL + the endpoint's path)")
+		force := fs.Bool("force", false, "register even if the endpoint already has an active registration")
+		if err := noArgs(fs, args); err != nil {
+			return err
+		}
+		if *endpoint == "" {
+			return usageError("flag -endpoint is required")
+		}
+		c, addr, err := daemonClient(*configPath)
+		if err != nil {
+			return err
+		}
+		qctx, cancel := quick(ctx)
+		defer cancel()
+		w, err := c.RegisterWebhook(qctx, app.RegisterWebhookRequest{Endpoint: *endpoint, URL: *url, Force: *force})
+		if err != nil {
+			return apiError(err, addr)
+		}
+		fmt.Fprintf(env.stdout, "registered %s at Robaws as webhook %s for %s; secret %s stored\n", w.Endpoint, str(w.WebhookID), str(w.URL), w.SecretHint)
+		return nil
 	case "delete":
+		remote := fs.Bool("remote", false, "also delete the registration at Robaws")
 		pos, err := parseFlags(fs, args)
 		if err != nil {
 			return err
@@ -104,14 +127,21 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		qctx, cancel := quick(ctx)
 		defer cancel()
-		w, err := c.DeleteWebhook(qctx, pos[0])
+		del := c.DeleteWebhook
+		if *remote {
+			del = c.DeleteWebhookRemote
+		}
+		w, err := del(qctx, pos[0])
 		if err != nil {
 			return apiError(err, addr)
 		}
 		fmt.Fprintf(env.stdout, "deactivated secret %s of endpoint %s\n", w.ID, w.Endpoint)
+		if *remote {
+			fmt.Fprintf(env.stdout, "deleted webhook %s at Robaws\n", str(w.WebhookID))
+		}
 		return nil
 	}
-	return usageError("unknown webhooks subcommand %q (want list, add or delete)", sub)
+	return usageError("unknown webhooks subcommand %q (want list, add, register or delete)", sub)
 }
 
 func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {

@@ -147,7 +147,7 @@ var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type
 
 // durationZero matches a duration key set to a bare 0 ("0 disables"),
 // which YAML reads as an integer; it becomes "0s".
-var durationZero = regexp.MustCompile(`(?m)^(\s*(?:signature_tolerance|sync_interval|max_age):\s*)0(\s*(?:#.*)?)$`)
+var durationZero = regexp.MustCompile(`(?m)(\b(?:signature_tolerance|sync_interval|max_age)\s*:\s*)0(\s*(?:[,}#]|$))`)
 
 var errLine = regexp.MustCompile(`line (\d+): (.*)`)
 

@@ -52,7 +52,7 @@ func TestParseConfig(t *testing.T) {
 				t.Fatalf("customers defaults lost: %+v", ep)
 			}
 		}},
-		{name: "durations", yaml: "receiver:\n  signature_tolerance: 90s\nrobaws:\n  sync_interval: 0\n", check: func(t *testing.T, c Config) {
+		{name: "durations", yaml: "receiver:\n  signature_tolerance: 90s\nrobaws: {base_url: \"https://x.example\", sync_interval: 0}\n", check: func(t *testing.T, c Config) {
 			if c.Receiver.SignatureTolerance != 90*time.Second || c.Robaws.SyncInterval != 0 {
 				t.Fatalf("got %v %v", c.Receiver.SignatureTolerance, c.Robaws.SyncInterval)
 			}

@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
 
 // Tunnel states reported by /api/health and /metrics.
 const (
-	tunnelOnline   = "online"
-	tunnelOffline  = "offline"
-	tunnelDisabled = "disabled"
+	tunnelOnline   = app.TunnelOnline
+	tunnelOffline  = app.TunnelOffline
+	tunnelDisabled = app.TunnelDisabled
 )
 
 // tunnelState is the tunnel's current state, read by the local API.

@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/store"
+	"github.com/robaws-edge/robaws-edge/tunnel"
 )
 
 // version is set with -ldflags "-X main.version=…".
@@ -87,6 +88,15 @@ type daemon struct {
 	publicLn net.Listener // receiver.listen, nil when ""
 	adminLn  net.Listener // admin.listen
 
+	robaws    *app.Robaws // nil without credentials
+	registrar *app.Registrar
+	syncer    *app.Syncer
+	tunnel    *tunnelState
+	// tunnelBackoff is the first retry delay of the tunnel and
+	// tunnelConnectTimeout its connect deadline (default 30s); tests shorten
+	// them.
+	tunnelBackoff, tunnelConnectTimeout time.Duration
+
 	// ready, when set, is called with the bound addresses once serving
 	// (tests use it to learn :0 ports).
 	ready func(receiverAddr string)
@@ -115,23 +125,57 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		db.Close()
 		return nil, err
 	}
-	d.public = app.NewPublic(d.recv, app.PublicConfig{MaxBodyBytes: cfg.Receiver.MaxBodyBytes, Logger: logger.With("component", "receiver")})
+	d.public = d.newPublic()
+	d.tunnel = &tunnelState{provider: "none"}
+	if cfg.tunnelEnabled() {
+		d.tunnel.provider = "ngrok"
+	}
+	d.robaws, err = app.NewRobaws(app.RobawsConfig{
+		BaseURL: cfg.Robaws.BaseURL, Username: cfg.Robaws.Username, Password: cfg.Robaws.Password, APIKey: cfg.Robaws.APIKey,
+		RequestsPerSecond: cfg.Robaws.RequestsPerSecond, Version: Version(), Logger: logger.With("component", "robaws"),
+	})
+	switch {
+	case errors.Is(err, app.ErrNoCredentials):
+		logger.Info("Robaws API not configured: set robaws.username/password or robaws.api_key to register webhooks and sync customers")
+		d.robaws = nil
+	case err != nil:
+		db.Close()
+		return nil, usageError("robaws: %v", err)
+	}
+	mapping := app.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
+	if d.robaws != nil {
+		d.registrar = app.NewRegistrar(db, d.recv, d.robaws, logger.With("component", "robaws"))
+		d.syncer = app.NewSyncer(db, d.robaws, mapping, logger.With("component", "sync"))
+	}
 	d.local = app.NewLocal(db, d.recv, app.LocalConfig{
 		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,
 		Tunnel: d.tunnelStatus, Started: d.started, Logger: logger.With("component", "api"),
+		Registrar: d.registrar, Syncer: d.syncer,
 	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil
 }
 
+// newPublic builds a public receiver app (one per listener).
+func (d *daemon) newPublic() *fiber.App {
+	return app.NewPublic(d.recv, app.PublicConfig{MaxBodyBytes: d.cfg.Receiver.MaxBodyBytes, Logger: d.logger.With("component", "receiver")})
+}
+
 // tunnelStatus reports the tunnel for /api/health and /metrics.
 func (d *daemon) tunnelStatus() app.TunnelStatus {
-	if !d.cfg.tunnelEnabled() {
-		return app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}
+	provider, status, url := d.tunnel.get()
+	return app.TunnelStatus{Provider: provider, Status: status, PublicURL: url}
+}
+
+// onPublicURL runs after each tunnel connect: keep the Robaws
+// registrations pointing at the (possibly new) public URL.
+func (d *daemon) onPublicURL(ctx context.Context, url string) {
+	if d.registrar == nil {
+		return
 	}
-	// The ngrok listener is not started by run yet; until it is, a
-	// configured tunnel is reported offline.
-	return app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline}
+	if err := d.registrar.EnsureRegistered(ctx, url); err != nil && ctx.Err() == nil {
+		d.logger.Error("auto-registration", "url", url, "error", err)
+	}
 }
 
 // serve binds the listeners synchronously, serves until ctx is done, then
@@ -165,6 +209,31 @@ func (d *daemon) serve(ctx context.Context) error {
 	defer stopJobs()
 	var jobsWG sync.WaitGroup
 	jobsWG.Go(func() { d.retain(jobs) })
+	if d.syncer != nil && d.cfg.Robaws.SyncInterval > 0 {
+		jobsWG.Go(func() {
+			if err := d.syncer.RunPeriodic(jobs, d.cfg.Robaws.SyncInterval); err != nil && jobs.Err() == nil {
+				d.logger.Error("background sync stopped", "error", err)
+			}
+		})
+	}
+	// The tunnel runs beside the local listeners: when ngrok is down the
+	// daemon keeps serving locally and the supervisor retries.
+	tunnelCtx, stopTunnel := context.WithCancel(context.Background())
+	defer stopTunnel()
+	var tunnelWG sync.WaitGroup
+	if d.cfg.tunnelEnabled() {
+		sup := &tunnelSupervisor{
+			cfg: tunnel.Config{
+				Authtoken: d.cfg.Tunnel.Authtoken, URL: d.cfg.Tunnel.URL,
+				ConnectURL: d.cfg.Tunnel.ConnectURL, ConnectCAFile: d.cfg.Tunnel.ConnectCAFile,
+				ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
+				ConnectTimeout: d.tunnelConnectTimeout,
+			},
+			newPublic: d.newPublic, state: d.tunnel, logger: d.logger.With("component", "tunnel"),
+			onURL: d.onPublicURL, minBackoff: d.tunnelBackoff,
+		}
+		tunnelWG.Go(func() { sup.run(tunnelCtx) })
+	}
 	if d.ready != nil {
 		addr := ""
 		if d.publicLn != nil {
@@ -179,6 +248,8 @@ func (d *daemon) serve(ctx context.Context) error {
 		err = fmt.Errorf("serve: %w", err)
 	}
 	d.logger.Info("shutting down")
+	stopTunnel()
+	tunnelWG.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if serr := d.public.ShutdownWithContext(sctx); serr != nil {
@@ -188,6 +259,9 @@ func (d *daemon) serve(ctx context.Context) error {
 		d.logger.Warn("local API shutdown", "error", serr)
 	}
 	stopJobs()
+	if d.syncer != nil {
+		d.syncer.Close()
+	}
 	jobsWG.Wait()
 	wg.Wait()
 	return err

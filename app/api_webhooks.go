@@ -44,10 +44,20 @@ func (h *handler) handleDeleteWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := queryParams(c); err != nil {
+	p, err := queryParams(c, "remote")
+	if err != nil {
 		return err
 	}
-	w, err := deactivateWebhook(c.UserContext(), h.db, h.recv, id)
+	remote, err := p.bool("remote")
+	if err != nil {
+		return err
+	}
+	var w *Webhook
+	if remote != nil && *remote {
+		w, err = deleteRemote(c.UserContext(), h, id)
+	} else {
+		w, err = deactivateWebhook(c.UserContext(), h.db, h.recv, id)
+	}
 	if err != nil {
 		return err
 	}

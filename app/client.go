@@ -249,3 +249,25 @@ func setPage(q url.Values, limit int, cursor string) {
 	}
 	set(q, "cursor", cursor)
 }
+
+// RegisterWebhook registers a webhook endpoint at Robaws through the
+// daemon, which stores the returned secret.
+func (c *Client) RegisterWebhook(ctx context.Context, req RegisterWebhookRequest) (*Webhook, error) {
+	return call[Webhook](ctx, c, http.MethodPost, "/api/webhooks/register", nil, req)
+}
+
+// DeleteWebhookRemote deactivates a stored registration and deletes it at
+// Robaws.
+func (c *Client) DeleteWebhookRemote(ctx context.Context, id string) (*Webhook, error) {
+	return call[Webhook](ctx, c, http.MethodDelete, "/api/webhooks/"+url.PathEscape(id), url.Values{"remote": {"true"}}, nil)
+}
+
+// StartSync starts a customer sync (incremental from since when set).
+func (c *Client) StartSync(ctx context.Context, since *time.Time) (*SyncProgress, error) {
+	return call[SyncProgress](ctx, c, http.MethodPost, "/api/sync/customers", nil, SyncRequest{Since: since})
+}
+
+// Sync returns the progress of the running or last sync.
+func (c *Client) Sync(ctx context.Context) (*SyncProgress, error) {
+	return call[SyncProgress](ctx, c, http.MethodGet, "/api/sync", nil, nil)
+}

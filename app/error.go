@@ -50,6 +50,11 @@ func errorStatus(err error) (int, string) {
 			msg = "method not allowed"
 		}
 		return fe.Code, msg
+	}
+	if code, msg, ok := robawsStatus(err); ok {
+		return code, msg
+	}
+	switch {
 	case errors.Is(err, ErrStorageUnavailable):
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):

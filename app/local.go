@@ -43,6 +43,11 @@ type LocalConfig struct {
 	Started time.Time
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Registrar registers webhooks with Robaws; nil when no credentials
+	// are configured (those routes then answer 409).
+	Registrar *Registrar
+	// Syncer runs customer syncs; nil when no credentials are configured.
+	Syncer *Syncer
 }
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and
@@ -88,7 +93,10 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 	f.Get("/api/changes", h.handleListChanges)
 	f.Get("/api/webhooks", h.handleListWebhooks)
 	f.Post("/api/webhooks", h.handleCreateWebhook)
+	f.Post("/api/webhooks/register", h.handleRegisterWebhook)
 	f.Delete("/api/webhooks/:id", h.handleDeleteWebhook)
+	f.Post("/api/sync/customers", h.handleStartSync)
+	f.Get("/api/sync", h.handleGetSync)
 	f.Get("/api/backup", h.handleBackup)
 	f.Get("/metrics", func(c *fiber.Ctx) error {
 		if _, err := queryParams(c); err != nil {

@@ -23,6 +23,10 @@ import (
 // syncer when they have no Robaws client.
 var ErrNoCredentials = errors.New("no Robaws credentials configured (set robaws.username and robaws.password, or robaws.api_key)")
 
+// ErrRobawsUnreachable wraps transport failures talking to Robaws (the
+// local API answers 502).
+var ErrRobawsUnreachable = errors.New("robaws unreachable")
+
 // Robaws API limits and defaults (SPEC §5).
 const (
 	// ClientsPageSize is the page size of GET /api/v2/clients.
@@ -341,7 +345,7 @@ func (r *Robaws) do(ctx context.Context, method, path string, query url.Values, 
 		if err != nil {
 			// *url.Error names the URL, which holds no credentials (NewRobaws
 			// refuses them in base_url).
-			return nil, fmt.Errorf("robaws: %s %s: %w", method, path, err)
+			return nil, fmt.Errorf("robaws: %s %s: %w: %w", method, path, ErrRobawsUnreachable, err)
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, robawsMaxBody+1))
 		resp.Body.Close()

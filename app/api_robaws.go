@@ -1,0 +1,143 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// RegisterWebhookRequest is the body of POST /api/webhooks/register.
+type RegisterWebhookRequest struct {
+	Endpoint string `json:"endpoint"`
+	// URL defaults to the tunnel's public URL + the endpoint's path.
+	URL string `json:"url,omitempty"`
+	// Force registers even when the endpoint already has an active
+	// registration.
+	Force bool `json:"force,omitempty"`
+}
+
+// SyncRequest is the body of POST /api/sync/customers.
+type SyncRequest struct {
+	// Since, when set, makes the sync incremental (updatedFrom).
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// errNoPublicURL is answered when a registration needs the tunnel's URL
+// and there is none.
+var errNoPublicURL = fiber.NewError(fiber.StatusConflict, "no public URL: the tunnel is not online; pass url")
+
+// handleRegisterWebhook answers POST /api/webhooks/register with 201 and
+// the new registration (its secret stored, never shown).
+func (h *handler) handleRegisterWebhook(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	var req RegisterWebhookRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	w, err := registerWebhook(c.UserContext(), h, req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(w)
+}
+
+func registerWebhook(ctx context.Context, h *handler, req RegisterWebhookRequest) (*Webhook, error) {
+	if req.Endpoint == "" {
+		return nil, badRequest("invalid endpoint: required")
+	}
+	ep, err := h.recv.Endpoint(req.Endpoint)
+	if err != nil {
+		return nil, badRequest("invalid endpoint: %v", err)
+	}
+	if h.cfg.Registrar == nil {
+		return nil, ErrNoCredentials
+	}
+	url := strings.TrimSpace(req.URL)
+	if url == "" {
+		ts := h.cfg.Tunnel()
+		if ts.Status != TunnelOnline || ts.PublicURL == "" {
+			return nil, errNoPublicURL
+		}
+		url = strings.TrimSuffix(ts.PublicURL, "/") + ep.Path
+	}
+	s, err := h.cfg.Registrar.Register(ctx, ep.Name, url, req.Force)
+	if err != nil {
+		return nil, err
+	}
+	return storedWebhook(h.recv, s, h.recv.Now()), nil
+}
+
+// deleteRemote deactivates a registration locally and deletes it at Robaws.
+func deleteRemote(ctx context.Context, h *handler, id string) (*Webhook, error) {
+	if strings.HasPrefix(id, "config:") {
+		return nil, badRequest("invalid id: %s is a config secret; remove it from the endpoint's secrets in the config file", id)
+	}
+	if h.cfg.Registrar == nil {
+		return nil, ErrNoCredentials
+	}
+	if err := h.cfg.Registrar.DeleteRemote(ctx, id); err != nil {
+		return nil, err
+	}
+	s, err := h.db.FindSecretByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return storedWebhook(h.recv, s, h.recv.Now()), nil
+}
+
+// handleStartSync answers POST /api/sync/customers with 202 and the
+// progress; 409 when a sync runs already.
+func (h *handler) handleStartSync(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	var req SyncRequest
+	if len(c.Body()) > 0 {
+		if err := decodeBody(c, &req); err != nil {
+			return err
+		}
+	}
+	if h.cfg.Syncer == nil {
+		return ErrNoCredentials
+	}
+	var since time.Time
+	if req.Since != nil {
+		since = *req.Since
+	}
+	if err := h.cfg.Syncer.Start(since); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(h.cfg.Syncer.Progress())
+}
+
+// handleGetSync answers GET /api/sync.
+func (h *handler) handleGetSync(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	if h.cfg.Syncer == nil {
+		return c.JSON(SyncProgress{})
+	}
+	return c.JSON(h.cfg.Syncer.Progress())
+}
+
+// robawsStatus maps the Robaws errors for the error handler.
+func robawsStatus(err error) (int, string, bool) {
+	var re *RobawsError
+	switch {
+	case errors.As(err, &re):
+		return fiber.StatusBadGateway, re.Error(), true
+	case errors.Is(err, ErrRobawsUnreachable) && !errors.Is(err, context.Canceled):
+		return fiber.StatusBadGateway, err.Error(), true
+	case errors.Is(err, ErrNoCredentials):
+		return fiber.StatusConflict, ErrNoCredentials.Error(), true
+	case errors.Is(err, ErrInvalidURL):
+		return fiber.StatusBadRequest, "invalid url: " + ErrInvalidURL.Error(), true
+	}
+	return 0, "", false
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRobawsCLI runs the built binary against a fake Robaws: register
+// (refused a second time without --force), send-test, sync with its
+// summary, delete --remote, and checks that no secret is ever printed.
+func TestRobawsCLI(t *testing.T) {
+	bin := buildBinary(t)
+	robaws := newFakeRobaws(t)
+	robaws.clients = []map[string]any{
+		{"id": "218", "name": "Transports Dupont SA", "tel": "02 555 12 12", "updatedAt": "2026-11-30T07:45:00Z"},
+		{"id": "3473", "name": "222 CARS", "gsm": "0471 12 34 56", "updatedAt": "2026-11-29T14:03:10.500Z"},
+		{"id": "4102", "name": "Van den Berg Logistics BV"},
+	}
+	dir := t.TempDir()
+	adminAddr, receiverAddr := freeAddr(t), freeAddr(t)
+	config := filepath.Join(dir, "config.yaml")
+	writeFile(t, config, fmt.Sprintf(`data_dir: %q
+receiver: {listen: %q}
+admin: {listen: %q}
+tunnel: {provider: none}
+robaws: {base_url: %q, username: api-user, password: api-password-123, sync_interval: 0}
+`, filepath.Join(dir, "data"), receiverAddr, adminAddr, robaws.srv.URL))
+	stop := startBinary(t, bin, config, adminAddr)
+	defer stop()
+
+	var printed strings.Builder
+	cli := func(wantCode int, args ...string) cliResult {
+		t.Helper()
+		r := runCLI(t, bin, append(args, "--config", config)...)
+		printed.WriteString(r.stdout + r.stderr)
+		if r.code != wantCode {
+			t.Fatalf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, r.code, wantCode, r.stdout, r.stderr)
+		}
+		return r
+	}
+	const url = "https://office-edge.example/api/webhooks/robaws/customers"
+
+	if r := cli(1, "webhooks", "register", "--endpoint", "customers"); !strings.Contains(r.stderr, "no public URL") {
+		t.Errorf("register without tunnel or --url: %q", r.stderr)
+	}
+	if r := cli(0, "webhooks", "register", "--endpoint", "customers", "--url", url); !strings.Contains(r.stdout, "wh-1") || !strings.Contains(r.stdout, "secret …") {
+		t.Errorf("register: %q", r.stdout)
+	}
+	if r := cli(1, "webhooks", "register", "--endpoint", "customers", "--url", url); !strings.Contains(r.stderr, "force") {
+		t.Errorf("second register without --force: %q", r.stderr)
+	}
+	cli(0, "webhooks", "register", "--endpoint", "customers", "--url", url, "--force")
+	if r := cli(2, "webhooks", "register", "--endpoint", "nope", "--url", url); !strings.Contains(r.stderr, "endpoint") {
+		t.Errorf("unknown endpoint: %q", r.stderr)
+	}
+
+	// send-test signs with a temporary secret (the CLI never sees stored
+	// ones) and the customer shows up.
+	if r := cli(0, "send-test"); !strings.Contains(r.stdout, "processed") {
+		t.Errorf("send-test: %q", r.stdout)
+	}
+	if r := cli(0, "customers", "show", "TEST-1"); !strings.Contains(r.stdout, "TEST-1") {
+		t.Errorf("customers show TEST-1: %q", r.stdout)
+	}
+	if r := cli(0, "send-test", "--count", "1000", "--concurrency", "32"); !strings.Contains(r.stdout, "deliveries/s") || !strings.Contains(r.stdout, "processed") {
+		t.Errorf("send-test --count 1000: %q", r.stdout)
+	} else {
+		t.Logf("send-test --count 1000 --concurrency 32: %s", strings.TrimSpace(r.stdout))
+	}
+	if r := cli(2, "send-test", "--client-id", "3473"); !strings.Contains(r.stderr, "TEST-") {
+		t.Errorf("send-test with a real client id: %q", r.stderr)
+	}
+
+	if r := cli(0, "sync", "customers"); !strings.Contains(r.stdout, "fetched 3 of 3, applied 3") {
+		t.Errorf("sync: %q / %q", r.stdout, r.stderr)
+	}
+	if r := cli(0, "customers", "show", "218"); !strings.Contains(r.stdout, "+3225551212") {
+		t.Errorf("synced customer: %q", r.stdout)
+	}
+
+	list := cli(0, "webhooks", "list").stdout
+	id := ""
+	for _, line := range strings.Split(list, "\n") {
+		if strings.Contains(line, "wh-1") {
+			id = strings.Fields(line)[0]
+		}
+	}
+	if id == "" {
+		t.Fatalf("wh-1 not listed:\n%s", list)
+	}
+	cli(0, "webhooks", "delete", id, "--remote")
+	robaws.mu.Lock()
+	deleted := fmt.Sprint(robaws.deleted)
+	robaws.mu.Unlock()
+	if deleted != "[wh-1]" {
+		t.Errorf("Robaws saw deletes %s, want [wh-1]", deleted)
+	}
+	for _, secret := range []string{"robaws-secret-1-abcdef", "robaws-secret-2-abcdef", "api-password-123"} {
+		if strings.Contains(printed.String(), secret) {
+			t.Fatalf("the CLI printed %q:\n%s", secret, printed.String())
+		}
+	}
+}
+
+// startBinary starts `run --config config` and waits until the local API
+// answers; the returned func stops it with SIGTERM.
+func startBinary(t *testing.T, bin, config, adminAddr string) func() {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cmd := exec.Command(bin, "run", "--config", config)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for runCLI(t, bin, "status", "--config", config).code != 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("daemon did not answer on %s:\n%s", adminAddr, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.String())
+		}
+	}
+}
