@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/robaws-edge/robaws-edge/service"
 )
@@ -122,7 +123,17 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	logger := newLogger(env.stderr, cfg.Log)
+	logOut := env.stderr
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// A Windows service's stderr goes nowhere: log to the data dir.
+		f, err := openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = f
+	}
+	logger := newLogger(logOut, cfg.Log)
 	if used == "" {
 		logger.Info("no config file, using built-in defaults", "default_path", DefaultConfigPath())
 	} else {
@@ -144,6 +155,18 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// openLogFile opens path for appending (0600), first moving a file over
+// 50 MiB aside to path.1 so the log cannot grow without bound.
+func openLogFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 50<<20 {
+		os.Rename(path, path+".1")
+	}
+	return os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 }
 
 func cmdConfig(_ context.Context, env *cliEnv, args []string) error {

@@ -28,10 +28,13 @@ func cmdService(action string) func(context.Context, *cliEnv, []string) error {
 		if err := noArgs(fs, args); err != nil {
 			return err
 		}
-		if _, _, err := LoadConfig(*configPath); err != nil {
+		_, used, err := LoadConfig(*configPath)
+		if err != nil {
 			return usageError("%v", err)
 		}
-		if err := service.Control(service.Config{ConfigPath: *configPath}, action); err != nil {
+		// The service runs with the file found now (--config, else the
+		// default path if it exists; "" = built-in defaults).
+		if err := service.Control(service.Config{ConfigPath: used}, action); err != nil {
 			return err
 		}
 		fmt.Fprintln(env.stdout, serviceDone[action])

@@ -346,3 +346,8 @@ func (p *program) exitOnOwnReturn() {
 	p.logger.Error("service ended on its own; exiting so the service manager restarts it", "error", p.err)
 	os.Exit(1)
 }
+
+// Interactive reports whether the process runs in a terminal rather than
+// under a service manager (on Windows a service has no console, so its logs
+// must go to a file).
+func Interactive() bool { return kservice.Interactive() }
