@@ -151,7 +151,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	err = service.Run(service.Config{ConfigPath: used, Logger: logger}, d.serve)
 	if err != nil {
 		logger.Error("stopped", "error", err)
-		return err
+		return fmt.Errorf("%w: %w", errLogged, err)
 	}
 	logger.Info("stopped")
 	return nil

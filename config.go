@@ -151,6 +151,10 @@ var durationZero = regexp.MustCompile(`(?m)(\b(?:signature_tolerance|sync_interv
 
 var errLine = regexp.MustCompile(`line (\d+): (.*)`)
 
+// quotedValue matches the value yaml quotes in its errors; it may be an
+// expanded secret, so errors never show it.
+var quotedValue = regexp.MustCompile("`[^`]*` ")
+
 // ParseConfig decodes YAML strictly over the defaults and validates it.
 // Errors name the key (and line) that is wrong.
 func ParseConfig(data []byte) (Config, error) {
@@ -160,6 +164,7 @@ func ParseConfig(data []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		err = errors.New(quotedValue.ReplaceAllString(err.Error(), ""))
 		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
 			return cfg, fmt.Errorf("unknown key %q in %s (line %s)", m[2], sectionName(m[3]), m[1])
 		}

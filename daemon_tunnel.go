@@ -25,7 +25,6 @@ type tunnelState struct {
 	mu       sync.Mutex
 	provider string // "ngrok" or "none"
 	tun      *tunnel.Tunnel
-	lastURL  string
 }
 
 // get returns provider, status and public URL.
@@ -41,16 +40,13 @@ func (s *tunnelState) get() (provider, status, url string) {
 	if s.tun != nil && s.tun.Online() {
 		return s.provider, tunnelOnline, s.tun.URL()
 	}
-	return s.provider, tunnelOffline, s.lastURL
+	return s.provider, tunnelOffline, ""
 }
 
 func (s *tunnelState) set(t *tunnel.Tunnel) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tun = t
-	if t != nil {
-		s.lastURL = t.URL()
-	}
 }
 
 // tunnelSupervisor keeps an ngrok endpoint serving the public receiver until
@@ -62,22 +58,38 @@ type tunnelSupervisor struct {
 	newPublic func() *fiber.App
 	state     *tunnelState
 	logger    *slog.Logger
-	// onURL is called (in the supervisor's goroutine) after each successful
-	// connect with the public URL, e.g. to re-register webhooks.
-	onURL func(ctx context.Context, url string)
-	// backoff bounds; defaults 1s .. 60s.
-	minBackoff, maxBackoff time.Duration
+	// onURL keeps outside state (the Robaws registrations) pointing at the
+	// session's public URL. It runs beside the serving endpoint, is retried
+	// with backoff until it succeeds and is re-checked every recheck.
+	onURL func(ctx context.Context, url string) error
+	// backoff bounds; defaults 1s .. 60s. A session that served less than
+	// stableAfter (default 1 min) does not reset the backoff.
+	minBackoff, maxBackoff, stableAfter time.Duration
+	// recheck is how often a registered URL is checked again; default 1h.
+	recheck time.Duration
+	// shutdownTimeout bounds one session's shutdown; default 5s.
+	shutdownTimeout time.Duration
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // run blocks until ctx ends. It returns nil after a clean shutdown.
 func (s *tunnelSupervisor) run(ctx context.Context) error {
-	backoff := s.minBackoff
-	if backoff <= 0 {
-		backoff = time.Second
-	}
-	maxBackoff := s.maxBackoff
-	if maxBackoff <= 0 {
-		maxBackoff = time.Minute
+	minBackoff, maxBackoff := orDefault(s.minBackoff, time.Second), orDefault(s.maxBackoff, time.Minute)
+	backoff := minBackoff
+	wait := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+		return true
 	}
 	for ctx.Err() == nil {
 		tun, err := tunnel.Listen(ctx, s.cfg)
@@ -86,23 +98,18 @@ func (s *tunnelSupervisor) run(ctx context.Context) error {
 				return nil
 			}
 			s.logger.Error("tunnel unavailable; serving locally and retrying", "error", err, "retry_in", backoff.String())
-			select {
-			case <-ctx.Done():
+			if !wait() {
 				return nil
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, maxBackoff)
 			continue
 		}
-		backoff = s.minBackoff
-		if backoff <= 0 {
-			backoff = time.Second
-		}
-		s.state.set(tun)
-		if s.onURL != nil {
-			s.onURL(ctx, tun.URL())
-		}
+		started := time.Now()
 		s.serve(ctx, tun)
+		if time.Since(started) >= orDefault(s.stableAfter, time.Minute) {
+			backoff = minBackoff
+		} else if ctx.Err() == nil && !wait() {
+			return nil
+		}
 	}
 	return nil
 }
@@ -114,6 +121,16 @@ func (s *tunnelSupervisor) serve(ctx context.Context, tun *tunnel.Tunnel) {
 	public := s.newPublic()
 	served := make(chan error, 1)
 	go func() { served <- public.Listener(tun) }()
+	s.state.set(tun)
+
+	// Registration talks to Robaws (slow, may fail): it must never delay
+	// serving the URL Robaws is about to call.
+	regCtx, stopReg := context.WithCancel(ctx)
+	var regWG sync.WaitGroup
+	if s.onURL != nil {
+		regWG.Go(func() { s.keepRegistered(regCtx, tun.URL()) })
+	}
+
 	done := false
 	select {
 	case <-ctx.Done():
@@ -125,8 +142,10 @@ func (s *tunnelSupervisor) serve(ctx context.Context, tun *tunnel.Tunnel) {
 			s.logger.Warn("tunnel endpoint stopped; reconnecting", "error", err)
 		}
 	}
+	stopReg()
+	regWG.Wait()
 	s.state.set(nil)
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), orDefault(s.shutdownTimeout, 5*time.Second))
 	defer cancel()
 	if err := public.ShutdownWithContext(sctx); err != nil {
 		s.logger.Warn("tunnel receiver shutdown", "error", err)
@@ -136,6 +155,30 @@ func (s *tunnelSupervisor) serve(ctx context.Context, tun *tunnel.Tunnel) {
 		select {
 		case <-served:
 		case <-sctx.Done():
+		}
+	}
+}
+
+// keepRegistered calls onURL until it succeeds (backoff 5s doubling to
+// 5 min), then again every recheck, until ctx ends.
+func (s *tunnelSupervisor) keepRegistered(ctx context.Context, url string) {
+	backoff := 5 * time.Second
+	for {
+		next := orDefault(s.recheck, time.Hour)
+		if err := s.onURL(ctx, url); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.logger.Error("auto-registration failed; retrying", "url", url, "error", err, "retry_in", backoff.String())
+			next = backoff
+			backoff = min(backoff*2, 5*time.Minute)
+		} else {
+			backoff = 5 * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next):
 		}
 	}
 }

@@ -41,10 +41,14 @@ func Version() string {
 // errUsage marks bad usage or config: exit code 2.
 var errUsage = errors.New("usage")
 
+// errLogged marks an error `run` already wrote to its log, so main does not
+// print it a second time.
+var errLogged = errors.New("logged")
+
 func main() {
 	err := Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errLogged) {
 			msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error())
 			if !strings.HasPrefix(msg, "robaws-edge ") {
 				msg = "robaws-edge: " + msg
@@ -167,15 +171,13 @@ func (d *daemon) tunnelStatus() app.TunnelStatus {
 	return app.TunnelStatus{Provider: provider, Status: status, PublicURL: url}
 }
 
-// onPublicURL runs after each tunnel connect: keep the Robaws
+// onPublicURL runs after each tunnel connect (and hourly): keep the Robaws
 // registrations pointing at the (possibly new) public URL.
-func (d *daemon) onPublicURL(ctx context.Context, url string) {
+func (d *daemon) onPublicURL(ctx context.Context, url string) error {
 	if d.registrar == nil {
-		return
+		return nil
 	}
-	if err := d.registrar.EnsureRegistered(ctx, url); err != nil && ctx.Err() == nil {
-		d.logger.Error("auto-registration", "url", url, "error", err)
-	}
+	return d.registrar.EnsureRegistered(ctx, url)
 }
 
 // serve binds the listeners synchronously, serves until ctx is done, then
@@ -227,7 +229,7 @@ func (d *daemon) serve(ctx context.Context) error {
 				Authtoken: d.cfg.Tunnel.Authtoken, URL: d.cfg.Tunnel.URL,
 				ConnectURL: d.cfg.Tunnel.ConnectURL, ConnectCAFile: d.cfg.Tunnel.ConnectCAFile,
 				ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
-				ConnectTimeout: d.tunnelConnectTimeout,
+				ConnectTimeout: d.tunnelConnectTimeout, DrainTimeout: 3 * time.Second,
 			},
 			newPublic: d.newPublic, state: d.tunnel, logger: d.logger.With("component", "tunnel"),
 			onURL: d.onPublicURL, minBackoff: d.tunnelBackoff,
@@ -250,7 +252,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	d.logger.Info("shutting down")
 	stopTunnel()
 	tunnelWG.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if serr := d.public.ShutdownWithContext(sctx); serr != nil {
 		d.logger.Warn("receiver shutdown", "error", serr)

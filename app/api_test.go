@@ -100,6 +100,7 @@ func do(tb testing.TB, f *fiber.App, method, path, token string, body any) (int,
 		}
 	}
 	req, _ := http.NewRequest(method, path, rd)
+	req.Host = "127.0.0.1:8787"
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -679,4 +680,58 @@ func parseMetrics(tb testing.TB, text string) map[string]float64 {
 		out[name] = v
 	}
 	return out
+}
+
+// TestLocalRefusesWebPages checks the CSRF and DNS-rebinding guard: a
+// browser's cross-origin request, or (without a token) a foreign Host, is
+// refused before any route runs.
+func TestLocalRefusesWebPages(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	open := app.NewLocal(db, r, app.LocalConfig{})
+	withToken := app.NewLocal(db, r, app.LocalConfig{Token: "tok"})
+	tests := []struct {
+		name     string
+		f        *fiber.App
+		host     string
+		header   [2]string
+		wantCode int
+	}{
+		{"loopback host", open, "127.0.0.1:8787", [2]string{}, 200},
+		{"localhost", open, "localhost:8787", [2]string{}, 200},
+		{"ipv6 loopback", open, "[::1]:8787", [2]string{}, 200},
+		{"rebound host name", open, "evil.example:8787", [2]string{}, 403},
+		{"origin header", open, "127.0.0.1:8787", [2]string{"Origin", "https://evil.example"}, 403},
+		{"cross-site fetch", open, "127.0.0.1:8787", [2]string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"token: any host", withToken, "edge.office.lan:8787", [2]string{"Authorization", "Bearer tok"}, 200},
+		{"token: still no origin", withToken, "127.0.0.1:8787", [2]string{"Origin", "http://127.0.0.1:8787"}, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", "/api/webhooks", strings.NewReader(`{"endpoint":"customers","secret":"csrf-test-secret"}`))
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "text/plain")
+			if tt.header[0] != "" {
+				req.Header.Set(tt.header[0], tt.header[1])
+			}
+			if tt.wantCode == 200 {
+				req, _ = http.NewRequest("GET", "/api/health", nil)
+				req.Host = tt.host
+				if tt.header[0] != "" {
+					req.Header.Set(tt.header[0], tt.header[1])
+				}
+			}
+			resp, err := tt.f.Test(req, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("got %d, want %d", resp.StatusCode, tt.wantCode)
+			}
+		})
+	}
+	if list, _ := db.FindSecrets(context.Background()); len(list) != 0 {
+		t.Fatalf("a refused request stored %d secrets", len(list))
+	}
 }

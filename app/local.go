@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -75,6 +76,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 		ErrorHandler:          errorHandler(cfg.Logger),
 	})
 	f.Use(recover.New())
+	f.Use(sameOriginOnly(cfg.Token != ""))
 	if cfg.Token != "" {
 		f.Use(requireToken(cfg.Token))
 	}
@@ -115,6 +117,40 @@ type handler struct {
 	recv   *Receiver
 	cfg    LocalConfig
 	logger *slog.Logger
+}
+
+// errCrossOrigin is answered to requests a web page made (CSRF) and, without
+// a token, to requests for a host name that is not loopback (DNS rebinding).
+var errCrossOrigin = fiber.NewError(fiber.StatusForbidden, "cross-origin requests are not allowed")
+
+// sameOriginOnly keeps web pages open in the office PC's browser away from
+// the local API. Browsers send Origin (or Sec-Fetch-Site) on every
+// cross-origin write; the CLI and scripts send neither. Without a token, a
+// Host other than a loopback name is refused too, which defeats DNS
+// rebinding (a page's own host name resolving to 127.0.0.1).
+func sameOriginOnly(haveToken bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if c.Get(fiber.HeaderOrigin) != "" || c.Get("Sec-Fetch-Site") == "cross-site" || c.Get("Sec-Fetch-Site") == "same-site" {
+			return errCrossOrigin
+		}
+		if !haveToken && !isLoopbackHost(c.Hostname()) {
+			return errCrossOrigin
+		}
+		return c.Next()
+	}
+}
+
+// isLoopbackHost reports whether host (without port) names this machine.
+func isLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // errBadToken is the 401 of the local API.

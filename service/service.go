@@ -39,7 +39,7 @@ const (
 	DefaultName        = "robaws-edge"
 	DefaultDisplayName = "Robaws Edge"
 	DefaultDescription = "Robaws Edge webhook receiver"
-	DefaultStopTimeout = 15 * time.Second
+	DefaultStopTimeout = 25 * time.Second
 )
 
 // Config describes the service. The zero value is usable: every empty field
@@ -76,7 +76,7 @@ type Config struct {
 	UserService bool
 
 	// StopTimeout is how long Stop waits for the run function to return
-	// after its context is cancelled. Default DefaultStopTimeout (15s).
+	// after its context is cancelled. Default DefaultStopTimeout (25s).
 	// The systemd unit's TimeoutStopSec is 5s longer.
 	StopTimeout time.Duration
 

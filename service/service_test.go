@@ -113,7 +113,7 @@ func TestConfigResolve(t *testing.T) {
 	if !filepath.IsAbs(c.ConfigPath) || !filepath.IsAbs(c.Executable) {
 		t.Fatalf("ConfigPath=%q Executable=%q, want absolute paths", c.ConfigPath, c.Executable)
 	}
-	if c.Name != "robaws-edge" || c.DisplayName != "Robaws Edge" || c.StopTimeout != 15*time.Second || c.Logger == nil {
+	if c.Name != "robaws-edge" || c.DisplayName != "Robaws Edge" || c.StopTimeout != DefaultStopTimeout || c.Logger == nil {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	want := []string{"run", "--config", c.ConfigPath}
