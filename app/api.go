@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -321,16 +323,16 @@ func (h *handler) handleBackup(c *fiber.Ctx) error {
 	if _, err := queryParams(c); err != nil {
 		return err
 	}
-	b, err := h.db.BeginBackup(c.UserContext())
+	f, size, err := h.db.Snapshot(c.UserContext())
 	if err != nil {
 		return err
 	}
-	size := b.Size()
 	c.Set(fiber.HeaderContentType, fiber.MIMEOctetStream)
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="robaws-edge.db"`)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer b.Close()
-		if _, err := b.WriteTo(w); err != nil {
+		defer os.Remove(f.Name())
+		defer f.Close()
+		if _, err := io.Copy(w, f); err != nil {
 			h.logger.Warn("backup not completed", "error", err)
 			return
 		}

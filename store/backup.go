@@ -3,43 +3,55 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
-	"sync"
+	"os"
+	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Backup is a consistent snapshot of the database being copied out: a bbolt
-// read transaction that stays open until Close. Writers keep committing
-// meanwhile, but one that has to grow the file waits for the snapshot to end
-// (bbolt remaps only when no read transaction is open), so copy it out
-// promptly and always Close it.
-type Backup struct {
-	tx   *bolt.Tx
-	once sync.Once
-}
-
-// BeginBackup starts a snapshot. The caller must Close it.
-func (db *DB) BeginBackup(ctx context.Context) (*Backup, error) {
+// Snapshot writes a consistent copy of the database to a new temporary
+// file (mode 0600) beside it and returns the open file, positioned at the
+// start, with its size. The caller streams it and must close and remove it
+// (os.Remove(f.Name())).
+//
+// The copy is made at disk speed inside one read transaction and the
+// transaction ends before the caller streams: a slow reader of the backup
+// must not hold a snapshot open, because a writer that has to grow the file
+// waits for every read transaction (DEPS.md §4.5) and intake would stall.
+func (db *DB) Snapshot(ctx context.Context) (*os.File, int64, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	tx, err := db.bolt.Begin(false)
+	dir := filepath.Dir(db.path)
+	// A snapshot whose stream never ran (the client went away first) is
+	// left behind; clear those older than an hour.
+	if old, _ := filepath.Glob(filepath.Join(dir, ".backup-*.db")); len(old) > 0 {
+		for _, p := range old {
+			if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				os.Remove(p)
+			}
+		}
+	}
+	f, err := os.CreateTemp(dir, ".backup-*.db")
 	if err != nil {
-		return nil, fmt.Errorf("begin backup: %w", err)
+		return nil, 0, fmt.Errorf("backup: %w", err)
 	}
-	return &Backup{tx: tx}, nil
-}
-
-// Size is the number of bytes WriteTo writes.
-func (b *Backup) Size() int64 { return b.tx.Size() }
-
-// WriteTo writes the snapshot as a complete bbolt file.
-func (b *Backup) WriteTo(w io.Writer) (int64, error) { return b.tx.WriteTo(w) }
-
-// Close ends the snapshot. It is safe to call more than once.
-func (b *Backup) Close() error {
-	var err error
-	b.once.Do(func() { err = b.tx.Rollback() })
-	return err
+	fail := func(err error) (*os.File, int64, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, fmt.Errorf("backup: %w", err)
+	}
+	var size int64
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		size, err = tx.WriteTo(f)
+		return err
+	}); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return fail(err)
+	}
+	return f, size, nil
 }
