@@ -37,6 +37,10 @@ func NewPublic(r *Receiver, cfg PublicConfig) *fiber.App {
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler(cfg.Logger),
+		// Only the configured paths exactly: no case folding, no trailing
+		// slash variants (SPEC §1: unknown paths 404).
+		StrictRouting: true,
+		CaseSensitive: true,
 	})
 	f.Use(recover.New())
 	h := &publicHandler{recv: r}

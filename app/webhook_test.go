@@ -173,7 +173,7 @@ func TestWebhookResponses(t *testing.T) {
 		}
 	})
 	t.Run("unknown path", func(t *testing.T) {
-		for _, p := range []string{"/", "/api/health", "/api/webhooks/robaws/other", "/api/customers"} {
+		for _, p := range []string{"/", "/api/health", "/api/webhooks/robaws/other", "/api/customers", "/API/WEBHOOKS/robaws/customers", customersPath + "/"} {
 			if a := post(t, f, "POST", p, created, app.Sign(testSecret, now.Unix(), created)); a.Code != 404 || a.Error != "not found" {
 				t.Fatalf("%s: got %+v, want 404", p, a)
 			}
