@@ -304,8 +304,8 @@ func (c *Config) Validate() error {
 		return keyErr("receiver.max_body_bytes", "must be positive")
 	case c.Receiver.SignatureTolerance <= 0:
 		return keyErr("receiver.signature_tolerance", "must be a positive duration such as 5m")
-	case c.Receiver.QuarantineMaxBytes < 0:
-		return keyErr("receiver.quarantine_max_bytes", "must not be negative")
+	case c.Receiver.QuarantineMaxBytes <= 0:
+		return keyErr("receiver.quarantine_max_bytes", "must be positive")
 	case c.Receiver.RejectedPerMinute <= 0:
 		return keyErr("receiver.rejected_per_minute", "must be positive")
 	}

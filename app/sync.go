@@ -295,6 +295,10 @@ func (s *Syncer) fetch(ctx context.Context, since time.Time, out chan<- chan syn
 	fetched := 0
 	var firstOfPrev []byte
 	for page := 0; ; page++ {
+		// A client without updatedAt gets the time the request started:
+		// the page reflects Robaws at some moment after it, so a webhook
+		// signed later than this is newer and wins.
+		fetchedAt := s.Now().UTC()
 		p, err := s.robaws.ListClients(ctx, page, since)
 		if err != nil {
 			return err
@@ -307,7 +311,6 @@ func (s *Syncer) fetch(ctx context.Context, since time.Time, out chan<- chan syn
 			return fmt.Errorf("robaws returned page %d twice", page-1)
 		}
 		firstOfPrev = p.Items[0]
-		fetchedAt := s.Now().UTC()
 		fetched += len(p.Items)
 		s.mu.Lock()
 		s.progress.Fetched = fetched
