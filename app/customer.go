@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -51,26 +53,85 @@ func countryOrDefault(cc string) string {
 	return cc
 }
 
-// clientObject is a decoded Robaws client object. Keys match exactly, as
-// Robaws sends them (camelCase); a repeated key keeps its last value.
-type clientObject map[string]json.RawMessage
+// clientObject is a decoded JSON object (a Robaws client object, its
+// address, an extraFields entry): its members in payload order, keys
+// unescaped and values as the bytes they were in the input. Keys match
+// exactly, as Robaws sends them (camelCase); get returns the last of a
+// repeated key, as decoding into a map would, while extraFields keeps every
+// member in order.
+type clientObject []jsonMember
 
-func decodeClientObject(data []byte) (clientObject, error) {
+// jsonMember is one member of a JSON object. key is decoded (it is a
+// slice of the input unless the key holds escapes).
+type jsonMember struct {
+	key []byte
+	val []byte
+}
+
+// decodeClientObject parses data (a JSON object, surrounding whitespace
+// allowed) in one pass, appending its members to buf. Its errors are those
+// of json.Unmarshal.
+func decodeClientObject(data []byte, buf clientObject) (clientObject, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return nil, errors.New("data is not a JSON object")
+		return buf, errors.New("data is not a JSON object")
 	}
-	var obj clientObject
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, fmt.Errorf("decode data: %w", err)
+	obj, ok := parseObject(data, buf)
+	if !ok {
+		// Let encoding/json describe what is wrong.
+		var m map[string]json.RawMessage
+		err := json.Unmarshal(data, &m)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return buf, fmt.Errorf("decode data: %w", err)
 	}
 	return obj, nil
+}
+
+// objects recycles member lists, so that parsing a client object does not
+// allocate them again each time. Members point into the parsed bytes; put
+// clears them so the pool keeps no payload alive.
+var objects = sync.Pool{New: func() any { o := make(clientObject, 0, 32); return &o }}
+
+func getObject() *clientObject { return objects.Get().(*clientObject) }
+
+// putObject returns o to the pool; used is what o's list grew into.
+func putObject(o *clientObject, used clientObject) {
+	if cap(used) >= cap(*o) {
+		*o = used
+	}
+	clear((*o)[:cap(*o)])
+	*o = (*o)[:0]
+	objects.Put(o)
+}
+
+// get returns the value of the last member named key, or nil.
+func (o clientObject) get(key string) []byte {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].key) == key {
+			return o[i].val
+		}
+	}
+	return nil
+}
+
+// object parses the object value of key into buf; it returns buf empty
+// when key is missing or not an object. o must come from parseObject, so
+// the value is valid JSON.
+func (o clientObject) object(key string, buf clientObject) clientObject {
+	raw := o.get(key)
+	if len(raw) == 0 || raw[0] != '{' {
+		return buf[:0]
+	}
+	obj, _ := parseObject(raw, buf[:0])
+	return obj
 }
 
 // text returns the trimmed text of the first key with a non-empty value.
 func (o clientObject) text(keys ...string) string {
 	for _, k := range keys {
-		if s := scalarText(o[k]); s != "" {
+		if s := scalarText(o.get(k)); s != "" {
 			return s
 		}
 	}
@@ -80,7 +141,7 @@ func (o clientObject) text(keys ...string) string {
 // id returns data.id as a string, or "" when it is missing, null, empty or
 // neither a string nor a number.
 func (o clientObject) id() string {
-	return scalarText(o["id"])
+	return scalarText(o.get("id"))
 }
 
 // scalarText returns a JSON string trimmed, or a JSON number in plain
@@ -93,6 +154,9 @@ func scalarText(raw json.RawMessage) string {
 	}
 	switch c := raw[0]; {
 	case c == '"':
+		if inner, ok := plainString(raw); ok {
+			return string(bytes.TrimSpace(inner))
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return ""
@@ -102,6 +166,303 @@ func scalarText(raw json.RawMessage) string {
 		return plainNumber(string(raw))
 	}
 	return ""
+}
+
+// plainString returns the contents of the JSON string token raw when
+// decoding it is the identity: no escapes, no control characters, valid
+// UTF-8. Otherwise ok is false and encoding/json has to decode it.
+func plainString(raw []byte) (inner []byte, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	inner = raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range inner {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return nil, false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(inner) {
+		return nil, false
+	}
+	return inner, true
+}
+
+// decodeString decodes the JSON string token raw (as json.Unmarshal into a
+// string would); ok is false when raw is not a string.
+func decodeString(raw []byte) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	if inner, ok := plainString(raw); ok {
+		return string(inner), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// maxJSONDepth is encoding/json's nesting limit, so that parseObject
+// accepts exactly what json.Valid accepts.
+const maxJSONDepth = 10000
+
+// parseObject parses data, which must be one JSON object with optional
+// whitespace (JSON's four characters) around it, and appends its members to
+// dst. ok is false when data is not valid JSON, as json.Valid judges it.
+// Nested values are checked but not decoded.
+func parseObject(data []byte, dst clientObject) (obj clientObject, ok bool) {
+	s := jsonScanner{data: data}
+	s.ws()
+	if s.i >= len(data) || data[s.i] != '{' {
+		return nil, false
+	}
+	if !s.object(&dst) {
+		return nil, false
+	}
+	s.ws()
+	if s.i != len(data) {
+		return nil, false
+	}
+	return dst, true
+}
+
+// jsonScanner checks JSON syntax exactly as encoding/json's scanner does.
+type jsonScanner struct {
+	data  []byte
+	i     int
+	depth int
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value scans one value starting at s.i.
+func (s *jsonScanner) value() bool {
+	if s.i >= len(s.data) {
+		return false
+	}
+	switch c := s.data[s.i]; {
+	case c == '{':
+		return s.object(nil)
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	}
+	return false
+}
+
+// object scans an object starting at its '{', appending its members to
+// members when that is not nil.
+func (s *jsonScanner) object(members *clientObject) bool {
+	if s.depth++; s.depth > maxJSONDepth {
+		return false
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == '}' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		if s.i >= len(s.data) || s.data[s.i] != '"' {
+			return false
+		}
+		kstart := s.i
+		plain, ok := s.str()
+		if !ok {
+			return false
+		}
+		kend := s.i
+		s.ws()
+		if s.i >= len(s.data) || s.data[s.i] != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		vstart := s.i
+		if !s.value() {
+			return false
+		}
+		if members != nil {
+			key := s.data[kstart+1 : kend-1]
+			if !plain {
+				k, ok := decodeString(s.data[kstart:kend])
+				if !ok {
+					return false
+				}
+				key = []byte(k)
+			}
+			*members = append(*members, jsonMember{key: key, val: s.data[vstart:s.i]})
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return false
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (s *jsonScanner) array() bool {
+	if s.depth++; s.depth > maxJSONDepth {
+		return false
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		if !s.value() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.data) {
+			return false
+		}
+		switch s.data[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case ']':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str scans a string starting at its '"'. plain reports that it holds only
+// printable ASCII without escapes, so its bytes are its value.
+func (s *jsonScanner) str() (plain, ok bool) {
+	d := s.data
+	plain = true
+	for i := s.i + 1; i < len(d); {
+		c := d[i]
+		switch {
+		case c == '"':
+			s.i = i + 1
+			return plain, true
+		case c == '\\':
+			plain = false
+			if i+1 >= len(d) {
+				return false, false
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+5 >= len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					return false, false
+				}
+				i += 6
+			default:
+				return false, false
+			}
+		case c < 0x20:
+			return false, false
+		default:
+			if c >= utf8.RuneSelf {
+				plain = false
+			}
+			i++
+		}
+	}
+	return false, false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func (s *jsonScanner) literal(lit string) bool {
+	if len(s.data)-s.i < len(lit) || string(s.data[s.i:s.i+len(lit)]) != lit {
+		return false
+	}
+	s.i += len(lit)
+	return true
+}
+
+// number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *jsonScanner) number() bool {
+	d, i := s.data, s.i
+	if d[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(d):
+		return false
+	case d[i] == '0':
+		i++
+	case d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || !isDigit(d[i]) {
+			return false
+		}
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || !isDigit(d[i]) {
+			return false
+		}
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	s.i = i
+	return true
 }
 
 // plainNumber writes a JSON number literal in plain decimal notation, exactly
@@ -146,7 +507,9 @@ func plainNumber(lit string) string {
 // JSON object or the id is missing, null, empty or of another type, so it
 // can label log entries even when MapCustomer fails.
 func ClientID(data []byte) string {
-	obj, err := decodeClientObject(data)
+	buf := getObject()
+	obj, err := decodeClientObject(data, *buf)
+	defer putObject(buf, obj)
 	if err != nil {
 		return ""
 	}
@@ -164,11 +527,18 @@ func ClientID(data []byte) string {
 // (unwrapped) when id is missing, null, empty or neither a string nor a
 // number.
 func MapCustomer(data []byte, m Mapping) (*store.Customer, error) {
-	m = m.withDefaults()
-	obj, err := decodeClientObject(data)
+	buf := getObject()
+	obj, err := decodeClientObject(data, *buf)
+	defer putObject(buf, obj)
 	if err != nil {
 		return nil, err
 	}
+	return mapClient(obj, bytes.Clone(data), m.withDefaults())
+}
+
+// mapClient is MapCustomer over data already parsed into obj; raw becomes
+// the customer's Raw as it is, and m must have its defaults.
+func mapClient(obj clientObject, raw []byte, m Mapping) (*store.Customer, error) {
 	id := obj.id()
 	if id == "" {
 		return nil, ErrMissingClientID
@@ -186,18 +556,20 @@ func MapCustomer(data []byte, m Mapping) (*store.Customer, error) {
 		Currency:   obj.text("currency"),
 		ClientType: optional(obj.text("clientType")),
 		IsActive:   obj.isActive(),
-		Raw:        bytes.Clone(data),
+		Raw:        raw,
 	}
 	if c.Currency == "" {
 		c.Currency = "EUR"
 	}
-	fields := extraFields(obj["extraFields"])
-	if v, ok := fields.lookup(m.RoleField, "role"); ok {
+	buf := getObject()
+	fields := obj.object("extraFields", *buf)
+	if v, ok := lookupField(fields, m.RoleField, "role"); ok {
 		c.Role = optional(strings.ToUpper(v))
 	}
-	if v, ok := fields.lookup(m.PricingField, "pricing"); ok {
+	if v, ok := lookupField(fields, m.PricingField, "pricing"); ok {
 		c.PricingCode = pricingCode(v)
 	}
+	putObject(buf, fields)
 	if s := obj.text("updatedAt"); s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			c.Version = t.UTC()
@@ -219,10 +591,9 @@ func optional(s string) *string {
 // top-level countryCode because it belongs to the address itself; street and
 // streetNumber are also read from data.address when absent at the top level.
 func (o clientObject) address() store.Address {
-	var a clientObject
-	if raw := bytes.TrimSpace(o["address"]); len(raw) > 0 && raw[0] == '{' {
-		_ = json.Unmarshal(raw, &a) // already validated as part of data
-	}
+	buf := getObject()
+	a := o.object("address", *buf)
+	defer putObject(buf, a)
 	pick := func(s ...string) *string {
 		for _, v := range s {
 			if v != "" {
@@ -246,7 +617,7 @@ func (o clientObject) address() store.Address {
 // isActive reads isActive: a JSON bool, or a string strconv.ParseBool
 // accepts ("true", "false", "1", "0", any case). Anything else is true.
 func (o clientObject) isActive() bool {
-	raw := bytes.TrimSpace(o["isActive"])
+	raw := bytes.TrimSpace(o.get("isActive"))
 	switch {
 	case bytes.Equal(raw, []byte("false")):
 		return false
@@ -258,71 +629,35 @@ func (o clientObject) isActive() bool {
 	return true
 }
 
-// extraField is one entry of data.extraFields.
-type extraField struct {
-	key   string
-	value json.RawMessage
-}
-
-// extraFieldList is data.extraFields in payload order, which the fallback
-// rule ("the first key containing role") depends on; a map would lose it.
-type extraFieldList []extraField
-
-// extraFields decodes the extraFields object keeping key order. Anything
-// other than an object yields no fields.
-func extraFields(raw json.RawMessage) extraFieldList {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // {
-		return nil
-	}
-	var list extraFieldList
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return list
-		}
-		key, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return list
-		}
-		list = append(list, extraField{key: key, value: v})
-	}
-	return list
-}
-
-// lookup returns the value of the field whose key equals name
-// case-insensitively (the first such key in payload order), else of the
-// first key whose lower-cased form contains substr. ok is false when no key
-// matches. A matching key decides even when its value is empty: an emptied
-// Role field reads as no role rather than falling back to another field.
-func (l extraFieldList) lookup(name, substr string) (value string, ok bool) {
-	for _, f := range l {
-		if strings.EqualFold(f.key, name) {
-			return f.text(), true
+// lookupField searches data.extraFields, in payload order (which the
+// fallback rule "the first key containing role" depends on; a map would
+// lose it), for the field whose key equals name case-insensitively (the
+// first such key), else the first key whose lower-cased form contains
+// substr, and returns its value. ok is false when no key matches. A matching
+// key decides even when its value is empty: an emptied Role field reads as
+// no role rather than falling back to another field.
+func lookupField(fields clientObject, name, substr string) (value string, ok bool) {
+	for _, f := range fields {
+		if strings.EqualFold(string(f.key), name) {
+			return fieldText(f.val), true
 		}
 	}
-	for _, f := range l {
-		if strings.Contains(strings.ToLower(f.key), substr) {
-			return f.text(), true
+	for _, f := range fields {
+		if strings.Contains(strings.ToLower(string(f.key)), substr) {
+			return fieldText(f.val), true
 		}
 	}
 	return "", false
 }
 
-// text returns the field's value: stringValue, else value, else textValue
-// (the first non-empty), or the field itself when it is a plain string.
-func (f extraField) text() string {
-	raw := bytes.TrimSpace(f.value)
+// fieldText returns an extraFields value: stringValue, else value, else
+// textValue (the first non-empty), or the field itself when it is a plain
+// string.
+func fieldText(raw []byte) string {
 	if len(raw) > 0 && raw[0] == '{' {
-		var obj clientObject
-		if json.Unmarshal(raw, &obj) != nil {
-			return ""
-		}
+		buf := getObject()
+		obj, _ := parseObject(raw, *buf)
+		defer putObject(buf, obj)
 		return obj.text("stringValue", "value", "textValue")
 	}
 	return scalarText(raw)

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,11 +174,50 @@ type Incoming struct {
 	ReceivedAt      time.Time
 }
 
-// envelope is the delivery's outer object.
+// envelope is the delivery's outer object: the values of id, event and
+// data as they appear in the body (nil when absent).
 type envelope struct {
-	ID    json.RawMessage `json:"id"`
-	Event json.RawMessage `json:"event"`
-	Data  json.RawMessage `json:"data"`
+	ID, Event, Data []byte
+}
+
+// parseEnvelope reads body in one pass, as json.Unmarshal into a struct with
+// the fields id, event and data would: keys match case-insensitively, the
+// last of a repeated key wins, and null is an empty envelope. ok is false
+// when body is not valid JSON or holds something other than an object.
+func parseEnvelope(body []byte) (env envelope, ok bool) {
+	s := jsonScanner{data: body}
+	s.ws()
+	if s.i >= len(body) {
+		return env, false
+	}
+	switch body[s.i] {
+	case '{':
+		buf := getObject()
+		members := *buf
+		ok := s.object(&members)
+		defer putObject(buf, members)
+		if !ok {
+			return env, false
+		}
+		for _, m := range members {
+			switch {
+			case bytes.EqualFold(m.key, []byte("id")):
+				env.ID = m.val
+			case bytes.EqualFold(m.key, []byte("event")):
+				env.Event = m.val
+			case bytes.EqualFold(m.key, []byte("data")):
+				env.Data = m.val
+			}
+		}
+	case 'n':
+		if !s.literal("null") {
+			return env, false
+		}
+	default:
+		return env, false
+	}
+	s.ws()
+	return env, s.i == len(body)
 }
 
 // Receive verifies, parses and stores one delivery. The returned error is
@@ -232,10 +270,12 @@ func (r *Receiver) Replay(ctx context.Context, id uint64) (Answer, error) {
 }
 
 // delivery parses a verified body into what the store keeps (SPEC §1.5–7).
+// The body is read once; the customer's raw is the body's data as it is,
+// which the store copies when it commits.
 func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery {
 	d := &store.Delivery{Endpoint: ep.Name, Payload: body, SignatureTimestamp: t}
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	env, ok := parseEnvelope(body)
+	if !ok {
 		d.Status, d.Error = store.StatusFailed, "body is not a JSON object"
 		return d
 	}
@@ -253,7 +293,11 @@ func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery 
 		d.Status, d.Error = store.StatusFailed, "data missing or not an object"
 		return d
 	}
-	d.ClientID = ClientID(env.Data)
+	// data is valid JSON (the whole body is), so dataErr is not expected.
+	buf := getObject()
+	data, dataErr := decodeClientObject(env.Data, *buf)
+	defer putObject(buf, data)
+	d.ClientID = data.id()
 	if !slices.Contains(ep.Events, event) {
 		d.Status = store.StatusIgnored
 		return d
@@ -261,7 +305,11 @@ func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery 
 	if event != "client.created" && event != "client.updated" {
 		return d // accepted, nothing else to do
 	}
-	c, err := MapCustomer(env.Data, r.mapping)
+	if dataErr != nil {
+		d.Status, d.Error = store.StatusFailed, dataErr.Error()
+		return d
+	}
+	c, err := mapClient(data, env.Data, r.mapping)
 	if err != nil {
 		d.Status, d.Error = store.StatusFailed, err.Error()
 		return d
@@ -307,8 +355,7 @@ func (r *Receiver) reject(ctx context.Context, in Incoming, t int64, reason erro
 		DurationUS: time.Since(in.ReceivedAt).Microseconds(),
 	}
 	// The event and client ids are unverified, but they help find the entry.
-	var env envelope
-	if json.Unmarshal(in.Body, &env) == nil {
+	if env, ok := parseEnvelope(in.Body); ok {
 		d.EventID, _ = jsonString(env.ID)
 		d.Event, _ = jsonString(env.Event)
 		d.ClientID = ClientID(env.Data)
@@ -329,15 +376,14 @@ func (r *Receiver) allowRejected() bool {
 	return r.rejCount <= r.rejLimit
 }
 
-func jsonString(raw json.RawMessage) (string, bool) {
-	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, strings.TrimSpace(s) != ""
+// jsonString decodes a JSON string; ok is false when raw is not a string or
+// the string is blank.
+func jsonString(raw []byte) (string, bool) {
+	s, ok := decodeString(raw)
+	return s, ok && strings.TrimSpace(s) != ""
 }
 
-func isObject(raw json.RawMessage) bool {
+func isObject(raw []byte) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) > 0 && raw[0] == '{'
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,75 +69,127 @@ type HistoryEntry struct {
 	Changes    map[string]Change `json:"changes"`
 }
 
-// field is one comparable customer field for history.
-type field struct {
-	name  string
-	value any // nil, string or bool
+// fieldNames lists the customer fields that count as changes, flattening
+// the address as address.<part>. raw, version, timestamps and
+// last_event_id are not changes.
+var fieldNames = [numFields]string{
+	"name", "email", "phone", "mobile", "vat_number",
+	"address.line1", "address.line2", "address.street", "address.street_number",
+	"address.postal_code", "address.city", "address.country", "address.country_code",
+	"role", "pricing_code", "website", "language", "currency", "client_type", "is_active",
 }
 
-func strp(p *string) any {
+const numFields = 20
+
+// sortedFields holds the indexes of fieldNames in name order, the order in
+// which json.Marshal writes a map of changes.
+var sortedFields = func() []int {
+	idx := make([]int, numFields)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(fieldNames[a], fieldNames[b]) })
+	return idx
+}()
+
+// fieldValue is one comparable field's value: null, a string or a bool.
+type fieldValue struct {
+	kind uint8 // valueNull, valueString or valueBool
+	b    bool
+	s    string
+}
+
+const (
+	valueNull = iota
+	valueString
+	valueBool
+)
+
+// fieldValues holds a customer's comparable fields, in fieldNames order.
+type fieldValues [numFields]fieldValue
+
+func strValue(s string) fieldValue { return fieldValue{kind: valueString, s: s} }
+
+func strp(p *string) fieldValue {
 	if p == nil {
-		return nil
+		return fieldValue{}
 	}
-	return *p
+	return strValue(*p)
 }
 
-// fields lists the customer fields that count as changes, flattening the
-// address as address.<part>. raw, version, timestamps and last_event_id are
-// not changes.
-func (c *Customer) fields() []field {
-	return []field{
-		{"name", c.Name},
-		{"email", strp(c.Email)},
-		{"phone", strp(c.Phone)},
-		{"mobile", strp(c.Mobile)},
-		{"vat_number", strp(c.VATNumber)},
-		{"address.line1", strp(c.Address.Line1)},
-		{"address.line2", strp(c.Address.Line2)},
-		{"address.street", strp(c.Address.Street)},
-		{"address.street_number", strp(c.Address.StreetNumber)},
-		{"address.postal_code", strp(c.Address.PostalCode)},
-		{"address.city", strp(c.Address.City)},
-		{"address.country", strp(c.Address.Country)},
-		{"address.country_code", strp(c.Address.CountryCode)},
-		{"role", strp(c.Role)},
-		{"pricing_code", strp(c.PricingCode)},
-		{"website", strp(c.Website)},
-		{"language", strp(c.Language)},
-		{"currency", c.Currency},
-		{"client_type", strp(c.ClientType)},
-		{"is_active", c.IsActive},
+// values fills v with c's comparable fields.
+func (c *Customer) values(v *fieldValues) {
+	*v = fieldValues{
+		strValue(c.Name), strp(c.Email), strp(c.Phone), strp(c.Mobile), strp(c.VATNumber),
+		strp(c.Address.Line1), strp(c.Address.Line2), strp(c.Address.Street), strp(c.Address.StreetNumber),
+		strp(c.Address.PostalCode), strp(c.Address.City), strp(c.Address.Country), strp(c.Address.CountryCode),
+		strp(c.Role), strp(c.PricingCode), strp(c.Website), strp(c.Language), strValue(c.Currency), strp(c.ClientType),
+		{kind: valueBool, b: c.IsActive},
 	}
+}
+
+// any returns the value as a history Change holds it: nil, string or bool.
+func (f fieldValue) any() any {
+	switch f.kind {
+	case valueString:
+		return f.s
+	case valueBool:
+		return f.b
+	}
+	return nil
+}
+
+// initial reports whether a created customer records the field: it is
+// neither null nor "".
+func (f fieldValue) initial() bool {
+	return f.kind != valueNull && !(f.kind == valueString && f.s == "")
+}
+
+func (f fieldValue) appendJSON(buf []byte) []byte {
+	switch f.kind {
+	case valueString:
+		return appendString(buf, f.s)
+	case valueBool:
+		return strconv.AppendBool(buf, f.b)
+	}
+	return append(buf, "null"...)
+}
+
+// changedFields appends to dst the indexes of the fields that changed from
+// old to v; with old nil (a created customer), of every non-null,
+// non-empty field.
+func changedFields(dst []int, old, v *fieldValues) []int {
+	for i := range v {
+		if old == nil && v[i].initial() || old != nil && v[i] != old[i] {
+			dst = append(dst, i)
+		}
+	}
+	return dst
 }
 
 // ChangeFields lists the field names a history entry's changes may hold, in
 // record order (the address flattened as address.<part>).
 func ChangeFields() []string {
-	var names []string
-	for _, f := range (&Customer{}).fields() {
-		names = append(names, f.name)
-	}
-	return names
+	return slices.Clone(fieldNames[:])
 }
 
 // Diff returns the changed fields from old to c. With old nil (a created
 // customer) it returns every non-null, non-empty field.
 func (c *Customer) Diff(old *Customer) map[string]Change {
-	changes := map[string]Change{}
-	newF := c.fields()
-	if old == nil {
-		for _, f := range newF {
-			if f.value != nil && f.value != "" {
-				changes[f.name] = Change{From: nil, To: f.value}
-			}
-		}
-		return changes
+	var newV, oldV fieldValues
+	c.values(&newV)
+	var oldP *fieldValues
+	if old != nil {
+		old.values(&oldV)
+		oldP = &oldV
 	}
-	oldF := old.fields()
-	for i, f := range newF {
-		if f.value != oldF[i].value {
-			changes[f.name] = Change{From: oldF[i].value, To: f.value}
+	changes := map[string]Change{}
+	for _, i := range changedFields(nil, oldP, &newV) {
+		ch := Change{To: newV[i].any()}
+		if oldP != nil {
+			ch.From = oldV[i].any()
 		}
+		changes[fieldNames[i]] = ch
 	}
 	return changes
 }
@@ -149,62 +204,68 @@ type change struct {
 // applyCustomer upserts c unless the stored version is newer (stale). It
 // keeps created_at, sets updated_at when a field changed and appends a
 // history entry with the changed fields. It returns the stored customer (nil
-// when stale) and the status.
-func applyCustomer(tx *bolt.Tx, in *Customer, now time.Time, ch change) (*Customer, string, error) {
+// when stale), whether a history entry was written, and the status.
+func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch change) (*Customer, bool, string, error) {
 	b := tx.Bucket(bucketCustomers)
 	c := *in
 	c.Version = c.Version.UTC()
 	c.Source, c.LastEventID = ch.source, ch.eventID
+	key := []byte(c.ID)
 	var old *Customer
-	if v := b.Get([]byte(c.ID)); v != nil {
+	var oldV, newV fieldValues
+	var oldP *fieldValues
+	if v := b.Get(key); v != nil {
 		old = new(Customer)
 		if err := unmarshalCustomer(v, old, false); err != nil {
-			return nil, "", fmt.Errorf("decode customer %s: %w", c.ID, err)
+			return nil, false, "", fmt.Errorf("decode customer %s: %w", c.ID, err)
 		}
 		if c.Version.Before(old.Version) {
-			return nil, StatusStale, nil
+			return nil, false, StatusStale, nil
 		}
 		c.CreatedAt, c.UpdatedAt, c.historyHead = old.CreatedAt, old.UpdatedAt, old.historyHead
+		old.values(&oldV)
+		oldP = &oldV
 	} else {
 		c.CreatedAt, c.UpdatedAt = now, now
 	}
-	changes := c.Diff(old)
-	if old != nil && len(changes) == 0 && ch.source == SourceReplay {
+	c.values(&newV)
+	var changedBuf [numFields]int
+	changed := changedFields(changedBuf[:0], oldP, &newV)
+	if old != nil && len(changed) == 0 && ch.source == SourceReplay {
 		// Replaying a delivery that changes nothing leaves the record as
 		// it is: a replay never applies the same update twice.
-		return old, StatusProcessed, nil
+		return old, false, StatusProcessed, nil
 	}
-	if len(changes) > 0 {
+	if len(changed) > 0 {
 		c.UpdatedAt = now
 		h := tx.Bucket(bucketHistory)
+		h.FillPercent = appendFill
 		seq, err := h.NextSequence()
 		if err != nil {
-			return nil, "", err
+			return nil, false, "", err
 		}
-		entry := historyRecord{
-			HistoryEntry: HistoryEntry{CustomerID: c.ID, At: now, LogID: ch.logID, Source: ch.source, Event: ch.event, Changes: changes},
-			Prev:         c.historyHead,
+		changes := appendChanges(make([]byte, 0, 64*len(changed)), changed, oldP, &newV)
+		entry, err := marshalHistory(c.ID, now, ch.logID, ch.source, ch.event, changes, c.historyHead)
+		if err != nil {
+			return nil, false, "", err
 		}
-		if err := putJSON(h, itob(seq), entry); err != nil {
-			return nil, "", err
+		if err := h.Put(itob(seq), entry); err != nil {
+			return nil, false, "", err
 		}
 		c.historyHead = seq
 	}
 	data, err := marshalCustomer(&c)
 	if err != nil {
-		return nil, "", err
+		return nil, false, "", err
 	}
-	if err := b.Put([]byte(c.ID), data); err != nil {
-		return nil, "", err
+	if err := b.Put(key, data); err != nil {
+		return nil, false, "", err
 	}
-	if err := countRole(tx, old, &c); err != nil {
-		return nil, "", err
-	}
-	return &c, StatusProcessed, nil
+	countRole(cnt, old, &c)
+	return &c, len(changed) > 0, StatusProcessed, nil
 }
 
-func countRole(tx *bolt.Tx, old, c *Customer) error {
-	stats := tx.Bucket(bucketStats)
+func countRole(cnt *counters, old, c *Customer) {
 	role := func(p *Customer) string {
 		if p == nil {
 			return ""
@@ -216,14 +277,12 @@ func countRole(tx *bolt.Tx, old, c *Customer) error {
 	}
 	o, n := role(old), role(c)
 	if o == n {
-		return nil
+		return
 	}
 	if o != "" {
-		if err := addCounter(stats, o, -1); err != nil {
-			return err
-		}
+		cnt.add(o, -1)
 	}
-	return addCounter(stats, n, 1)
+	cnt.add(n, 1)
 }
 
 // FindCustomerByID returns the customer with raw. Returns ErrNotFound if it does not exist.
@@ -257,20 +316,23 @@ func (db *DB) ApplyCustomers(ctx context.Context, cs []*Customer, source string)
 	if err := ctx.Err(); err != nil {
 		return 0, 0, 0, err
 	}
+	ch := change{event: "sync", source: source}
 	var stored []*Customer
 	err = db.group(ctx, func(tx *bolt.Tx) error {
 		applied, unchanged, stale, stored = 0, 0, 0, stored[:0]
 		now := db.Now().UTC()
+		// A sync brings clients in id order, so new customers mostly land
+		// after each other: fill their pages like the append-only buckets.
+		tx.Bucket(bucketCustomers).FillPercent = appendFill
 		for _, c := range cs {
-			before := tx.Bucket(bucketHistory).Sequence()
-			got, status, err := applyCustomer(tx, c, now, change{event: "sync", source: source})
+			got, changed, status, err := applyCustomer(tx, db.counts, c, now, ch)
 			if err != nil {
 				return err
 			}
 			switch {
 			case status == StatusStale:
 				stale++
-			case tx.Bucket(bucketHistory).Sequence() != before:
+			case changed:
 				applied++
 				stored = append(stored, got)
 			default:
@@ -283,8 +345,6 @@ func (db *DB) ApplyCustomers(ctx context.Context, cs []*Customer, source string)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	for _, c := range stored {
-		db.index.put(c)
-	}
+	db.index.putAll(stored)
 	return applied, unchanged, stale, nil
 }

@@ -126,9 +126,20 @@ func (db *DB) Ingest(ctx context.Context, d *Delivery) (Result, error) {
 	return res, nil
 }
 
+// change describes the customer change a delivery makes; logID is set in
+// the transaction.
+func (d *Delivery) change() change {
+	source := d.Source
+	if source == "" {
+		source = SourceWebhook
+	}
+	return change{event: d.Event, eventID: d.EventID, source: source}
+}
+
 func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	now := db.Now().UTC()
 	logs := tx.Bucket(bucketLogs)
+	logs.FillPercent = appendFill
 	dedup := tx.Bucket(bucketDedup)
 	var dkey []byte
 	if d.EventID != "" && d.Status != StatusRejected {
@@ -142,7 +153,7 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 				}
 				ev.Deliveries++
 				ev.LastDeliveryAt = now
-				if err := putJSON(logs, itob(orig), ev); err != nil {
+				if err := putEvent(logs, ev); err != nil {
 					return Result{}, nil, err
 				}
 			}
@@ -156,7 +167,7 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 		if err != nil {
 			return Result{}, nil, err
 		}
-		if err := unindexEvent(tx, old); err != nil {
+		if err := unindexEvent(tx, db.counts, old); err != nil {
 			return Result{}, nil, err
 		}
 		ev = old
@@ -195,7 +206,9 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 				return Result{}, nil, err
 			}
 		} else if len(d.Payload) > 0 {
-			if err := tx.Bucket(bucketPayloads).Put(itob(id), d.Payload); err != nil {
+			payloads := tx.Bucket(bucketPayloads)
+			payloads.FillPercent = appendFill
+			if err := payloads.Put(itob(id), d.Payload); err != nil {
 				return Result{}, nil, err
 			}
 		}
@@ -206,12 +219,10 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	if d.Status == "" {
 		ev.Status = StatusProcessed
 		if d.Customer != nil {
-			source := d.Source
-			if source == "" {
-				source = SourceWebhook
-			}
+			ch := d.change()
 			logID := ev.ID
-			c, status, err := applyCustomer(tx, d.Customer, now, change{event: d.Event, eventID: d.EventID, logID: &logID, source: source})
+			ch.logID = &logID
+			c, _, status, err := applyCustomer(tx, db.counts, d.Customer, now, ch)
 			if err != nil {
 				return Result{}, nil, err
 			}
@@ -223,35 +234,33 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 			return Result{}, nil, err
 		}
 	}
-	if err := putJSON(logs, itob(ev.ID), ev); err != nil {
+	if err := putEvent(logs, ev); err != nil {
 		return Result{}, nil, err
 	}
-	if err := indexEvent(tx, ev); err != nil {
+	if err := indexEvent(tx, db.counts, ev); err != nil {
 		return Result{}, nil, err
 	}
 	return Result{Status: ev.Status, LogID: ev.ID}, applied, nil
 }
 
-func indexEvent(tx *bolt.Tx, ev *Event) error {
-	if err := tx.Bucket(bucketIdxStatus).Put(indexKey(ev.Status, ev.ID), nil); err != nil {
+func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
+	idx := tx.Bucket(bucketIdxStatus)
+	idx.FillPercent = appendFill
+	if err := idx.Put(indexKey(ev.Status, ev.ID), nil); err != nil {
 		return err
 	}
-	stats := tx.Bucket(bucketStats)
-	if err := addCounter(stats, "status:"+ev.Status, 1); err != nil {
-		return err
-	}
-	return addCounter(stats, "event:"+ev.Event, 1)
+	cnt.add("status:"+ev.Status, 1)
+	cnt.add("event:"+ev.Event, 1)
+	return nil
 }
 
-func unindexEvent(tx *bolt.Tx, ev *Event) error {
+func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
 		return err
 	}
-	stats := tx.Bucket(bucketStats)
-	if err := addCounter(stats, "status:"+ev.Status, -1); err != nil {
-		return err
-	}
-	return addCounter(stats, "event:"+ev.Event, -1)
+	cnt.add("status:"+ev.Status, -1)
+	cnt.add("event:"+ev.Event, -1)
+	return nil
 }
 
 // quarantined is a rejected request kept for inspection and replay.
@@ -368,6 +377,14 @@ func findEvent(tx *bolt.Tx, id uint64) (*Event, error) {
 		return nil, fmt.Errorf("decode log entry %d: %w", id, err)
 	}
 	return &ev, nil
+}
+
+func putEvent(logs *bolt.Bucket, ev *Event) error {
+	data, err := marshalEvent(ev)
+	if err != nil {
+		return err
+	}
+	return logs.Put(itob(ev.ID), data)
 }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -33,6 +34,10 @@ type customerRef struct {
 	pricing  string
 	active   bool
 	slot     int32 // in the trigram index
+
+	// During putAll: pending is a ref not yet in sorted, gone one that a
+	// newer ref of the same customer replaces.
+	pending, gone bool
 }
 
 func newCustomerRef(c *Customer) *customerRef {
@@ -42,15 +47,49 @@ func newCustomerRef(c *Customer) *customerRef {
 		}
 		return *p
 	}
-	hay := strings.ToLower(strings.Join([]string{c.ID, c.Name, deref(c.Email), deref(c.VATNumber), deref(c.Phone), deref(c.Mobile), deref(c.Address.City)}, "\x01"))
+	// One buffer holds lower(name) \x00 id, then the haystack.
+	parts := [...]string{c.ID, c.Name, deref(c.Email), deref(c.VATNumber), deref(c.Phone), deref(c.Mobile), deref(c.Address.City)}
+	n := 2*len(c.Name) + 2*len(c.ID) + 1
+	for _, p := range parts[2:] {
+		n += len(p) + 1
+	}
+	buf := make([]byte, 0, n)
+	buf = appendLower(buf, c.Name)
+	buf = append(buf, 0)
+	buf = append(buf, c.ID...)
+	sortLen := len(buf)
+	for i, p := range parts {
+		if i > 0 {
+			buf = append(buf, 1)
+		}
+		buf = appendLower(buf, p)
+	}
+	all := string(buf)
 	return &customerRef{
 		id:       c.ID,
-		sortKey:  strings.ToLower(c.Name) + "\x00" + c.ID,
-		haystack: hay,
+		sortKey:  all[:sortLen],
+		haystack: all[sortLen:],
 		role:     deref(c.Role),
 		pricing:  deref(c.PricingCode),
 		active:   c.IsActive,
 	}
+}
+
+// appendLower appends strings.ToLower(s), without allocating for ASCII.
+func appendLower(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(buf, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
 }
 
 func (db *DB) loadCustomerIndex() (*customerIndex, error) {
@@ -75,25 +114,79 @@ func (db *DB) loadCustomerIndex() (*customerIndex, error) {
 }
 
 func (idx *customerIndex) put(c *Customer) {
-	r := newCustomerRef(c)
+	idx.putAll([]*Customer{c})
+}
+
+// putAll updates the index after customers were stored. Refs are built
+// before taking the lock; a changed customer whose sort key stays is
+// replaced in place, and new positions are merged in one pass when there
+// are many, so a sync of n customers does not move the sorted list n times.
+func (idx *customerIndex) putAll(cs []*Customer) {
+	refs := make([]*customerRef, len(cs))
+	for i, c := range cs {
+		refs[i] = newCustomerRef(c)
+	}
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
-	if old, ok := idx.byID[r.id]; ok {
-		if old.sortKey == r.sortKey && old.haystack == r.haystack && old.role == r.role && old.pricing == r.pricing && old.active == r.active {
-			return // nothing searchable changed
+	// inserts go into sorted, removed (replaced under another sort key)
+	// come out of it.
+	var inserts, removed []*customerRef
+	for _, r := range refs {
+		old, ok := idx.byID[r.id]
+		if ok {
+			if old.sortKey == r.sortKey && old.haystack == r.haystack && old.role == r.role && old.pricing == r.pricing && old.active == r.active {
+				continue // nothing searchable changed
+			}
+			idx.grams.remove(old)
 		}
-		i := idx.search(old.sortKey)
-		if i < len(idx.sorted) && idx.sorted[i] == old {
-			idx.sorted = append(idx.sorted[:i], idx.sorted[i+1:]...)
+		idx.grams.add(r)
+		idx.byID[r.id] = r
+		if ok && !old.pending && old.sortKey == r.sortKey {
+			if i := idx.search(old.sortKey); i < len(idx.sorted) && idx.sorted[i] == old {
+				idx.sorted[i] = r
+				continue
+			}
 		}
-		idx.grams.remove(old)
+		if ok {
+			old.gone = true
+			if !old.pending {
+				removed = append(removed, old)
+			}
+		}
+		r.pending = true
+		inserts = append(inserts, r)
 	}
-	idx.grams.add(r)
-	idx.byID[r.id] = r
-	i := idx.search(r.sortKey)
-	idx.sorted = append(idx.sorted, nil)
-	copy(idx.sorted[i+1:], idx.sorted[i:])
-	idx.sorted[i] = r
+	if len(inserts)+len(removed) < 16 {
+		for _, old := range removed {
+			if i := idx.search(old.sortKey); i < len(idx.sorted) && idx.sorted[i] == old {
+				idx.sorted = slices.Delete(idx.sorted, i, i+1)
+			}
+		}
+		for _, r := range inserts {
+			r.pending = false
+			if !r.gone {
+				idx.sorted = slices.Insert(idx.sorted, idx.search(r.sortKey), r)
+			}
+		}
+		return
+	}
+	inserts = slices.DeleteFunc(inserts, func(r *customerRef) bool { return r.gone })
+	slices.SortFunc(inserts, func(a, b *customerRef) int { return strings.Compare(a.sortKey, b.sortKey) })
+	sorted := idx.sorted
+	if len(removed) > 0 {
+		sorted = slices.DeleteFunc(sorted, func(r *customerRef) bool { return r.gone })
+	}
+	// Copy the runs between insertion points whole.
+	merged := make([]*customerRef, 0, len(sorted)+len(inserts))
+	prev := 0
+	for _, r := range inserts {
+		r.pending = false
+		pos := prev + sort.Search(len(sorted)-prev, func(k int) bool { return sorted[prev+k].sortKey >= r.sortKey })
+		merged = append(merged, sorted[prev:pos]...)
+		merged = append(merged, r)
+		prev = pos
+	}
+	idx.sorted = append(merged, sorted[prev:]...)
 }
 
 // search returns the first position whose sortKey is >= key.

@@ -73,9 +73,10 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
 		old = append(old, &ev)
 	}
 	dedup, payloads := tx.Bucket(bucketDedup), tx.Bucket(bucketPayloads)
+	cnt := newCounters(tx)
 	for _, ev := range old {
 		key := itob(ev.ID)
-		if err := unindexEvent(tx, ev); err != nil {
+		if err := unindexEvent(tx, cnt, ev); err != nil {
 			return 0, false, err
 		}
 		if err := payloads.Delete(key); err != nil {
@@ -95,6 +96,9 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
 		if err := logs.Delete(key); err != nil {
 			return 0, false, err
 		}
+	}
+	if err := cnt.flush(); err != nil {
+		return 0, false, err
 	}
 	return len(old), more, nil
 }

@@ -6,13 +6,13 @@
 // other package can use them without import cycles.
 //
 // Writes that arrive concurrently from the webhook receiver are grouped: one
-// writer goroutine takes every request that is waiting, runs them in a single
-// bbolt transaction and answers each caller only after that transaction is
-// committed (two fdatasyncs shared by the whole group). Unlike bbolt's Batch
-// it adds no delay when the writer is idle. The functions it runs may be run
-// more than once (when another function of the same group fails), so they
-// only touch the transaction and set their own results at the start of every
-// run.
+// writer goroutine takes every request that is waiting (and those that arrive
+// while it runs them), runs them in a single bbolt transaction and answers
+// each caller only after that transaction is committed (two fdatasyncs shared
+// by the whole group). Unlike bbolt's Batch it adds no delay when the writer
+// is idle. The functions it runs may be run more than once (when another
+// function of the same group fails), so they only touch the transaction (and
+// the group's counters) and set their own results at the start of every run.
 package store
 
 import (
@@ -66,6 +66,13 @@ var (
 	keyLastSyncStarted = []byte("last_sync_started")
 )
 
+// appendFill is the FillPercent of buckets whose keys only grow (log,
+// payloads, history, status index): their pages split nearly full instead of
+// half full, so a commit writes fewer of them and the file grows more
+// slowly. The slack left absorbs in-place rewrites of a log entry (another
+// delivery of it, a replay) without a split.
+const appendFill = 0.9
+
 // Options configure Open. The zero value is usable.
 type Options struct {
 	// Timeout is how long Open waits for the file lock; default 2s.
@@ -85,7 +92,10 @@ type DB struct {
 	// Now is the clock; tests replace it. Default time.Now.
 	Now func() time.Time
 
-	reqs    chan *writeReq
+	reqs chan *writeReq
+	// counts batches the stats counters of the group transaction being
+	// run; only the writer goroutine uses it.
+	counts  *counters
 	stop    chan struct{}
 	stopped chan struct{}
 	closeMu sync.RWMutex
@@ -241,13 +251,19 @@ func (db *DB) commit(batch []*writeReq) {
 		failed := -1
 		var fnErr error
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			for i, r := range batch {
-				if err := safeCall(r.fn, tx); err != nil {
+			db.counts = newCounters(tx)
+			defer func() { db.counts = nil }()
+			for i := 0; ; i++ {
+				// Requests that arrived while the group ran join it:
+				// they share its commit instead of waiting for it.
+				if i == len(batch) && !db.join(&batch) {
+					return db.counts.flush()
+				}
+				if err := safeCall(batch[i].fn, tx); err != nil {
 					failed, fnErr = i, err
 					return err
 				}
 			}
-			return nil
 		})
 		if failed >= 0 {
 			batch[failed].done <- fnErr
@@ -259,6 +275,21 @@ func (db *DB) commit(batch []*writeReq) {
 		}
 		return
 	}
+}
+
+// join appends the requests waiting now to batch, up to MaxGroup, and
+// reports whether there were any.
+func (db *DB) join(batch *[]*writeReq) bool {
+	n := len(*batch)
+	for len(*batch) < db.opts.MaxGroup {
+		select {
+		case r := <-db.reqs:
+			*batch = append(*batch, r)
+		default:
+			return len(*batch) > n
+		}
+	}
+	return len(*batch) > n
 }
 
 func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
@@ -292,13 +323,40 @@ func indexKey(prefix string, id uint64) []byte {
 	return append(k, itob(id)...)
 }
 
-func addCounter(b *bolt.Bucket, name string, delta int64) error {
-	k := []byte(name)
-	n := int64(btoi(b.Get(k))) + delta
-	if n <= 0 {
-		return b.Delete(k)
+// counters batches a transaction's updates of the stats counters: each
+// counter is read once and written once by flush, with the same outcome as
+// updating it in place each time (a count that would drop to zero or below
+// is deleted).
+type counters struct {
+	stats *bolt.Bucket
+	vals  map[string]int64
+}
+
+func newCounters(tx *bolt.Tx) *counters {
+	return &counters{stats: tx.Bucket(bucketStats), vals: make(map[string]int64, 8)}
+}
+
+func (c *counters) add(name string, delta int64) {
+	n, ok := c.vals[name]
+	if !ok {
+		n = int64(btoi(c.stats.Get([]byte(name))))
 	}
-	return b.Put(k, itob(uint64(n)))
+	c.vals[name] = max(n+delta, 0)
+}
+
+func (c *counters) flush() error {
+	for name, n := range c.vals {
+		var err error
+		if n <= 0 {
+			err = c.stats.Delete([]byte(name))
+		} else {
+			err = c.stats.Put([]byte(name), itob(uint64(n)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Check verifies the file's page structure (bbolt's consistency check) and

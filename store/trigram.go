@@ -16,14 +16,24 @@ import (
 // so that lists only ever grow at the end; they are rebuilt once dead slots
 // outnumber live ones.
 type trigramIndex struct {
-	refs     []*customerRef // by slot; nil when dead
-	postings map[uint32][]int32
-	dead     int
-	scratch  []uint32
+	refs []*customerRef // by slot; nil when dead
+	// lists holds the posting lists, ids a trigram's place in it: one map
+	// look-up per trigram and customer instead of a read and a write.
+	ids   map[uint32]int32
+	lists [][]int32
+	dead  int
 }
 
 func newTrigramIndex() *trigramIndex {
-	return &trigramIndex{postings: map[uint32][]int32{}}
+	return &trigramIndex{ids: map[uint32]int32{}}
+}
+
+// postings returns the slots holding trigram g.
+func (t *trigramIndex) postings(g uint32) []int32 {
+	if i, ok := t.ids[g]; ok {
+		return t.lists[i]
+	}
+	return nil
 }
 
 // trigrams appends the distinct trigrams of s to dst, sorted.
@@ -39,9 +49,19 @@ func (t *trigramIndex) add(r *customerRef) {
 	slot := int32(len(t.refs))
 	r.slot = slot
 	t.refs = append(t.refs, r)
-	t.scratch = trigrams(t.scratch[:0], r.haystack)
-	for _, g := range t.scratch {
-		t.postings[g] = append(t.postings[g], slot)
+	s := r.haystack
+	for i := 0; i+3 <= len(s); i++ {
+		g := uint32(s[i])<<16 | uint32(s[i+1])<<8 | uint32(s[i+2])
+		id, ok := t.ids[g]
+		if !ok {
+			id = int32(len(t.lists))
+			t.ids[g] = id
+			t.lists = append(t.lists, nil)
+		}
+		// A trigram seen before in s already ends its list with slot.
+		if l := t.lists[id]; len(l) == 0 || l[len(l)-1] != slot {
+			t.lists[id] = append(l, slot)
+		}
 	}
 }
 
@@ -59,7 +79,7 @@ func (t *trigramIndex) remove(r *customerRef) {
 // rebuild drops the dead slots.
 func (t *trigramIndex) rebuild() {
 	old := t.refs
-	t.refs, t.postings, t.dead = nil, map[uint32][]int32{}, 0
+	t.refs, t.ids, t.lists, t.dead = nil, map[uint32]int32{}, nil, 0
 	for _, r := range old {
 		if r != nil {
 			t.add(r)
@@ -77,7 +97,7 @@ func (t *trigramIndex) candidates(q string, max int) (refs []*customerRef, ok bo
 	grams := trigrams(nil, q)
 	lists := make([][]int32, 0, len(grams))
 	for _, g := range grams {
-		l := t.postings[g]
+		l := t.postings(g)
 		if len(l) == 0 {
 			return nil, true
 		}
