@@ -204,7 +204,7 @@ func TestLocalRoutes(t *testing.T) {
 			if diff := cmp.Diff(wantStatus, s.Deliveries.Last24h.ByStatus); diff != "" {
 				t.Errorf("last_24h (-want +got):\n%s", diff)
 			}
-			if s.Deliveries.Total != 7 || s.Deliveries.Last24h.Total != 7 || s.Deliveries.ByEvent["client.updated"] != 4 {
+			if s.Deliveries.Total != 7 || s.Deliveries.Last24h.Total != 7 || s.Deliveries.ByEvent["client.updated"] != 3 {
 				t.Errorf("deliveries = %+v", s.Deliveries)
 			}
 			if s.Deliveries.LastReceivedAt == nil || !s.Deliveries.LastReceivedAt.Equal(fx.now) {

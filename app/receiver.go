@@ -66,6 +66,8 @@ type Receiver struct {
 
 	secrets atomic.Pointer[map[string][]Secret] // registered secrets by endpoint
 
+	reloadMu sync.Mutex
+
 	rejMu      sync.Mutex
 	rejWindow  int64 // unix minute
 	rejCount   int
@@ -121,6 +123,10 @@ func (r *Receiver) RejectedDropped() int64 { return r.rejDropped.Load() }
 // ReloadSecrets refreshes the in-memory copy of the registered secrets;
 // call it after any change to them.
 func (r *Receiver) ReloadSecrets(ctx context.Context) error {
+	// Serialized: two reloads racing could otherwise store the older read
+	// last (a deactivated secret would keep verifying).
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	list, err := r.db.FindSecrets(ctx)
 	if err != nil {
 		return fmt.Errorf("load secrets: %w", err)
@@ -286,6 +292,10 @@ func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery 
 	case !okID:
 		d.Status, d.Error = store.StatusFailed, "id missing or not a string"
 		return d
+	case len(eventID) > maxIDLen || len(event) > maxIDLen:
+		d.EventID, d.Event = clip(eventID), clip(event)
+		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("id or event longer than %d bytes", maxIDLen)
+		return d
 	case !okEvent:
 		d.Status, d.Error = store.StatusFailed, "event missing or not a string"
 		return d
@@ -356,13 +366,25 @@ func (r *Receiver) reject(ctx context.Context, in Incoming, t int64, reason erro
 	}
 	// The event and client ids are unverified, but they help find the entry.
 	if env, ok := parseEnvelope(in.Body); ok {
-		d.EventID, _ = jsonString(env.ID)
-		d.Event, _ = jsonString(env.Event)
-		d.ClientID = ClientID(env.Data)
+		id, _ := jsonString(env.ID)
+		event, _ := jsonString(env.Event)
+		d.EventID, d.Event, d.ClientID = clip(id), clip(event), clip(ClientID(env.Data))
 	}
 	if _, err := r.db.Ingest(ctx, d); err != nil {
 		r.logger.Error("store rejected delivery", "endpoint", in.Endpoint.Name, "error", err)
 	}
+}
+
+// maxIDLen bounds event ids and names: they become bbolt keys (at most
+// 32 KiB) and counter names.
+const maxIDLen = 512
+
+// clip shortens an untrusted identifier to maxIDLen bytes.
+func clip(s string) string {
+	if len(s) > maxIDLen {
+		return s[:maxIDLen]
+	}
+	return s
 }
 
 func (r *Receiver) allowRejected() bool {

@@ -402,3 +402,47 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestCommitFailsGives503 lets bbolt's commit itself fail (the file may not
+// grow): those deliveries get 503, and every delivery answered 2xx is stored.
+func TestCommitFailsGives503(t *testing.T) {
+	path := t.TempDir() + "/full.db"
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := db.Size()
+	db.Close()
+	db, err = store.Open(path, store.Options{MaxSize: int(size)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Now()
+	f := app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{MaxBodyBytes: 1 << 20})
+	var acked []uint64
+	got503 := 0
+	for i := range 40 {
+		body := delivery(fmt.Sprint("full-", i), "client.updated", fmt.Sprint("F", i), strings.Repeat("n", 100<<10), "")
+		a := post(t, f, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+		switch {
+		case a.Code == 503 && a.Error == "storage unavailable":
+			got503++
+		case a.Code == 200:
+			acked = append(acked, a.LogID)
+		default:
+			t.Fatalf("delivery %d: got %+v, want 200 or 503", i, a)
+		}
+	}
+	if got503 == 0 {
+		t.Fatal("no delivery got 503 although commits could not grow the file")
+	}
+	for _, id := range acked {
+		if _, err := db.FindEventByID(context.Background(), id); err != nil {
+			t.Fatalf("acknowledged log %d missing: %v", id, err)
+		}
+	}
+	if err := db.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -219,7 +219,11 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 		if err := unmarshalCustomer(v, old, false); err != nil {
 			return nil, false, "", fmt.Errorf("decode customer %s: %w", c.ID, err)
 		}
-		if c.Version.Before(old.Version) {
+		// Older is stale. A replay at an equal version is stale too unless
+		// the record came from this very event: versions fall back to the
+		// whole-second signature time, so an older delivery of the same
+		// second must not roll a later one back.
+		if c.Version.Before(old.Version) || ch.source == SourceReplay && c.Version.Equal(old.Version) && old.LastEventID != ch.eventID {
 			return nil, false, StatusStale, nil
 		}
 		c.CreatedAt, c.UpdatedAt, c.historyHead = old.CreatedAt, old.UpdatedAt, old.historyHead
@@ -235,6 +239,11 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 		// Replaying a delivery that changes nothing leaves the record as
 		// it is: a replay never applies the same update twice.
 		return old, false, StatusProcessed, nil
+	}
+	if old != nil && len(changed) == 0 && ch.source == SourceSync {
+		// A sync that changes nothing keeps the provenance of the last
+		// change (source, last_event_id); only version and raw move on.
+		c.Source, c.LastEventID = old.Source, old.LastEventID
 	}
 	if len(changed) > 0 {
 		c.UpdatedAt = now
@@ -341,10 +350,9 @@ func (db *DB) ApplyCustomers(ctx context.Context, cs []*Customer, source string)
 			}
 		}
 		return nil
-	})
+	}, func() { db.index.putAll(stored) })
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	db.index.putAll(stored)
 	return applied, unchanged, stale, nil
 }

@@ -116,12 +116,13 @@ func (db *DB) Ingest(ctx context.Context, d *Delivery) (Result, error) {
 		var err error
 		res, applied, err = db.ingest(tx, d)
 		return err
+	}, func() {
+		if applied != nil {
+			db.index.put(applied)
+		}
 	})
 	if err != nil {
 		return Result{}, err
-	}
-	if applied != nil {
-		db.index.put(applied)
 	}
 	return res, nil
 }
@@ -250,16 +251,25 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 		return err
 	}
 	cnt.add("status:"+ev.Status, 1)
-	cnt.add("event:"+ev.Event, 1)
+	if countsEvent(ev) {
+		cnt.add("event:"+ev.Event, 1)
+	}
 	return nil
 }
+
+// countsEvent reports whether ev counts in the by-event statistics: only
+// verified deliveries with an event name do, so unauthenticated traffic
+// cannot grow the counters.
+func countsEvent(ev *Event) bool { return ev.Event != "" && ev.Status != StatusRejected }
 
 func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
 		return err
 	}
 	cnt.add("status:"+ev.Status, -1)
-	cnt.add("event:"+ev.Event, -1)
+	if countsEvent(ev) {
+		cnt.add("event:"+ev.Event, -1)
+	}
 	return nil
 }
 

@@ -132,7 +132,7 @@ func TestPruneEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Total != int64(len(kept)) || s.ByEvent["client.updated"] != 7 || s.ByEvent["client.deleted"] != 2 || s.RecentTotal != 8 {
+	if s.Total != int64(len(kept)) || s.ByEvent["client.updated"] != 5 || s.ByEvent["client.deleted"] != 2 || s.RecentTotal != 8 {
 		t.Errorf("stats = %+v", s)
 	}
 	for status, want := range wantStatus {

@@ -81,6 +81,10 @@ type Options struct {
 	QuarantineMaxBytes int64
 	// MaxGroup caps how many writes share one transaction; default 256.
 	MaxGroup int
+	// MaxSize, when positive, caps the file size: a commit that would grow
+	// it further fails (bbolt's ErrMaxSizeReached), e.g. to keep a disk
+	// from filling up. Default 0: no cap.
+	MaxSize int
 }
 
 // DB is the robaws-edge database. It is safe for concurrent use.
@@ -105,8 +109,13 @@ type DB struct {
 }
 
 type writeReq struct {
-	fn   func(tx *bolt.Tx) error
-	done chan error
+	fn func(tx *bolt.Tx) error
+	// after, when set, runs in the writer right after the commit, in
+	// commit order (it keeps in-memory state such as the customer index in
+	// step with the file: two updates of one customer cannot land in the
+	// index in the opposite order).
+	after func()
+	done  chan error
 }
 
 // Open opens (creating if needed) the database at path with mode 0600 and
@@ -124,7 +133,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, FreelistType: bolt.FreelistMapType})
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, FreelistType: bolt.FreelistMapType, MaxSize: opts.MaxSize})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: %w", path, ErrInUse)
 	} else if err != nil {
@@ -195,7 +204,7 @@ func (db *DB) Close() error {
 // group runs fn in the next group transaction and returns after it is
 // committed. fn may run more than once; it must only touch tx and state it
 // resets itself.
-func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -204,7 +213,7 @@ func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		db.closeMu.RUnlock()
 		return ErrClosed
 	}
-	r := &writeReq{fn: fn, done: make(chan error, 1)}
+	r := &writeReq{fn: fn, after: after, done: make(chan error, 1)}
 	db.reqs <- r
 	db.closeMu.RUnlock()
 	return <-r.done
@@ -271,6 +280,9 @@ func (db *DB) commit(batch []*writeReq) {
 			continue
 		}
 		for _, r := range batch {
+			if err == nil && r.after != nil {
+				r.after()
+			}
 			r.done <- err
 		}
 		return

@@ -68,7 +68,7 @@ func TestGroupRetriesWithoutFailingFn(t *testing.T) {
 				}
 				_, err := tx.Bucket(bucketLogs).NextSequence()
 				return err
-			})
+			}, nil)
 		}()
 	}
 	wg.Wait()
@@ -195,5 +195,110 @@ func TestFindEventsCursorWalk(t *testing.T) {
 		if len(seen) != want {
 			t.Fatalf("filter %+v: walked %d entries, want %d", f, len(seen), want)
 		}
+	}
+}
+
+// TestIndexFollowsCommitOrder sends two updates of each customer at once;
+// whatever order they commit in, the search index must show what the file
+// holds.
+func TestIndexFollowsCommitOrder(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		for v, name := range []string{"alpha", "bravo"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &Customer{ID: fmt.Sprint("C", i), Name: fmt.Sprintf("%s-%d-x", name, i), Currency: "EUR", IsActive: true, Version: base.Add(time.Duration(v) * time.Second)}
+				if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint(name, i), Customer: c}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range 300 {
+		stored, err := db.FindCustomerByID(ctx, fmt.Sprint("C", i))
+		if err != nil || stored.Name != fmt.Sprintf("bravo-%d-x", i) {
+			t.Fatalf("customer C%d = %+v (%v), want the newer name", i, stored, err)
+		}
+		found, _, err := db.FindCustomers(ctx, CustomerFilter{Q: stored.Name})
+		if err != nil || len(found) != 1 || found[0].ID != stored.ID {
+			t.Fatalf("search %q found %d customers (%v), want C%d", stored.Name, len(found), err, i)
+		}
+	}
+}
+
+// TestCommitFailure makes the commit itself fail (the file may not grow):
+// the caller gets an error and nothing of the delivery is stored.
+func TestCommitFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "full.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := db.Size()
+	db.Close()
+	db, err = Open(path, Options{MaxSize: int(size)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	big := make([]byte, 256<<10)
+	var failed error
+	for i := 0; i < 50 && failed == nil; i++ {
+		_, failed = db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("e", i), Payload: big})
+	}
+	if failed == nil {
+		t.Fatal("no commit failed although the file may not grow")
+	}
+	evs, _, err := db.FindEvents(ctx, LogFilter{Limit: MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if _, err := db.FindPayload(ctx, ev.ID); err != nil {
+			t.Fatalf("entry %d lost its payload: %v", ev.ID, err)
+		}
+	}
+	if err := db.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSyncKeepsProvenance: a sync that changes nothing keeps source and
+// last_event_id; a replay at an equal version from another event is stale.
+func TestSyncKeepsProvenanceAndReplayOrder(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	v := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	first := &Customer{ID: "7", Name: "First", Currency: "EUR", IsActive: true, Version: v}
+	r1, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-1", Customer: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := &Customer{ID: "7", Name: "Second", Currency: "EUR", IsActive: true, Version: v}
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-2", Customer: second}); err != nil {
+		t.Fatal(err)
+	}
+	same := &Customer{ID: "7", Name: "Second", Currency: "EUR", IsActive: true, Version: v.Add(time.Hour)}
+	if _, _, _, err := db.ApplyCustomers(ctx, []*Customer{same}, SourceSync); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := db.FindCustomerByID(ctx, "7")
+	if c.Source != SourceWebhook || c.LastEventID != "evt-2" || !c.Version.Equal(v.Add(time.Hour)) {
+		t.Fatalf("after an unchanged sync: source %q last_event_id %q version %v", c.Source, c.LastEventID, c.Version)
+	}
+	// Replaying evt-1 (same second as evt-2, now older than the sync) must
+	// not roll the name back.
+	res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-1", Customer: &Customer{ID: "7", Name: "First", Currency: "EUR", IsActive: true, Version: v.Add(time.Hour)}, Source: SourceReplay, ReplayOf: r1.LogID})
+	if err != nil || res.Status != StatusStale {
+		t.Fatalf("replay at an equal version: %+v %v, want stale", res, err)
+	}
+	if c, _ := db.FindCustomerByID(ctx, "7"); c.Name != "Second" {
+		t.Fatalf("name after replay = %q, want Second", c.Name)
 	}
 }
