@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -403,9 +402,4 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, data)
-}
-
-// isPrefixKey reports whether k is prefix \x00 <8 bytes>.
-func isPrefixKey(k []byte, prefix string) bool {
-	return len(k) == len(prefix)+9 && k[len(prefix)] == 0 && strings.HasPrefix(string(k[:len(prefix)]), prefix)
 }

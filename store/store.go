@@ -49,17 +49,15 @@ var (
 // Bucket names.
 var (
 	bucketMeta         = []byte("meta")
-	bucketLogs         = []byte("logs")             // itob(id) -> Event
-	bucketPayloads     = []byte("payloads")         // itob(id) -> raw body of a verified delivery
-	bucketQuarantine   = []byte("quarantine")       // itob(id) -> quarantined (rejected) request
-	bucketDedup        = []byte("dedup")            // endpoint \x00 event id -> itob(log id)
-	bucketIdxStatus    = []byte("idx_status")       // status \x00 itob(id) -> nil
-	bucketIdxClient    = []byte("idx_client")       // client id \x00 itob(id) -> nil
-	bucketStats        = []byte("stats")            // counter name -> itob(count)
-	bucketCustomers    = []byte("customers")        // customer id -> Customer
-	bucketHistory      = []byte("history")          // itob(seq) -> HistoryEntry
-	bucketIdxCustHist  = []byte("idx_cust_history") // customer id \x00 itob(seq) -> nil
-	bucketSecrets      = []byte("secrets")          // secret id -> Secret
+	bucketLogs         = []byte("logs")       // itob(id) -> Event
+	bucketPayloads     = []byte("payloads")   // itob(id) -> raw body of a verified delivery
+	bucketQuarantine   = []byte("quarantine") // itob(id) -> quarantined (rejected) request
+	bucketDedup        = []byte("dedup")      // endpoint \x00 event id -> itob(log id)
+	bucketIdxStatus    = []byte("idx_status") // status \x00 itob(id) -> nil
+	bucketStats        = []byte("stats")      // counter name -> itob(count)
+	bucketCustomers    = []byte("customers")  // customer id -> Customer
+	bucketHistory      = []byte("history")    // itob(seq) -> history entry, chained per customer (Prev)
+	bucketSecrets      = []byte("secrets")    // secret id -> Secret
 	allBuckets         = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
