@@ -13,13 +13,6 @@ import (
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
 
-// Tunnel states reported by /api/health and /metrics.
-const (
-	tunnelOnline   = app.TunnelOnline
-	tunnelOffline  = app.TunnelOffline
-	tunnelDisabled = app.TunnelDisabled
-)
-
 // tunnelState is the tunnel's current state, read by the local API.
 type tunnelState struct {
 	mu       sync.Mutex
@@ -30,17 +23,17 @@ type tunnelState struct {
 // get returns provider, status and public URL.
 func (s *tunnelState) get() (provider, status, url string) {
 	if s == nil {
-		return "none", tunnelDisabled, ""
+		return "none", app.TunnelDisabled, ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.provider != "ngrok" {
-		return "none", tunnelDisabled, ""
+		return "none", app.TunnelDisabled, ""
 	}
 	if s.tun != nil && s.tun.Online() {
-		return s.provider, tunnelOnline, s.tun.URL()
+		return s.provider, app.TunnelOnline, s.tun.URL()
 	}
-	return s.provider, tunnelOffline, ""
+	return s.provider, app.TunnelOffline, ""
 }
 
 func (s *tunnelState) set(t *tunnel.Tunnel) {
