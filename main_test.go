@@ -62,15 +62,32 @@ func buildBinary(t *testing.T) string {
 	return binPath
 }
 
-// freeAddr returns a loopback address nothing listens on.
+// handedOut holds the ports freeAddr has returned in this test binary, so
+// that two daemons of one test never get the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// freeAddr returns a loopback address nothing listens on and that no other
+// freeAddr call of this test binary returned. (Another process could still
+// take the port before the daemon binds it; nothing here has seen that.)
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut.ports[addr] {
+			handedOut.ports[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // cliResult is one run of the binary.
