@@ -17,7 +17,8 @@ import (
 // which together with BenchmarkDiskSync explains the intake ceiling on a
 // given disk. Run it with:
 //
-//	go test -run '^$' -bench 'BenchmarkIngest32|BenchmarkDiskSync' -benchtime 1x ./store/
+//	go test -run '^$' -bench BenchmarkIngest32 -benchtime 1x ./store/
+//	go test -run '^$' -bench BenchmarkDiskSync -benchtime 500x ./store/
 func BenchmarkIngest32(b *testing.B) {
 	const senders, perRun, customers = 32, 20000, 5000
 	for iter := 0; b.Loop(); iter++ {
