@@ -109,6 +109,7 @@ type Tunnel struct {
 	lastErr    error // latest connect failure while connecting
 	refused    error // ngrok refused the agent while connecting
 	closing    bool  // Close was called
+	unbound    bool  // Close has finished its Unbind and waits for active to drain
 	active     int   // accepted connections not yet closed
 	drain      *time.Timer
 }
@@ -307,6 +308,7 @@ func (t *Tunnel) Close() error {
 	}
 
 	t.mu.Lock()
+	t.unbound = true
 	idle := t.active == 0
 	if !idle {
 		t.drain = time.AfterFunc(t.drainTimeout, t.disconnect)
@@ -378,11 +380,15 @@ func (t *Tunnel) handleEvent(ev ngrok.Event) {
 }
 
 // release records that an accepted connection was closed, and ends the
-// session if Close is waiting for it.
+// session if Close is waiting for it. While Close's Unbind is still in flight
+// it must not: ending the session under a pending request fails the Unbind,
+// and the SDK's muxado then reuses the request's frame buffer while its writer
+// may still be sending it (a data race inside the SDK). Close itself ends the
+// session after the Unbind when no connection is left.
 func (t *Tunnel) release() {
 	t.mu.Lock()
 	t.active--
-	last := t.closing && t.active == 0
+	last := t.unbound && t.active == 0
 	t.mu.Unlock()
 	if last {
 		t.disconnect()

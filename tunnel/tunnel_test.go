@@ -378,3 +378,56 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatal("Done() not closed after the last connection closed")
 	}
 }
+
+// TestConnClosedDuringUnbind checks that the last connection closing while
+// Close's Unbind is still in flight does not end the session under that
+// request: the Unbind is answered, and only then does the session end.
+func TestConnClosedDuringUnbind(t *testing.T) {
+	edge := tunneltest.NewEdge(t)
+	logs := &logBuffer{}
+	tun := MustListen(t, edgeConfig(edge, logs))
+
+	sent := make(chan error, 1)
+	go func() {
+		_, err := edge.Do(httptest.NewRequest(http.MethodGet, "/", nil), "203.0.113.7")
+		sent <- err
+	}()
+	c, err := tun.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	edge.HoldUnbinds()
+	closed := make(chan struct{})
+	go func() {
+		tun.Close()
+		close(closed)
+	}()
+	waitFor(t, 5*time.Second, "an Unbind held", func() bool { return edge.UnbindsHeld() == 1 })
+	c.Close()
+	select {
+	case <-tun.Done():
+		t.Fatal("Done() closed while the Unbind was in flight")
+	default:
+	}
+
+	edge.ReleaseUnbinds()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still blocked after the Unbind was answered")
+	}
+	select {
+	case <-tun.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done() not closed after the Unbind with no connection left")
+	}
+	if got := edge.Unbinds(); got != 1 {
+		t.Errorf("Unbinds() = %d, want 1", got)
+	}
+	if out := logs.String(); strings.Contains(out, "unbind failed") {
+		t.Errorf("logs report a failed Unbind:\n%s", out)
+	}
+	if err := <-sent; err == nil {
+		t.Error("Do succeeded although the connection was closed unanswered")
+	}
+}

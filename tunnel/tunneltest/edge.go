@@ -65,6 +65,8 @@ type Edge struct {
 	bound   *binding // the endpoint bound last, used by Do
 	nbind   int
 	nunbind int
+	hold    chan struct{} // non-nil: Unbind answers wait until it is closed
+	nheld   int           // Unbind requests waiting on hold
 }
 
 type binding struct {
@@ -136,6 +138,35 @@ func (e *Edge) DropSessions() {
 		c.Close()
 	}
 	e.bound = nil
+}
+
+// HoldUnbinds makes the edge hold its answers to Unbind requests until
+// ReleaseUnbinds, so that a test can act while an agent's Unbind is in flight.
+// UnbindsHeld counts the requests waiting.
+func (e *Edge) HoldUnbinds() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hold == nil {
+		e.hold = make(chan struct{})
+	}
+}
+
+// ReleaseUnbinds answers the held Unbind requests and stops holding new ones.
+// The edge's cleanup calls it too.
+func (e *Edge) ReleaseUnbinds() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hold != nil {
+		close(e.hold)
+		e.hold = nil
+	}
+}
+
+// UnbindsHeld returns how many Unbind requests wait for ReleaseUnbinds.
+func (e *Edge) UnbindsHeld() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.nheld
 }
 
 // Do delivers req as a public request to the endpoint bound last and returns
@@ -281,6 +312,13 @@ func (e *Edge) answer(mux muxado.TypedStreamSession, st muxado.TypedStream) {
 		e.bound = &binding{id: id, sess: mux}
 		resp = bindResp{ID: id, URL: url, Proto: req.Proto, Opts: req.Opts, Extra: bindRespExtra{Token: "fake-bind-token", TunnelID: "tn_fake"}}
 	case unbindReq:
+		if hold := e.hold; hold != nil {
+			e.nheld++
+			e.mu.Unlock()
+			<-hold
+			e.mu.Lock()
+			e.nheld--
+		}
 		e.nunbind++
 		if e.bound != nil && e.bound.id == req.ID {
 			e.bound = nil
@@ -294,6 +332,7 @@ func (e *Edge) answer(mux muxado.TypedStreamSession, st muxado.TypedStream) {
 }
 
 func (e *Edge) close() {
+	e.ReleaseUnbinds()
 	e.ln.Close()
 	e.mu.Lock()
 	e.closed = true
