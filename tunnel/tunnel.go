@@ -109,7 +109,7 @@ type Tunnel struct {
 	lastErr    error // latest connect failure while connecting
 	refused    error // ngrok refused the agent while connecting
 	closing    bool  // Close was called
-	unbound    bool  // Close has finished its Unbind and waits for active to drain
+	unbindDone bool  // Close has finished its Unbind and waits for active to drain
 	active     int   // accepted connections not yet closed
 	drain      *time.Timer
 }
@@ -308,7 +308,7 @@ func (t *Tunnel) Close() error {
 	}
 
 	t.mu.Lock()
-	t.unbound = true
+	t.unbindDone = true
 	idle := t.active == 0
 	if !idle {
 		t.drain = time.AfterFunc(t.drainTimeout, t.disconnect)
@@ -388,7 +388,7 @@ func (t *Tunnel) handleEvent(ev ngrok.Event) {
 func (t *Tunnel) release() {
 	t.mu.Lock()
 	t.active--
-	last := t.unbound && t.active == 0
+	last := t.unbindDone && t.active == 0
 	t.mu.Unlock()
 	if last {
 		t.disconnect()
