@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -733,5 +735,56 @@ func TestLocalRefusesWebPages(t *testing.T) {
 	}
 	if list, _ := db.FindSecrets(context.Background()); len(list) != 0 {
 		t.Fatalf("a refused request stored %d secrets", len(list))
+	}
+}
+
+// TestRebindingThroughForwardedHost is the issue-8 attack on a real
+// listener: a page on attacker.example (resolving to 127.0.0.1) asks for the
+// backup with X-Forwarded-Host: localhost. Only the raw Host header counts.
+func TestRebindingThroughForwardedHost(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	base := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
+	addr := strings.TrimPrefix(base, "http://")
+	tests := []struct {
+		name     string
+		headers  map[string]string
+		wantCode int
+	}{
+		{"forwarded host localhost", map[string]string{"Host": "attacker.example:8787", "X-Forwarded-Host": "localhost", "Sec-Fetch-Site": "same-origin"}, 403},
+		{"forwarded host and proto", map[string]string{"Host": "attacker.example", "X-Forwarded-Host": "127.0.0.1:8787", "X-Forwarded-Proto": "http", "X-Forwarded-For": "127.0.0.1"}, 403},
+		{"forwarded header", map[string]string{"Host": "attacker.example:8787", "Forwarded": "host=localhost"}, 403},
+		{"real loopback host", map[string]string{"Host": addr}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			var req strings.Builder
+			req.WriteString("GET /api/backup HTTP/1.1\r\n")
+			for k, v := range tt.headers {
+				req.WriteString(k + ": " + v + "\r\n")
+			}
+			req.WriteString("Connection: close\r\n\r\n")
+			if _, err := io.WriteString(conn, req.String()); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("got %d %q, want %d", resp.StatusCode, body[:min(len(body), 80)], tt.wantCode)
+			}
+			if tt.wantCode == 403 && bytes.Contains(body, []byte("bolt")) {
+				t.Fatal("a refused request got database bytes")
+			}
+		})
 	}
 }

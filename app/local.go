@@ -133,7 +133,9 @@ func sameOriginOnly(haveToken bool) fiber.Handler {
 		if c.Get(fiber.HeaderOrigin) != "" || c.Get("Sec-Fetch-Site") == "cross-site" || c.Get("Sec-Fetch-Site") == "same-site" {
 			return errCrossOrigin
 		}
-		if !haveToken && !isLoopbackHost(c.Hostname()) {
+		// The raw Host header, never c.Hostname(): Fiber takes that from
+		// X-Forwarded-Host, which the rebinding page sets at will.
+		if !haveToken && !isLoopbackHost(string(c.Request().Header.Host())) {
 			return errCrossOrigin
 		}
 		return c.Next()

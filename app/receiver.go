@@ -307,7 +307,8 @@ func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery 
 	buf := getObject()
 	data, dataErr := decodeClientObject(env.Data, *buf)
 	defer putObject(buf, data)
-	d.ClientID = data.id()
+	clientID := data.id()
+	d.ClientID = clip(clientID)
 	if !slices.Contains(ep.Events, event) {
 		d.Status = store.StatusIgnored
 		return d
@@ -317,6 +318,12 @@ func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery 
 	}
 	if dataErr != nil {
 		d.Status, d.Error = store.StatusFailed, dataErr.Error()
+		return d
+	}
+	if len(clientID) > maxIDLen {
+		// The customer id is a bbolt key (at most 32 KiB): a longer one
+		// would fail the commit and be retried by Robaws forever.
+		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("data.id longer than %d bytes", maxIDLen)
 		return d
 	}
 	c, err := mapClient(data, env.Data, r.mapping)

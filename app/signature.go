@@ -32,8 +32,11 @@ type Secret struct {
 
 // signature is a parsed Robaws-Signature header.
 type signature struct {
-	t   int64
-	v1s [][]byte
+	t int64
+	// tRaw is t exactly as sent: the MAC covers these bytes, so
+	// "t=+17…" or "t=017…" cannot be MAC'd over a normalised number.
+	tRaw string
+	v1s  [][]byte
 }
 
 // parseSignature splits "t=<unix>,v1=<hex>[,v1=…]": elements on ",", each
@@ -52,11 +55,14 @@ func parseSignature(header string) (signature, error) {
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch k {
 		case "t":
-			t, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || haveT {
+			if haveT || !allDigits(v) {
 				return sig, ErrMalformed
 			}
-			sig.t, haveT = t, true
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return sig, ErrMalformed
+			}
+			sig.t, sig.tRaw, haveT = t, v, true
 		case "v1":
 			if mac, err := hex.DecodeString(v); err == nil && len(mac) == sha256.Size {
 				sig.v1s = append(sig.v1s, mac)
@@ -69,15 +75,30 @@ func parseSignature(header string) (signature, error) {
 	return sig, nil
 }
 
-// Sign returns the Robaws-Signature header value for body at time t.
-func Sign(secret string, t int64, body []byte) string {
-	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(computeMAC(secret, t, body))
+// allDigits reports whether s is a non-empty run of ASCII digits: no sign,
+// no spaces, nothing strconv would otherwise accept.
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
-func computeMAC(secret string, t int64, body []byte) []byte {
+// Sign returns the Robaws-Signature header value for body at time t.
+func Sign(secret string, t int64, body []byte) string {
+	ts := strconv.FormatInt(t, 10)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(computeMAC(secret, ts, body))
+}
+
+// computeMAC is HMAC-SHA256(secret, t + "." + body), t as sent.
+func computeMAC(secret, t string, body []byte) []byte {
 	mac := hmac.New(sha256.New, []byte(secret))
-	var buf [20]byte
-	mac.Write(strconv.AppendInt(buf[:0], t, 10))
+	mac.Write([]byte(t))
 	mac.Write([]byte{'.'})
 	mac.Write(body)
 	return mac.Sum(nil)
@@ -112,7 +133,7 @@ func verifySignature(header string, body []byte, secrets []Secret, now time.Time
 		if s.Value == "" || (!s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)) {
 			continue
 		}
-		want := computeMAC(s.Value, sig.t, body)
+		want := computeMAC(s.Value, sig.tRaw, body)
 		for _, got := range sig.v1s {
 			if hmac.Equal(got, want) {
 				return sig.t, s.ID, nil

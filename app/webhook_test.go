@@ -3,6 +3,9 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -53,6 +56,13 @@ func TestWebhookRejections(t *testing.T) {
 		{"blank signature", customersPath, body, "   ", 401, "missing signature"},
 		{"no t", customersPath, body, "v1=" + v.V1, 401, "malformed signature"},
 		{"t not an integer", customersPath, body, "t=12a,v1=" + v.V1, 401, "malformed signature"},
+		// t is digits only and MAC'd as sent: a sign or a leading zero is
+		// not the same t, even when the MAC is computed over the number.
+		{"t with a plus sign", customersPath, body, fmt.Sprintf("t=+%d,v1=%s", v.T, v.V1), 401, "malformed signature"},
+		{"t with a minus sign", customersPath, body, fmt.Sprintf("t=-%d,v1=%s", v.T, v.V1), 401, "malformed signature"},
+		{"t with a leading zero", customersPath, body, fmt.Sprintf("t=0%d,v1=%s", v.T, v.V1), 401, "signature mismatch"},
+		{"t with an inner space", customersPath, body, fmt.Sprintf("t=%d %d,v1=%s", v.T/10, v.T%10, v.V1), 401, "malformed signature"},
+		{"t empty", customersPath, body, "t=,v1=" + v.V1, 401, "malformed signature"},
 		{"no v1", customersPath, body, fmt.Sprintf("t=%d,v0=%s", v.T, v.V1), 401, "malformed signature"},
 		{"bad prefix only", customersPath, body, fmt.Sprintf("t=%d,sha256=%s", v.T, v.V1), 401, "malformed signature"},
 		{"flipped body byte", customersPath, flipped, v.Header, 401, "signature mismatch"},
@@ -445,4 +455,63 @@ func TestCommitFailsGives503(t *testing.T) {
 	if err := db.Check(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSignatureOverTimestampAsSent: the MAC covers t's bytes as sent, so a
+// sender that pads t with a zero and MACs those bytes verifies.
+func TestSignatureOverTimestampAsSent(t *testing.T) {
+	v := readVectors(t)[1]
+	body := []byte(v.Body)
+	ts := fmt.Sprintf("0%d", v.T)
+	mac := hmac.New(sha256.New, []byte(testSecret))
+	mac.Write([]byte(ts + "." + v.Body))
+	header := "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+	db := MustOpenDB(t, "")
+	f := app.NewPublic(MustReceiver(t, db, time.Unix(v.T, 0), nil), app.PublicConfig{})
+	if a := post(t, f, "POST", customersPath, body, header); a.Code != 200 || a.Status != "processed" {
+		t.Fatalf("got %d %+v, want 200 processed", a.Code, a)
+	}
+}
+
+// TestOverlongKeysFail: a verified delivery whose id, event or data.id is
+// too long to be a key is stored failed and answered 200, never 503
+// (SPEC §1.5), so Robaws does not retry it forever.
+func TestOverlongKeysFail(t *testing.T) {
+	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	long := strings.Repeat("x", 40<<10) // over bbolt's 32 KiB key limit
+	tests := []struct {
+		name, eventID, event, clientID string
+	}{
+		{"data.id", "e-long-client", "client.updated", long},
+		{"data.id just over 512", "e-513", "client.updated", strings.Repeat("7", 513)},
+		{"id", long, "client.updated", "1"},
+		{"event", "e-long-event", long, "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := MustOpenDB(t, "")
+			f := app.NewPublic(MustReceiver(t, db, now, nil), app.PublicConfig{})
+			body := delivery(tt.eventID, tt.event, tt.clientID, "Long", "")
+			a := post(t, f, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+			if a.Code != 200 || a.Status != "failed" || a.LogID == 0 || !strings.Contains(a.Error, "512") {
+				t.Fatalf("got %d %+v, want 200 failed naming the 512-byte limit", a.Code, a)
+			}
+			ev, err := db.FindEventByID(context.Background(), a.LogID)
+			if err != nil || ev.Status != store.StatusFailed || len(ev.ClientID) > 512 || len(ev.EventID) > 512 {
+				t.Fatalf("stored %+v (%v), want failed with clipped ids", ev, err)
+			}
+			p, err := db.FindPayload(context.Background(), a.LogID)
+			if err != nil || !bytes.Equal(p.Body, body) {
+				t.Fatalf("payload kept = %v (%v), want the whole body", len(p.Body), err)
+			}
+			if n, _ := countCustomers(db); n != 0 {
+				t.Fatalf("customers = %d, want 0", n)
+			}
+		})
+	}
+}
+
+func countCustomers(db *store.DB) (int, error) {
+	cs, _, err := db.FindCustomers(context.Background(), store.CustomerFilter{Limit: 1000})
+	return len(cs), err
 }
