@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -77,6 +78,9 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		if *secret == "" {
 			return usageError("flag -secret is required")
+		}
+		if n := len(strings.TrimSpace(*secret)); n < app.MinSecretLen {
+			return usageError("flag -secret: %d characters, want at least %d: paste the whole secret Robaws showed you (a UUID)", n, app.MinSecretLen)
 		}
 		c, addr, err := daemonClient(*configPath)
 		if err != nil {
@@ -243,6 +247,8 @@ func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
 		return printJSON(env.stdout, e.Payload)
 	case e.PayloadText != nil:
 		fmt.Fprintf(env.stdout, "\npayload (not JSON):\n%s\n", *e.PayloadText)
+	case e.PayloadBase64 != nil:
+		fmt.Fprintf(env.stdout, "\npayload (not UTF-8 text, %d bytes, base64):\n%s\n", len(e.PayloadBase64), base64.StdEncoding.EncodeToString(e.PayloadBase64))
 	default:
 		fmt.Fprintln(env.stdout, "\npayload: not kept")
 	}

@@ -287,6 +287,9 @@ retention: {max_age: 2160h}
 	contains(cli(0, "webhooks", "delete", "1"), "deactivated secret 1")
 	cli(2, "webhooks", "delete", "config:customers#1")
 	cli(2, "webhooks", "add", "--endpoint", "customers")
+	if r := cli(2, "webhooks", "add", "--endpoint", "customers", "--secret", "k"); !strings.Contains(r.stderr, "-secret: 1 characters, want at least 16") || strings.Contains(r.stderr, " k ") {
+		t.Fatalf("short secret: stderr %q, want the flag named and the length only", r.stderr)
+	}
 
 	backup := filepath.Join(dir, "backups", "copy.db")
 	if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {

@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -137,10 +137,14 @@ func findLogEntry(ctx context.Context, db *store.DB, id uint64) (*LogEntry, erro
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, err
+	case !utf8.Valid(p.Body):
+		// encoding/json passes invalid UTF-8 through a RawMessage, which
+		// would make the whole answer invalid JSON (SPEC §4).
+		e.PayloadBase64 = p.Body
 	case json.Valid(p.Body):
 		e.Payload = p.Body
 	default:
-		text := strings.ToValidUTF8(string(p.Body), "\uFFFD")
+		text := string(p.Body)
 		e.PayloadText = &text
 	}
 	return e, nil

@@ -181,14 +181,14 @@ func TestReplayBulk(t *testing.T) {
 	fx.seed(t)
 	for i := range 5 {
 		body := clientBody(fmt.Sprint("bulk-", i), "client.updated", map[string]any{"id": 100 + i, "name": fmt.Sprint("Bulk ", i)})
-		fx.deliver(t, fmt.Sprint("bulk", i), "late-secret", body)
+		fx.deliver(t, fmt.Sprint("bulk", i), "late-secret-0123456", body)
 	}
 	// One more carries an event id that later got processed: it replays as
 	// a duplicate.
 	dup := clientBody("ev-2", "client.updated", map[string]any{"id": "2", "name": "Bob Builders"})
-	fx.deliver(t, "dup", "late-secret", dup)
+	fx.deliver(t, "dup", "late-secret-0123456", dup)
 
-	if code, data := do(t, fx.local, "POST", "/api/webhooks", "", app.CreateWebhookRequest{Endpoint: "customers", Secret: "late-secret"}); code != 201 {
+	if code, data := do(t, fx.local, "POST", "/api/webhooks", "", app.CreateWebhookRequest{Endpoint: "customers", Secret: "late-secret-0123456"}); code != 201 {
 		t.Fatalf("add secret = %d %s", code, data)
 	}
 	code, data := do(t, fx.local, "POST", "/api/webhook-logs/replay?status=rejected", "", nil)

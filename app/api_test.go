@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/go-cmp/cmp"
@@ -324,6 +325,8 @@ func TestLocalRoutes(t *testing.T) {
 		{"webhook add unknown endpoint", "POST", "/api/webhooks", app.CreateWebhookRequest{Endpoint: "orders", Secret: "x-secret"}, 400, `invalid endpoint: unknown endpoint "orders"`, nil},
 		{"webhook add no endpoint", "POST", "/api/webhooks", app.CreateWebhookRequest{Secret: "x-secret"}, 400, "invalid endpoint: required", nil},
 		{"webhook add no secret", "POST", "/api/webhooks", app.CreateWebhookRequest{Endpoint: "customers"}, 400, "invalid secret: required", nil},
+		{"webhook add 1-character secret", "POST", "/api/webhooks", app.CreateWebhookRequest{Endpoint: "customers", Secret: "k"}, 400, "invalid secret: 1 characters, want at least 16 (Robaws' secrets are UUIDs)", nil},
+		{"webhook add 15-character secret", "POST", "/api/webhooks", app.CreateWebhookRequest{Endpoint: "customers", Secret: "0123456789abcde"}, 400, "invalid secret: 15 characters, want at least 16 (Robaws' secrets are UUIDs)", nil},
 		{"webhook add unknown field", "POST", "/api/webhooks", `{"endpoint":"customers","secret":"s","events":[]}`, 400, `unknown field "events"`, nil},
 		{"webhook add bad JSON", "POST", "/api/webhooks", `{"endpoint":`, 400, "invalid body", nil},
 		{"webhook add wrong type", "POST", "/api/webhooks", `{"endpoint":"customers","secret":42}`, 400, "invalid secret: want a string", nil},
@@ -786,5 +789,45 @@ func TestRebindingThroughForwardedHost(t *testing.T) {
 				t.Fatal("a refused request got database bytes")
 			}
 		})
+	}
+}
+
+// TestLogEntryInvalidUTF8 stores two unauthenticated bodies with invalid
+// UTF-8 (anyone can send one: rejected bodies are kept) and reads them back:
+// the answer stays valid JSON and carries the bytes as payload_base64.
+func TestLogEntryInvalidUTF8(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	pub := serve(t, app.NewPublic(r, app.PublicConfig{}))
+	local := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
+	for _, body := range [][]byte{
+		[]byte("\xff\xfe binary \x00\x80"),
+		[]byte(`{"id":"e-utf8","event":"client.updated","data":{"id":"1","name":"bad ` + "\xc3\x28" + `"}}`),
+	} {
+		resp, err := http.Post(pub+customersPath, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := decodeAnswer(t, resp)
+		if a.Code != 401 {
+			t.Fatalf("post: got %d, want 401", a.Code)
+		}
+		evs, _, err := db.FindEvents(context.Background(), store.LogFilter{Limit: 1})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("latest entry: %v %v", evs, err)
+		}
+		resp, err = http.Get(fmt.Sprintf("%s/api/webhook-logs/%d", local, evs[0].ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !json.Valid(raw) || !utf8.Valid(raw) {
+			t.Fatalf("got %d, valid JSON %v, valid UTF-8 %v: %q", resp.StatusCode, json.Valid(raw), utf8.Valid(raw), raw)
+		}
+		e := decode[app.LogEntry](t, raw)
+		if !bytes.Equal(e.PayloadBase64, body) || e.Payload != nil || e.PayloadText != nil {
+			t.Fatalf("payload_base64 = %q (payload %q, text %v), want the body", e.PayloadBase64, e.Payload, e.PayloadText)
+		}
 	}
 }

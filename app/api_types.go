@@ -91,12 +91,15 @@ type CustomerStats struct {
 }
 
 // LogEntry is GET /api/webhook-logs/{id}: the log entry plus its body,
-// as JSON in Payload or, when it is not JSON, as text in PayloadText. Both
-// are absent when no body is kept (the quarantine dropped it).
+// as JSON in Payload, as text in PayloadText when it is valid UTF-8 but not
+// JSON, or else base64-encoded in PayloadBase64 (encoding/json encodes a
+// []byte so). All three are absent when no body is kept (the quarantine
+// dropped it).
 type LogEntry struct {
 	store.Event
-	Payload     json.RawMessage `json:"payload,omitempty"`
-	PayloadText *string         `json:"payload_text,omitempty"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	PayloadText   *string         `json:"payload_text,omitempty"`
+	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
 }
 
 // ReplaySummary is POST /api/webhook-logs/replay?status=…: how many entries

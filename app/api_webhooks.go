@@ -114,6 +114,10 @@ func storedWebhook(r *Receiver, s *store.Secret, now time.Time) *Webhook {
 	return w
 }
 
+// MinSecretLen is the shortest secret POST /api/webhooks accepts: a short
+// one is guessable, and Robaws' own are 36-character UUIDs.
+const MinSecretLen = 16
+
 // createWebhook stores a known secret for an endpoint and makes the
 // receiver use it at once. A secret the endpoint already has (in the config
 // or stored and active) is a conflict.
@@ -133,6 +137,10 @@ func createWebhook(ctx context.Context, db *store.DB, r *Receiver, req CreateWeb
 		if v == req.Secret {
 			return nil, fiber.NewError(fiber.StatusConflict, fmt.Sprintf("secret is already in the config file as %s", configSecretID(ep.Name, i)))
 		}
+	}
+	if len(req.Secret) < MinSecretLen {
+		// Never echo the value: only its length is safe to name.
+		return nil, badRequest("invalid secret: %d characters, want at least %d (Robaws' secrets are UUIDs)", len(req.Secret), MinSecretLen)
 	}
 	s := &store.Secret{Endpoint: ep.Name, WebhookID: req.WebhookID, URL: req.URL, Events: ep.Events, Value: req.Secret}
 	if err := db.CreateSecret(ctx, s); err != nil {
