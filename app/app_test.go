@@ -18,8 +18,9 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// fixtures is the shared fixture directory (a sibling of the repository).
-const fixtures = "../../shared/fixtures/robaws"
+// fixtures holds the Robaws payloads and signature vectors (copied from the
+// project's shared fixtures, so a clone tests on its own).
+const fixtures = "testdata/robaws"
 
 const testSecret = "test-secret-key"
 

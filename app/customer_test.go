@@ -17,9 +17,8 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// robawsFixtures is the shared fixture directory; CI clones the repository
-// next to a copy of shared/.
-const robawsFixtures = "../../shared/fixtures/robaws"
+// robawsFixtures are the Robaws payloads copied into this repository.
+const robawsFixtures = "testdata/robaws"
 
 func ptr(s string) *string { return &s }
 
