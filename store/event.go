@@ -342,7 +342,7 @@ func (db *DB) FindEventByID(ctx context.Context, id uint64) (*Event, error) {
 		return nil, err
 	}
 	var ev *Event
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		ev, err = findEvent(tx, id)
 		return err
@@ -358,7 +358,7 @@ func (db *DB) FindPayload(ctx context.Context, id uint64) (StoredPayload, error)
 		return StoredPayload{}, err
 	}
 	var p StoredPayload
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketPayloads).Get(itob(id)); v != nil {
 			p.Body = bytes.Clone(v)
 			return nil
