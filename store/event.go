@@ -240,14 +240,26 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	if err := indexEvent(tx, db.counts, ev); err != nil {
 		return Result{}, nil, err
 	}
+	if ev.Status == StatusRejected {
+		if err := db.trimQuarantine(tx, db.counts, ev.ID); err != nil {
+			return Result{}, nil, err
+		}
+	}
 	return Result{Status: ev.Status, LogID: ev.ID}, applied, nil
 }
 
+// indexEvent indexes ev, already stored. A rejected entry counts toward
+// the quarantine cap.
 func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	idx := tx.Bucket(bucketIdxStatus)
 	idx.FillPercent = appendFill
 	if err := idx.Put(indexKey(ev.Status, ev.ID), nil); err != nil {
 		return err
+	}
+	if ev.Status == StatusRejected {
+		if _, err := quarantineBytes(tx, rejectedLogSize(tx, ev.ID)); err != nil {
+			return err
+		}
 	}
 	cnt.add("status:"+ev.Status, 1)
 	if countsEvent(ev) {
@@ -261,7 +273,13 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 // cannot grow the counters.
 func countsEvent(ev *Event) bool { return ev.Event != "" && ev.Status != StatusRejected }
 
+// unindexEvent undoes indexEvent; ev must still be stored as indexed.
 func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
+	if ev.Status == StatusRejected {
+		if _, err := quarantineBytes(tx, -rejectedLogSize(tx, ev.ID)); err != nil {
+			return err
+		}
+	}
 	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
 		return err
 	}
@@ -278,32 +296,91 @@ type quarantined struct {
 	Body            []byte `json:"body"`
 }
 
-// quarantine keeps a rejected request, dropping the oldest quarantined
-// payloads (never their log entries) to stay under QuarantineMaxBytes.
+// The quarantine is bounded by QuarantineMaxBytes counted as stored
+// (SPEC §1.4): keyQuarantineBytes holds the bytes bbolt stores for every
+// quarantined payload and for every rejected log entry (key, value and the
+// 16-byte leaf element of each, plus the entry's status index key). Rejected
+// log lines count because they are kept for the whole retention: under a
+// flood they would grow without a bound. Over the cap the oldest payloads
+// are dropped first (their log lines stay), and only when no payload is
+// left the oldest rejected log lines go too, with their index entries and
+// counters. Files written before this accounting are recounted once at
+// Open (keyQuarantineAccounting).
+const storedOverhead = elemSize
+
+// quarantineBytes adds delta to the stored-bytes counter of the quarantine.
+func quarantineBytes(tx *bolt.Tx, delta int64) (int64, error) {
+	meta := tx.Bucket(bucketMeta)
+	total := max(int64(btoi(meta.Get(keyQuarantineBytes)))+delta, 0)
+	return total, meta.Put(keyQuarantineBytes, itob(uint64(total)))
+}
+
+// rejectedLogSize is what bbolt stores for the rejected log entry id: the
+// log entry and its status index key.
+func rejectedLogSize(tx *bolt.Tx, id uint64) int64 {
+	n := int64(8+storedOverhead) + int64(len(tx.Bucket(bucketLogs).Get(itob(id))))
+	return n + int64(len(StatusRejected)+9+storedOverhead)
+}
+
+// quarantine keeps a rejected request unless it alone exceeds the cap.
+// trimQuarantine then brings the total back under the cap.
 func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) error {
-	size := int64(len(body) + len(header))
+	data, err := json.Marshal(quarantined{SignatureHeader: header, Body: body})
+	if err != nil {
+		return err
+	}
+	size := int64(8 + storedOverhead + len(data))
 	if size > db.opts.QuarantineMaxBytes {
 		return nil
 	}
-	meta, q := tx.Bucket(bucketMeta), tx.Bucket(bucketQuarantine)
-	total := int64(btoi(meta.Get(keyQuarantineBytes)))
-	c := q.Cursor()
-	for k, v := c.First(); k != nil && total+size > db.opts.QuarantineMaxBytes; k, v = c.First() {
-		var old quarantined
-		if err := json.Unmarshal(v, &old); err == nil {
-			total -= int64(len(old.Body) + len(old.SignatureHeader))
+	q := tx.Bucket(bucketQuarantine)
+	q.FillPercent = appendFill
+	if err := q.Put(itob(id), data); err != nil {
+		return err
+	}
+	_, err = quarantineBytes(tx, size)
+	return err
+}
+
+// trimQuarantine drops the oldest quarantined payloads, then the oldest
+// rejected log entries other than keep, until the quarantine fits its cap.
+func (db *DB) trimQuarantine(tx *bolt.Tx, cnt *counters, keep uint64) error {
+	total, err := quarantineBytes(tx, 0)
+	if err != nil {
+		return err
+	}
+	q := tx.Bucket(bucketQuarantine).Cursor()
+	for k, v := q.First(); k != nil && total > db.opts.QuarantineMaxBytes; k, v = q.First() {
+		if err := q.Delete(); err != nil {
+			return err
 		}
-		if err := c.Delete(); err != nil {
+		if total, err = quarantineBytes(tx, -int64(len(k)+storedOverhead+len(v))); err != nil {
 			return err
 		}
 	}
-	if total < 0 {
-		total = 0
+	prefix := []byte(StatusRejected + "\x00")
+	idx := tx.Bucket(bucketIdxStatus).Cursor()
+	for k, _ := idx.Seek(prefix); total > db.opts.QuarantineMaxBytes && bytes.HasPrefix(k, prefix); k, _ = idx.Seek(prefix) {
+		id := btoi(k[len(prefix):])
+		if id == keep {
+			break
+		}
+		ev, err := findEvent(tx, id)
+		if err != nil {
+			return err
+		}
+		// unindexEvent subtracts the entry from the counter.
+		if err := unindexEvent(tx, cnt, ev); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketLogs).Delete(itob(id)); err != nil {
+			return err
+		}
+		if total, err = quarantineBytes(tx, 0); err != nil {
+			return err
+		}
 	}
-	if err := putJSON(q, itob(id), quarantined{SignatureHeader: header, Body: body}); err != nil {
-		return err
-	}
-	return meta.Put(keyQuarantineBytes, itob(uint64(total+size)))
+	return nil
 }
 
 func dropQuarantined(tx *bolt.Tx, id uint64) error {
@@ -312,19 +389,36 @@ func dropQuarantined(tx *bolt.Tx, id uint64) error {
 	if v == nil {
 		return nil
 	}
-	var old quarantined
-	if err := json.Unmarshal(v, &old); err != nil {
+	if _, err := quarantineBytes(tx, -int64(8+storedOverhead+len(v))); err != nil {
 		return err
 	}
+	return q.Delete(itob(id))
+}
+
+// recountQuarantine sets the quarantine counter from what is stored, once
+// for files that counted raw payload bytes.
+func recountQuarantine(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	total := int64(btoi(meta.Get(keyQuarantineBytes))) - int64(len(old.Body)+len(old.SignatureHeader))
-	if total < 0 {
-		total = 0
+	if btoi(meta.Get(keyQuarantineAccounting)) >= 2 {
+		return nil
+	}
+	var total int64
+	err := tx.Bucket(bucketQuarantine).ForEach(func(k, v []byte) error {
+		total += int64(len(k) + storedOverhead + len(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	prefix := []byte(StatusRejected + "\x00")
+	c := tx.Bucket(bucketIdxStatus).Cursor()
+	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		total += rejectedLogSize(tx, btoi(k[len(prefix):]))
 	}
 	if err := meta.Put(keyQuarantineBytes, itob(uint64(total))); err != nil {
 		return err
 	}
-	return q.Delete(itob(id))
+	return meta.Put(keyQuarantineAccounting, itob(2))
 }
 
 // StoredPayload is the body kept for a log entry.

@@ -66,7 +66,10 @@ var (
 	allBuckets         = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
-	keyLastSyncStarted = []byte("last_sync_started")
+	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
+	// bytes and rejected log entries (it counted raw payload bytes before).
+	keyQuarantineAccounting = []byte("quarantine_accounting")
+	keyLastSyncStarted      = []byte("last_sync_started")
 )
 
 // appendFill is the FillPercent of buckets whose keys only grow (log,
@@ -226,7 +229,10 @@ func (db *DB) init() error {
 			if got := btoi(v); got > SchemaVersion {
 				return fmt.Errorf("schema version %d is newer than this binary supports (%d)", got, SchemaVersion)
 			}
-			return nil
+			return recountQuarantine(tx)
+		}
+		if err := recountQuarantine(tx); err != nil {
+			return err
 		}
 		return meta.Put(keySchema, itob(SchemaVersion))
 	})
