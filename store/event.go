@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -257,7 +258,7 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 		return err
 	}
 	if ev.Status == StatusRejected {
-		if _, err := quarantineBytes(tx, rejectedLogSize(tx, ev.ID)); err != nil {
+		if _, err := addCounter(tx, keyRejectedLogBytes, rejectedLogSize(tx, ev.ID)); err != nil {
 			return err
 		}
 	}
@@ -276,7 +277,7 @@ func countsEvent(ev *Event) bool { return ev.Event != "" && ev.Status != StatusR
 // unindexEvent undoes indexEvent; ev must still be stored as indexed.
 func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if ev.Status == StatusRejected {
-		if _, err := quarantineBytes(tx, -rejectedLogSize(tx, ev.ID)); err != nil {
+		if _, err := addCounter(tx, keyRejectedLogBytes, -rejectedLogSize(tx, ev.ID)); err != nil {
 			return err
 		}
 	}
@@ -298,21 +299,22 @@ type quarantined struct {
 
 // The quarantine is bounded by QuarantineMaxBytes counted as stored
 // (SPEC §1.4): keyQuarantineBytes holds the bytes bbolt stores for every
-// quarantined payload and for every rejected log entry (key, value and the
-// 16-byte leaf element of each, plus the entry's status index key). Rejected
-// log lines count because they are kept for the whole retention: under a
-// flood they would grow without a bound. Over the cap the oldest payloads
-// are dropped first (their log lines stay), and only when no payload is
-// left the oldest rejected log lines go too, with their index entries and
-// counters. Files written before this accounting are recounted once at
-// Open (keyQuarantineAccounting).
+// quarantined payload (key, value and its 16-byte leaf element); over the
+// cap the oldest payloads are dropped first and their log lines stay.
+// Rejected log lines are bounded too, on their own budget
+// (RejectedLogMaxBytes, keyRejectedLogBytes: the log entry and its status
+// index key as stored), because they are kept for the whole retention and
+// a flood would grow them without a bound: over it the oldest rejected
+// entries go, with their payload, index entries and counters. Files
+// written before this accounting are recounted once at Open
+// (keyQuarantineAccounting).
 const storedOverhead = elemSize
 
-// quarantineBytes adds delta to the stored-bytes counter of the quarantine.
-func quarantineBytes(tx *bolt.Tx, delta int64) (int64, error) {
+// addCounter adds delta to the meta counter key and returns the new value.
+func addCounter(tx *bolt.Tx, key []byte, delta int64) (int64, error) {
 	meta := tx.Bucket(bucketMeta)
-	total := max(int64(btoi(meta.Get(keyQuarantineBytes)))+delta, 0)
-	return total, meta.Put(keyQuarantineBytes, itob(uint64(total)))
+	total := max(int64(btoi(meta.Get(key)))+delta, 0)
+	return total, meta.Put(key, itob(uint64(total)))
 }
 
 // rejectedLogSize is what bbolt stores for the rejected log entry id: the
@@ -322,13 +324,37 @@ func rejectedLogSize(tx *bolt.Tx, id uint64) int64 {
 	return n + int64(len(StatusRejected)+9+storedOverhead)
 }
 
-// quarantine keeps a rejected request unless it alone exceeds the cap.
-// trimQuarantine then brings the total back under the cap.
-func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) error {
-	data, err := json.Marshal(quarantined{SignatureHeader: header, Body: body})
-	if err != nil {
-		return err
+// quarantineFormat starts a quarantined value: uvarint(len(header)),
+// header, body. Older values are JSON (they start with '{').
+const quarantineFormat = 1
+
+func encodeQuarantined(header string, body []byte) []byte {
+	v := make([]byte, 0, 1+binary.MaxVarintLen64+len(header)+len(body))
+	v = append(v, quarantineFormat)
+	v = binary.AppendUvarint(v, uint64(len(header)))
+	v = append(v, header...)
+	return append(v, body...)
+}
+
+func decodeQuarantined(v []byte) (quarantined, error) {
+	var q quarantined
+	if len(v) > 0 && v[0] == quarantineFormat {
+		n, w := binary.Uvarint(v[1:])
+		if w <= 0 || uint64(len(v)-1-w) < n {
+			return q, errors.New("decode quarantined request: bad length")
+		}
+		q.SignatureHeader = string(v[1+w : 1+w+int(n)])
+		q.Body = bytes.Clone(v[1+w+int(n):])
+		return q, nil
 	}
+	err := json.Unmarshal(v, &q)
+	return q, err
+}
+
+// quarantine keeps a rejected request unless it alone exceeds the cap.
+// trimQuarantine then brings the totals back under their caps.
+func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) error {
+	data := encodeQuarantined(header, body)
 	size := int64(8 + storedOverhead + len(data))
 	if size > db.opts.QuarantineMaxBytes {
 		return nil
@@ -338,29 +364,35 @@ func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) err
 	if err := q.Put(itob(id), data); err != nil {
 		return err
 	}
-	_, err = quarantineBytes(tx, size)
+	_, err := addCounter(tx, keyQuarantineBytes, size)
 	return err
 }
 
-// trimQuarantine drops the oldest quarantined payloads, then the oldest
-// rejected log entries other than keep, until the quarantine fits its cap.
+// trimQuarantine drops the oldest quarantined payloads until they fit
+// their cap, then the oldest rejected log entries other than keep until
+// they fit theirs.
 func (db *DB) trimQuarantine(tx *bolt.Tx, cnt *counters, keep uint64) error {
-	total, err := quarantineBytes(tx, 0)
+	total, err := addCounter(tx, keyQuarantineBytes, 0)
 	if err != nil {
 		return err
 	}
 	q := tx.Bucket(bucketQuarantine).Cursor()
 	for k, v := q.First(); k != nil && total > db.opts.QuarantineMaxBytes; k, v = q.First() {
+		size := int64(len(k) + storedOverhead + len(v))
 		if err := q.Delete(); err != nil {
 			return err
 		}
-		if total, err = quarantineBytes(tx, -int64(len(k)+storedOverhead+len(v))); err != nil {
+		if total, err = addCounter(tx, keyQuarantineBytes, -size); err != nil {
 			return err
 		}
 	}
+	logBytes, err := addCounter(tx, keyRejectedLogBytes, 0)
+	if err != nil {
+		return err
+	}
 	prefix := []byte(StatusRejected + "\x00")
 	idx := tx.Bucket(bucketIdxStatus).Cursor()
-	for k, _ := idx.Seek(prefix); total > db.opts.QuarantineMaxBytes && bytes.HasPrefix(k, prefix); k, _ = idx.Seek(prefix) {
+	for k, _ := idx.Seek(prefix); logBytes > db.opts.RejectedLogMaxBytes && bytes.HasPrefix(k, prefix); k, _ = idx.Seek(prefix) {
 		id := btoi(k[len(prefix):])
 		if id == keep {
 			break
@@ -373,10 +405,13 @@ func (db *DB) trimQuarantine(tx *bolt.Tx, cnt *counters, keep uint64) error {
 		if err := unindexEvent(tx, cnt, ev); err != nil {
 			return err
 		}
+		if err := dropQuarantined(tx, id); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketLogs).Delete(itob(id)); err != nil {
 			return err
 		}
-		if total, err = quarantineBytes(tx, 0); err != nil {
+		if logBytes, err = addCounter(tx, keyRejectedLogBytes, 0); err != nil {
 			return err
 		}
 	}
@@ -389,20 +424,20 @@ func dropQuarantined(tx *bolt.Tx, id uint64) error {
 	if v == nil {
 		return nil
 	}
-	if _, err := quarantineBytes(tx, -int64(8+storedOverhead+len(v))); err != nil {
+	if _, err := addCounter(tx, keyQuarantineBytes, -int64(8+storedOverhead+len(v))); err != nil {
 		return err
 	}
 	return q.Delete(itob(id))
 }
 
-// recountQuarantine sets the quarantine counter from what is stored, once
+// recountQuarantine sets the quarantine counters from what is stored, once
 // for files that counted raw payload bytes.
 func recountQuarantine(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if btoi(meta.Get(keyQuarantineAccounting)) >= 2 {
 		return nil
 	}
-	var total int64
+	var total, logBytes int64
 	err := tx.Bucket(bucketQuarantine).ForEach(func(k, v []byte) error {
 		total += int64(len(k) + storedOverhead + len(v))
 		return nil
@@ -413,9 +448,12 @@ func recountQuarantine(tx *bolt.Tx) error {
 	prefix := []byte(StatusRejected + "\x00")
 	c := tx.Bucket(bucketIdxStatus).Cursor()
 	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		total += rejectedLogSize(tx, btoi(k[len(prefix):]))
+		logBytes += rejectedLogSize(tx, btoi(k[len(prefix):]))
 	}
 	if err := meta.Put(keyQuarantineBytes, itob(uint64(total))); err != nil {
+		return err
+	}
+	if err := meta.Put(keyRejectedLogBytes, itob(uint64(logBytes))); err != nil {
 		return err
 	}
 	return meta.Put(keyQuarantineAccounting, itob(2))
@@ -458,8 +496,8 @@ func (db *DB) FindPayload(ctx context.Context, id uint64) (StoredPayload, error)
 			return nil
 		}
 		if v := tx.Bucket(bucketQuarantine).Get(itob(id)); v != nil {
-			var q quarantined
-			if err := json.Unmarshal(v, &q); err != nil {
+			q, err := decodeQuarantined(v)
+			if err != nil {
 				return err
 			}
 			p.Body, p.SignatureHeader = q.Body, q.SignatureHeader

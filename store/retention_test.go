@@ -67,9 +67,7 @@ func retentionDelivery(kind string, i int, t time.Time) *store.Delivery {
 // TestPruneEvents prunes with an injected clock: entries older than max_age
 // go with everything kept for them; customers and history stay.
 func TestPruneEvents(t *testing.T) {
-	// The cap holds the old rejected entries (about 600 stored bytes each,
-	// log line included) with room to spare, but not twice over.
-	db := openRetentionDB(t, store.Options{QuarantineMaxBytes: 1 << 20})
+	db := openRetentionDB(t, store.Options{QuarantineMaxBytes: 1000})
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return t0 }
 	maxAge := 90 * 24 * time.Hour
@@ -161,11 +159,10 @@ func TestPruneEvents(t *testing.T) {
 		t.Errorf("redelivery of a kept event = %+v, want duplicate of %d", again[1], keptRes[0].LogID)
 	}
 
-	// The quarantine's byte count shrank with the pruned entries: new
-	// rejected ones that fit together all stay (with the old ones still
-	// counted, they would not).
+	// The quarantine's byte count shrank with the pruned payloads: new
+	// rejected payloads that fit together all stay.
 	var fresh []*store.Delivery
-	for i := range 1500 {
+	for i := range 7 {
 		fresh = append(fresh, retentionDelivery("rejected", 20000+i, t0))
 	}
 	for _, r := range ingestAll(t, db, fresh) {

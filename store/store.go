@@ -69,6 +69,7 @@ var (
 	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
 	// bytes and rejected log entries (it counted raw payload bytes before).
 	keyQuarantineAccounting = []byte("quarantine_accounting")
+	keyRejectedLogBytes     = []byte("rejected_log_bytes")
 	keyLastSyncStarted      = []byte("last_sync_started")
 )
 
@@ -85,6 +86,10 @@ type Options struct {
 	Timeout time.Duration
 	// QuarantineMaxBytes caps the payloads kept for rejected deliveries; default 64 MiB.
 	QuarantineMaxBytes int64
+	// RejectedLogMaxBytes caps the rejected log entries, as stored (their
+	// payloads count in QuarantineMaxBytes); the oldest go first. Default
+	// 64 MiB: about 170 000 entries.
+	RejectedLogMaxBytes int64
 	// MaxGroup caps how many writes share one transaction; default 256.
 	MaxGroup int
 	// SkipPageCheck skips the check of every page at Open (the meta pages
@@ -145,6 +150,9 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if opts.QuarantineMaxBytes <= 0 {
 		opts.QuarantineMaxBytes = 64 << 20
+	}
+	if opts.RejectedLogMaxBytes <= 0 {
+		opts.RejectedLogMaxBytes = 64 << 20
 	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 256
