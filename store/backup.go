@@ -43,7 +43,7 @@ func (db *DB) Snapshot(ctx context.Context) (*os.File, int64, error) {
 		return nil, 0, fmt.Errorf("backup: %w", err)
 	}
 	var size int64
-	if err := db.bolt.View(func(tx *bolt.Tx) error {
+	if err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		size, err = tx.WriteTo(f)
 		return err

@@ -300,7 +300,7 @@ func (db *DB) FindCustomerByID(ctx context.Context, id string) (*Customer, error
 		return nil, err
 	}
 	var c Customer
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCustomers).Get([]byte(id))
 		if v == nil {
 			return ErrNotFound

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,14 +241,26 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	if err := indexEvent(tx, db.counts, ev); err != nil {
 		return Result{}, nil, err
 	}
+	if ev.Status == StatusRejected {
+		if err := db.trimQuarantine(tx, db.counts, ev.ID); err != nil {
+			return Result{}, nil, err
+		}
+	}
 	return Result{Status: ev.Status, LogID: ev.ID}, applied, nil
 }
 
+// indexEvent indexes ev, already stored. A rejected entry counts toward
+// the quarantine cap.
 func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	idx := tx.Bucket(bucketIdxStatus)
 	idx.FillPercent = appendFill
 	if err := idx.Put(indexKey(ev.Status, ev.ID), nil); err != nil {
 		return err
+	}
+	if ev.Status == StatusRejected {
+		if _, err := addCounter(tx, keyRejectedLogBytes, rejectedLogSize(tx, ev.ID)); err != nil {
+			return err
+		}
 	}
 	cnt.add("status:"+ev.Status, 1)
 	if countsEvent(ev) {
@@ -261,7 +274,13 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 // cannot grow the counters.
 func countsEvent(ev *Event) bool { return ev.Event != "" && ev.Status != StatusRejected }
 
+// unindexEvent undoes indexEvent; ev must still be stored as indexed.
 func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
+	if ev.Status == StatusRejected {
+		if _, err := addCounter(tx, keyRejectedLogBytes, -rejectedLogSize(tx, ev.ID)); err != nil {
+			return err
+		}
+	}
 	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
 		return err
 	}
@@ -278,32 +297,125 @@ type quarantined struct {
 	Body            []byte `json:"body"`
 }
 
-// quarantine keeps a rejected request, dropping the oldest quarantined
-// payloads (never their log entries) to stay under QuarantineMaxBytes.
+// The quarantine is bounded by QuarantineMaxBytes counted as stored
+// (SPEC §1.4): keyQuarantineBytes holds the bytes bbolt stores for every
+// quarantined payload (key, value and its 16-byte leaf element); over the
+// cap the oldest payloads are dropped first and their log lines stay.
+// Rejected log lines are bounded too, on their own budget
+// (RejectedLogMaxBytes, keyRejectedLogBytes: the log entry and its status
+// index key as stored), because they are kept for the whole retention and
+// a flood would grow them without a bound: over it the oldest rejected
+// entries go, with their payload, index entries and counters. Files
+// written before this accounting are recounted once at Open
+// (keyQuarantineAccounting).
+const storedOverhead = elemSize
+
+// addCounter adds delta to the meta counter key and returns the new value.
+func addCounter(tx *bolt.Tx, key []byte, delta int64) (int64, error) {
+	meta := tx.Bucket(bucketMeta)
+	total := max(int64(btoi(meta.Get(key)))+delta, 0)
+	return total, meta.Put(key, itob(uint64(total)))
+}
+
+// rejectedLogSize is what bbolt stores for the rejected log entry id: the
+// log entry and its status index key.
+func rejectedLogSize(tx *bolt.Tx, id uint64) int64 {
+	n := int64(8+storedOverhead) + int64(len(tx.Bucket(bucketLogs).Get(itob(id))))
+	return n + int64(len(StatusRejected)+9+storedOverhead)
+}
+
+// quarantineFormat starts a quarantined value: uvarint(len(header)),
+// header, body. Older values are JSON (they start with '{').
+const quarantineFormat = 1
+
+func encodeQuarantined(header string, body []byte) []byte {
+	v := make([]byte, 0, 1+binary.MaxVarintLen64+len(header)+len(body))
+	v = append(v, quarantineFormat)
+	v = binary.AppendUvarint(v, uint64(len(header)))
+	v = append(v, header...)
+	return append(v, body...)
+}
+
+func decodeQuarantined(v []byte) (quarantined, error) {
+	var q quarantined
+	if len(v) > 0 && v[0] == quarantineFormat {
+		n, w := binary.Uvarint(v[1:])
+		if w <= 0 || uint64(len(v)-1-w) < n {
+			return q, errors.New("decode quarantined request: bad length")
+		}
+		q.SignatureHeader = string(v[1+w : 1+w+int(n)])
+		q.Body = bytes.Clone(v[1+w+int(n):])
+		return q, nil
+	}
+	err := json.Unmarshal(v, &q)
+	return q, err
+}
+
+// quarantine keeps a rejected request unless it alone exceeds the cap.
+// trimQuarantine then brings the totals back under their caps.
 func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) error {
-	size := int64(len(body) + len(header))
+	data := encodeQuarantined(header, body)
+	size := int64(8 + storedOverhead + len(data))
 	if size > db.opts.QuarantineMaxBytes {
 		return nil
 	}
-	meta, q := tx.Bucket(bucketMeta), tx.Bucket(bucketQuarantine)
-	total := int64(btoi(meta.Get(keyQuarantineBytes)))
-	c := q.Cursor()
-	for k, v := c.First(); k != nil && total+size > db.opts.QuarantineMaxBytes; k, v = c.First() {
-		var old quarantined
-		if err := json.Unmarshal(v, &old); err == nil {
-			total -= int64(len(old.Body) + len(old.SignatureHeader))
+	q := tx.Bucket(bucketQuarantine)
+	q.FillPercent = appendFill
+	if err := q.Put(itob(id), data); err != nil {
+		return err
+	}
+	_, err := addCounter(tx, keyQuarantineBytes, size)
+	return err
+}
+
+// trimQuarantine drops the oldest quarantined payloads until they fit
+// their cap, then the oldest rejected log entries other than keep until
+// they fit theirs.
+func (db *DB) trimQuarantine(tx *bolt.Tx, cnt *counters, keep uint64) error {
+	total, err := addCounter(tx, keyQuarantineBytes, 0)
+	if err != nil {
+		return err
+	}
+	q := tx.Bucket(bucketQuarantine).Cursor()
+	for k, v := q.First(); k != nil && total > db.opts.QuarantineMaxBytes; k, v = q.First() {
+		size := int64(len(k) + storedOverhead + len(v))
+		if err := q.Delete(); err != nil {
+			return err
 		}
-		if err := c.Delete(); err != nil {
+		if total, err = addCounter(tx, keyQuarantineBytes, -size); err != nil {
 			return err
 		}
 	}
-	if total < 0 {
-		total = 0
-	}
-	if err := putJSON(q, itob(id), quarantined{SignatureHeader: header, Body: body}); err != nil {
+	logBytes, err := addCounter(tx, keyRejectedLogBytes, 0)
+	if err != nil {
 		return err
 	}
-	return meta.Put(keyQuarantineBytes, itob(uint64(total+size)))
+	prefix := []byte(StatusRejected + "\x00")
+	idx := tx.Bucket(bucketIdxStatus).Cursor()
+	for k, _ := idx.Seek(prefix); logBytes > db.opts.RejectedLogMaxBytes && bytes.HasPrefix(k, prefix); k, _ = idx.Seek(prefix) {
+		id := btoi(k[len(prefix):])
+		if id == keep {
+			break
+		}
+		ev, err := findEvent(tx, id)
+		if err != nil {
+			return err
+		}
+		// unindexEvent subtracts the entry from the counter.
+		if err := unindexEvent(tx, cnt, ev); err != nil {
+			return err
+		}
+		if err := dropQuarantined(tx, id); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketLogs).Delete(itob(id)); err != nil {
+			return err
+		}
+		if logBytes, err = addCounter(tx, keyRejectedLogBytes, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func dropQuarantined(tx *bolt.Tx, id uint64) error {
@@ -312,19 +424,39 @@ func dropQuarantined(tx *bolt.Tx, id uint64) error {
 	if v == nil {
 		return nil
 	}
-	var old quarantined
-	if err := json.Unmarshal(v, &old); err != nil {
+	if _, err := addCounter(tx, keyQuarantineBytes, -int64(8+storedOverhead+len(v))); err != nil {
 		return err
 	}
+	return q.Delete(itob(id))
+}
+
+// recountQuarantine sets the quarantine counters from what is stored, once
+// for files that counted raw payload bytes.
+func recountQuarantine(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	total := int64(btoi(meta.Get(keyQuarantineBytes))) - int64(len(old.Body)+len(old.SignatureHeader))
-	if total < 0 {
-		total = 0
+	if btoi(meta.Get(keyQuarantineAccounting)) >= 2 {
+		return nil
+	}
+	var total, logBytes int64
+	err := tx.Bucket(bucketQuarantine).ForEach(func(k, v []byte) error {
+		total += int64(len(k) + storedOverhead + len(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	prefix := []byte(StatusRejected + "\x00")
+	c := tx.Bucket(bucketIdxStatus).Cursor()
+	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		logBytes += rejectedLogSize(tx, btoi(k[len(prefix):]))
 	}
 	if err := meta.Put(keyQuarantineBytes, itob(uint64(total))); err != nil {
 		return err
 	}
-	return q.Delete(itob(id))
+	if err := meta.Put(keyRejectedLogBytes, itob(uint64(logBytes))); err != nil {
+		return err
+	}
+	return meta.Put(keyQuarantineAccounting, itob(2))
 }
 
 // StoredPayload is the body kept for a log entry.
@@ -342,7 +474,7 @@ func (db *DB) FindEventByID(ctx context.Context, id uint64) (*Event, error) {
 		return nil, err
 	}
 	var ev *Event
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		ev, err = findEvent(tx, id)
 		return err
@@ -358,14 +490,14 @@ func (db *DB) FindPayload(ctx context.Context, id uint64) (StoredPayload, error)
 		return StoredPayload{}, err
 	}
 	var p StoredPayload
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketPayloads).Get(itob(id)); v != nil {
 			p.Body = bytes.Clone(v)
 			return nil
 		}
 		if v := tx.Bucket(bucketQuarantine).Get(itob(id)); v != nil {
-			var q quarantined
-			if err := json.Unmarshal(v, &q); err != nil {
+			q, err := decodeQuarantined(v)
+			if err != nil {
 				return err
 			}
 			p.Body, p.SignatureHeader = q.Body, q.SignatureHeader

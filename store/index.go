@@ -94,7 +94,7 @@ func appendLower(buf []byte, s string) []byte {
 
 func (db *DB) loadCustomerIndex() (*customerIndex, error) {
 	idx := &customerIndex{byID: map[string]*customerRef{}, grams: newTrigramIndex()}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
 			var c Customer
 			if err := unmarshalCustomer(v, &c, false); err != nil {
@@ -282,7 +282,7 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 	db.index.mu.RUnlock()
 
 	out := make([]*Customer, 0, len(ids))
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCustomers)
 		for _, id := range ids {
 			v := b.Get([]byte(id))

@@ -80,7 +80,7 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 	}
 	var out []*Event
 	next := ""
-	err = db.bolt.View(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		logs := tx.Bucket(bucketLogs)
 		match := func(ev *Event) bool {
 			return (f.Event == "" || ev.Event == f.Event) && (f.Status == "" || ev.Status == f.Status) &&
@@ -238,7 +238,7 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 	}
 	var out []*HistoryEntry
 	next := ""
-	err = db.bolt.View(func(tx *bolt.Tx) error {
+	err = db.view(func(tx *bolt.Tx) error {
 		h := tx.Bucket(bucketHistory)
 		var seqs func(yield func(uint64) bool)
 		if f.CustomerID != "" {

@@ -30,7 +30,7 @@ func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (int, error
 			return total, err
 		}
 		n, more := 0, false
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
+		err := db.update(func(tx *bolt.Tx) error {
 			var err error
 			n, more, err = pruneEvents(tx, cutoff, pruneChunk)
 			return err

@@ -60,7 +60,7 @@ func (db *DB) CreateSecret(ctx context.Context, s *Secret) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSecrets)
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -89,7 +89,7 @@ func (db *DB) UpdateSecret(ctx context.Context, s *Secret) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSecrets)
 		if b.Get([]byte(s.ID)) == nil {
 			return ErrNotFound
@@ -104,7 +104,7 @@ func (db *DB) FindSecretByID(ctx context.Context, id string) (*Secret, error) {
 		return nil, err
 	}
 	var s Secret
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSecrets).Get([]byte(id))
 		if v == nil {
 			return ErrNotFound
@@ -123,7 +123,7 @@ func (db *DB) FindSecrets(ctx context.Context) ([]*Secret, error) {
 		return nil, err
 	}
 	var out []*Secret
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSecrets).ForEach(func(k, v []byte) error {
 			var s Secret
 			if err := json.Unmarshal(v, &s); err != nil {

@@ -41,7 +41,7 @@ func (db *DB) Stats(ctx context.Context, since time.Time) (*Stats, error) {
 		return nil, err
 	}
 	s := &Stats{ByStatus: map[string]int64{}, ByEvent: map[string]int64{}, RecentByStatus: map[string]int64{}, ByRole: map[string]int64{}}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
 			name, n := string(k), int64(btoi(v))
 			switch {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -44,6 +45,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalidCursor is returned for a cursor this store did not hand out.
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrUnavailable is wrapped by commit errors when the store cannot
+	// commit at all: the database file was removed or replaced under the
+	// running daemon. Such errors are also what Problem reports.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // Bucket names.
@@ -61,7 +66,11 @@ var (
 	allBuckets         = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
-	keyLastSyncStarted = []byte("last_sync_started")
+	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
+	// bytes and rejected log entries (it counted raw payload bytes before).
+	keyQuarantineAccounting = []byte("quarantine_accounting")
+	keyRejectedLogBytes     = []byte("rejected_log_bytes")
+	keyLastSyncStarted      = []byte("last_sync_started")
 )
 
 // appendFill is the FillPercent of buckets whose keys only grow (log,
@@ -77,8 +86,17 @@ type Options struct {
 	Timeout time.Duration
 	// QuarantineMaxBytes caps the payloads kept for rejected deliveries; default 64 MiB.
 	QuarantineMaxBytes int64
+	// RejectedLogMaxBytes caps the rejected log entries, as stored (their
+	// payloads count in QuarantineMaxBytes); the oldest go first. Default
+	// 64 MiB: about 170 000 entries.
+	RejectedLogMaxBytes int64
 	// MaxGroup caps how many writes share one transaction; default 256.
 	MaxGroup int
+	// SkipPageCheck skips the check of every page at Open (the meta pages
+	// and the file length are always checked). The check reads the whole
+	// file in order, walks its pages and runs bbolt's tx.Check: measured
+	// on 134 MB, 0.12 s from the page cache, 0.25 s from a cold disk.
+	SkipPageCheck bool
 	// MaxSize, when positive, caps the file size: a commit that would grow
 	// it further fails (bbolt's ErrMaxSizeReached), e.g. to keep a disk
 	// from filling up. Default 0: no cap.
@@ -104,6 +122,14 @@ type DB struct {
 	closed  bool
 
 	index *customerIndex
+
+	// file is the identity of the file bbolt opened, to notice the path
+	// being removed or replaced under the running daemon.
+	file os.FileInfo
+	// commitErr is the error of the last failed commit, nil once one
+	// succeeds again.
+	commitMu  sync.Mutex
+	commitErr error
 }
 
 type writeReq struct {
@@ -125,20 +151,45 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.QuarantineMaxBytes <= 0 {
 		opts.QuarantineMaxBytes = 64 << 20
 	}
+	if opts.RejectedLogMaxBytes <= 0 {
+		opts.RejectedLogMaxBytes = 64 << 20
+	}
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 256
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, FreelistType: bolt.FreelistMapType, MaxSize: opts.MaxSize})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open store %s: %w", path, ErrInUse)
-	} else if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	// Check the file before bbolt maps it: a truncated file or garbage
+	// meta pages crash bbolt (SIGBUS, "invalid freelist page").
+	if _, err := validateFile(path, false, nil); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	bdb, err := openBolt(path, &bolt.Options{Timeout: opts.Timeout, FreelistType: bolt.FreelistMapType, MaxSize: opts.MaxSize})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Then every page, now that the lock keeps other writers out. It reads
+	// the file with pread, so garbage in it is an error, never a crash.
+	if !opts.SkipPageCheck {
+		if _, err := validateFile(path, true, nil); err != nil {
+			bdb.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		if err := checkTx(bdb, path); err != nil {
+			bdb.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	db := &DB{bolt: bdb, path: path, opts: opts, Now: time.Now,
 		reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+	// bbolt holds the lock now, so the file at path is the one it opened.
+	if fi, err := os.Stat(path); err == nil {
+		db.file = fi
+	} else {
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if err := db.init(); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -154,8 +205,28 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// openBolt opens path with bbolt, turning a panic or memory fault while
+// bbolt reads the file into a DamagedError.
+func openBolt(path string, o *bolt.Options) (bdb *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			bdb, err = nil, damaged(path, "bbolt failed to open it: %v", p)
+		}
+	}()
+	bdb, err = bolt.Open(path, 0o600, o)
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrInUse)
+	} else if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
+		return nil, damaged(path, "bbolt cannot open it: %v", err)
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return bdb, nil
+}
+
 func (db *DB) init() error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -166,7 +237,10 @@ func (db *DB) init() error {
 			if got := btoi(v); got > SchemaVersion {
 				return fmt.Errorf("schema version %d is newer than this binary supports (%d)", got, SchemaVersion)
 			}
-			return nil
+			return recountQuarantine(tx)
+		}
+		if err := recountQuarantine(tx); err != nil {
+			return err
 		}
 		return meta.Put(keySchema, itob(SchemaVersion))
 	})
@@ -254,10 +328,18 @@ func (db *DB) writer() {
 // commit runs the requests in one transaction. A request whose fn fails is
 // answered with its error and the rest are retried without it.
 func (db *DB) commit(batch []*writeReq) {
+	// A file removed or replaced under the daemon would take the commit
+	// with it: refuse instead (SPEC §1.9).
+	if err := db.checkFile(); err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
 	for len(batch) > 0 {
 		failed := -1
 		var fnErr error
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
+		err := safeUpdate(db.bolt, func(tx *bolt.Tx) error {
 			db.counts = newCounters(tx)
 			defer func() { db.counts = nil }()
 			for i := 0; ; i++ {
@@ -277,6 +359,12 @@ func (db *DB) commit(batch []*writeReq) {
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
 		}
+		db.setCommitErr(err)
+		if err == nil {
+			// The file may have gone while the group ran: then the
+			// commit went with it.
+			err = db.checkFile()
+		}
 		for _, r := range batch {
 			if err == nil && r.after != nil {
 				r.after()
@@ -285,6 +373,87 @@ func (db *DB) commit(batch []*writeReq) {
 		}
 		return
 	}
+}
+
+// update runs fn in its own read-write transaction (admin writes,
+// pruning), with the same checks as the group commit: the file must still
+// be there, a panic or fault is an error and a failed commit is recorded
+// for Problem.
+func (db *DB) update(fn func(tx *bolt.Tx) error) error {
+	if err := db.checkFile(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := safeUpdate(db.bolt, func(tx *bolt.Tx) error {
+		fnErr = fn(tx)
+		return fnErr
+	})
+	if err == nil || err != fnErr {
+		db.setCommitErr(err)
+	}
+	if err == nil {
+		err = db.checkFile()
+	}
+	return err
+}
+
+// view runs fn in a read transaction; a panic or memory fault in bbolt
+// (a damaged page) is an error wrapping ErrDamaged, not a crash.
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	return safeView(db.bolt, fn)
+}
+
+// safeUpdate is bdb.Update with a panic or memory fault turned into an
+// error wrapping ErrDamaged.
+func safeUpdate(bdb *bolt.DB, fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: write failed: %v", ErrDamaged, p)
+		}
+	}()
+	return bdb.Update(fn)
+}
+
+func (db *DB) setCommitErr(err error) {
+	db.commitMu.Lock()
+	db.commitErr = err
+	db.commitMu.Unlock()
+}
+
+// checkFile reports, wrapping ErrUnavailable, when the database path no
+// longer names the file bbolt has open: removed, or replaced by another
+// file. Commits are refused then, since they would go to a file nobody
+// will open again.
+func (db *DB) checkFile() error {
+	fi, err := os.Stat(db.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("database file %s was removed while robaws-edge ran; nothing can be stored: restore the file or restart robaws-edge: %w", db.path, ErrUnavailable)
+	case err != nil:
+		return fmt.Errorf("database file %s: %w: %w", db.path, ErrUnavailable, err)
+	case !os.SameFile(fi, db.file):
+		return fmt.Errorf("database file %s was replaced while robaws-edge ran; nothing can be stored: restart robaws-edge to use the new file: %w", db.path, ErrUnavailable)
+	}
+	return nil
+}
+
+// Problem reports what keeps the store from committing, for the health
+// check (store_unavailable): the database file removed or replaced under
+// the running daemon (checked now), or else the error of the last failed
+// commit (disk full, I/O error, size cap), until a later commit succeeds.
+// It returns nil when the store is healthy. The message names the file.
+func (db *DB) Problem() error {
+	if err := db.checkFile(); err != nil {
+		return err
+	}
+	db.commitMu.Lock()
+	err := db.commitErr
+	db.commitMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("the last commit to database file %s failed: %w", db.path, err)
+	}
+	return nil
 }
 
 // join appends the requests waiting now to batch, up to MaxGroup, and
@@ -372,7 +541,7 @@ func (c *counters) flush() error {
 // Check verifies the file's page structure (bbolt's consistency check) and
 // returns the first problem found.
 func (db *DB) Check() error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return fmt.Errorf("store check: %w", err)
 		}

@@ -15,7 +15,7 @@ func (db *DB) LastSyncStarted(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	var t time.Time
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMeta).Get(keyLastSyncStarted)
 		if v == nil {
 			return nil
@@ -38,7 +38,7 @@ func (db *DB) SetLastSyncStarted(ctx context.Context, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyLastSyncStarted, v)
 	})
 }

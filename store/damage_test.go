@@ -1,0 +1,281 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// writeDB fills a real database file through the store (several MB) and
+// closes it.
+func writeDB(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "robaws-edge.db")
+	db, err := Open(path, Options{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 2000)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 64 {
+		wg.Go(func() {
+			for i := w; i < 2000; i += 64 {
+				d := &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprintf("ev-%d", i), Status: StatusIgnored, Payload: body}
+				if _, err := db.Ingest(context.Background(), d); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func TestOpenDamagedFile(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"truncated to half", func(t *testing.T, path string) {
+			if err := os.Truncate(path, fileSize(t, path)/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated to 1 MiB", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"four garbage pages", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ps := int64(os.Getpagesize())
+			pages := fileSize(t, path) / ps
+			r := rand.New(rand.NewPCG(1, 2))
+			for range 4 {
+				// Pages in the used part of the file, past the metas.
+				at := 2 + r.Int64N(pages/2)
+				garbage := make([]byte, ps)
+				for i := range garbage {
+					garbage[i] = byte(r.Uint32())
+				}
+				if _, err := f.WriteAt(garbage, at*ps); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"garbage meta pages", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(bytes.Repeat([]byte{0xAB}, 2*os.Getpagesize()), 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"ten bytes", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 10); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeDB(t)
+			if got := fileSize(t, path); got < 4<<20 {
+				t.Fatalf("file size %d, want over 4 MiB for the test to mean anything", got)
+			}
+			tc.damage(t, path)
+			db, err := Open(path, Options{Timeout: 200 * time.Millisecond})
+			if err == nil {
+				db.Close()
+				t.Fatal("Open succeeded, want ErrDamaged")
+			}
+			var de *DamagedError
+			if !errors.Is(err, ErrDamaged) || !errors.As(err, &de) {
+				t.Fatalf("Open: got %v, want a *DamagedError", err)
+			}
+			if de.Path != path || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "robaws-edge check") || !strings.Contains(err.Error(), "robaws-edge restore") {
+				t.Fatalf("Open: got %q, want it to name %s and the check and restore commands", err, path)
+			}
+			if err := CheckFile(path, nil); !errors.Is(err, ErrDamaged) {
+				t.Fatalf("CheckFile: got %v, want ErrDamaged", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestOpenEmptyFileIsNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "robaws-edge.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open of an empty file: got %v, want a new database", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFile(path, nil); err != nil {
+		t.Fatalf("CheckFile: got %v, want nil", err)
+	}
+}
+
+func TestCheckFile(t *testing.T) {
+	path := writeDB(t)
+	var calls, last, total int
+	err := CheckFile(path, func(c, tot int) {
+		calls++
+		last, total = c, tot
+	})
+	if err != nil {
+		t.Fatalf("CheckFile: got %v, want nil", err)
+	}
+	if calls < 2 || last != total || total == 0 {
+		t.Fatalf("progress: got %d calls ending at %d/%d, want several ending at total", calls, last, total)
+	}
+	db, err := Open(path, Options{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := CheckFile(path, nil); !errors.Is(err, ErrInUse) {
+		t.Fatalf("CheckFile on an open database: got %v, want ErrInUse", err)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "robaws-edge.db")
+	backup := filepath.Join(dir, "backup.db")
+
+	db, err := Open(dbPath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "a", EventID: "kept", Status: StatusIgnored}); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(f.Name(), backup)
+	f.Close()
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "a", EventID: "after-backup", Status: StatusIgnored}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := Restore(dbPath, backup); !errors.Is(err, ErrInUse) {
+		t.Fatalf("Restore while open: got %v, want ErrInUse", err)
+	}
+	db.Close()
+	before, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A damaged backup is refused and the current file stays.
+	bad := filepath.Join(dir, "bad.db")
+	good, _ := os.ReadFile(backup)
+	os.WriteFile(bad, good[:len(good)/2], 0o600)
+	if _, err := Restore(dbPath, bad); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Restore of a damaged backup: got %v, want ErrDamaged", err)
+	}
+	if now, _ := os.ReadFile(dbPath); !bytes.Equal(now, before) {
+		t.Fatal("current file changed by a refused restore")
+	}
+
+	kept, err := Restore(dbPath, backup)
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if aside, _ := os.ReadFile(kept); !bytes.Equal(aside, before) {
+		t.Fatalf("kept aside %q: got other content, want the previous file", kept)
+	}
+	if fi, _ := os.Stat(dbPath); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode: got %v, want 0600", fi.Mode().Perm())
+	}
+	db, err = Open(dbPath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	evs, err := db.Stats(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs.Total != 1 {
+		t.Fatalf("restored log entries: got %d, want 1", evs.Total)
+	}
+}
+
+func TestFileGoneOrReplaced(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
+			ctx := context.Background()
+			db := MustOpenDB(t)
+			d := func(id string) *Delivery {
+				return &Delivery{Endpoint: "customers", Event: "a", EventID: id, Status: StatusIgnored}
+			}
+			if _, err := db.Ingest(ctx, d("1")); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Problem(); err != nil {
+				t.Fatalf("Problem: got %v, want nil", err)
+			}
+			if err := os.Rename(db.Path(), db.Path()+".moved"); err != nil {
+				t.Fatal(err)
+			}
+			if replace {
+				if err := os.WriteFile(db.Path(), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := db.Ingest(ctx, d("2"))
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Ingest after the file went: got %v, want ErrUnavailable", err)
+			}
+			perr := db.Problem()
+			if !errors.Is(perr, ErrUnavailable) || !strings.Contains(perr.Error(), db.Path()) {
+				t.Fatalf("Problem: got %v, want ErrUnavailable naming %s", perr, db.Path())
+			}
+			if err := db.CreateSecret(ctx, &Secret{ID: "s", Endpoint: "customers", Value: "x"}); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("CreateSecret: got %v, want ErrUnavailable", err)
+			}
+		})
+	}
+}
