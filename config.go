@@ -52,6 +52,12 @@ type ReceiverConfig struct {
 	SignatureTolerance time.Duration `yaml:"signature_tolerance"`
 	QuarantineMaxBytes int64         `yaml:"quarantine_max_bytes"`
 	RejectedPerMinute  int           `yaml:"rejected_per_minute"`
+	// MaxConnections caps the receiver's open connections, receiver.listen
+	// and the tunnel together; MaxConnectionsPerIP those from one client IP
+	// (tunnel connections carry the real client's IP). Over a cap a new
+	// connection is closed at once.
+	MaxConnections      int `yaml:"max_connections"`
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 }
 
 // AdminConfig is the admin section (the local JSON API).
@@ -119,6 +125,9 @@ func DefaultConfig() Config {
 			SignatureTolerance: 5 * time.Minute,
 			QuarantineMaxBytes: 64 << 20,
 			RejectedPerMinute:  600,
+
+			MaxConnections:      512,
+			MaxConnectionsPerIP: 64,
 		},
 		Admin:     AdminConfig{Listen: "127.0.0.1:8787"},
 		Tunnel:    TunnelConfig{Provider: "auto", Authtoken: os.Getenv("NGROK_AUTHTOKEN")},
@@ -308,6 +317,12 @@ func (c *Config) Validate() error {
 		return keyErr("receiver.quarantine_max_bytes", "must be positive")
 	case c.Receiver.RejectedPerMinute <= 0:
 		return keyErr("receiver.rejected_per_minute", "must be positive")
+	case c.Receiver.MaxConnections <= 0:
+		return keyErr("receiver.max_connections", "must be a positive number of connections, such as 512")
+	case c.Receiver.MaxConnectionsPerIP <= 0:
+		return keyErr("receiver.max_connections_per_ip", "must be a positive number of connections, such as 64")
+	case c.Receiver.MaxConnectionsPerIP > c.Receiver.MaxConnections:
+		return keyErr("receiver.max_connections_per_ip", "must not exceed receiver.max_connections (%d)", c.Receiver.MaxConnections)
 	}
 	if c.Admin.Listen == "" {
 		return keyErr("admin.listen", "required (the CLI talks to the daemon through it)")
