@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"sort"
@@ -52,6 +54,12 @@ type ReceiverConfig struct {
 	SignatureTolerance time.Duration `yaml:"signature_tolerance"`
 	QuarantineMaxBytes int64         `yaml:"quarantine_max_bytes"`
 	RejectedPerMinute  int           `yaml:"rejected_per_minute"`
+	// MaxConnections caps the receiver's open connections, receiver.listen
+	// and the tunnel together; MaxConnectionsPerIP those from one client IP
+	// (tunnel connections carry the real client's IP). Over a cap a new
+	// connection is closed at once.
+	MaxConnections      int `yaml:"max_connections"`
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 }
 
 // AdminConfig is the admin section (the local JSON API).
@@ -119,6 +127,9 @@ func DefaultConfig() Config {
 			SignatureTolerance: 5 * time.Minute,
 			QuarantineMaxBytes: 64 << 20,
 			RejectedPerMinute:  600,
+
+			MaxConnections:      512,
+			MaxConnectionsPerIP: 64,
 		},
 		Admin:     AdminConfig{Listen: "127.0.0.1:8787"},
 		Tunnel:    TunnelConfig{Provider: "auto", Authtoken: os.Getenv("NGROK_AUTHTOKEN")},
@@ -136,11 +147,18 @@ func DefaultConfig() Config {
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expandEnv replaces ${VAR} with the variable's value ("" when unset).
-// A bare $ is left alone so secrets may contain it.
-func expandEnv(data []byte) []byte {
-	return envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		return []byte(os.Getenv(string(m[2 : len(m)-1])))
+// A bare $ is left alone so secrets may contain it. It also returns the
+// non-empty values it put in, which no error message may show.
+func expandEnv(data []byte) ([]byte, []string) {
+	var values []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		v := os.Getenv(string(m[2 : len(m)-1]))
+		if v != "" {
+			values = append(values, v)
+		}
+		return []byte(v)
 	})
+	return out, values
 }
 
 var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type main\.(\w+)`)
@@ -151,81 +169,258 @@ var durationZero = regexp.MustCompile(`(?m)(\b(?:signature_tolerance|sync_interv
 
 var errLine = regexp.MustCompile(`line (\d+): (.*)`)
 
-// quotedValue matches the value yaml quotes in its errors; it may be an
-// expanded secret, so errors never show it.
+// typeError matches yaml's "cannot unmarshal !!str `value` into int"; the
+// value (maybe an expanded secret) is never shown, only its YAML kind.
+var typeError = regexp.MustCompile(`^cannot unmarshal !!(\w+)`)
+
+// quotedValue matches the value yaml quotes in its other errors; it may be
+// an expanded secret, so errors never show it.
 var quotedValue = regexp.MustCompile("`[^`]*` ")
 
+// secretKeys are the keys whose values no message shows, whatever their
+// source ("[]" stands for any list element, "*" for any endpoint).
+var secretKeys = map[string]bool{
+	"admin.token": true, "tunnel.authtoken": true, "robaws.password": true, "robaws.api_key": true,
+	"endpoints.*.secrets": true, "endpoints.*.secrets[]": true,
+}
+
 // ParseConfig decodes YAML strictly over the defaults and validates it.
-// Errors name the key (and line) that is wrong.
+// Errors name the key (and line) that is wrong. They never show a value
+// that came from a ${VAR} or a secret's value (SPEC §6): a value typed
+// literally in the file (not a secret) is shown, so the reader can find it.
 func ParseConfig(data []byte) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.Endpoints = nil // a file that names endpoints defines all of them
-	data = durationZero.ReplaceAll(expandEnv(data), []byte("${1}0s${2}"))
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		err = errors.New(quotedValue.ReplaceAllString(err.Error(), ""))
-		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
-			return cfg, fmt.Errorf("unknown key %q in %s (line %s)", m[2], sectionName(m[3]), m[1])
+	env := envPaths(data)
+	expanded, values := expandEnv(data)
+	data = durationZero.ReplaceAll(expanded, []byte("${1}0s${2}"))
+	err := decodeConfig(data, &cfg)
+	if err == nil {
+		if cfg.Endpoints == nil {
+			cfg.Endpoints = map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()}
 		}
-		if m := errLine.FindStringSubmatch(err.Error()); m != nil {
-			if key := keyAtLine(data, m[1]); key != "" {
-				return cfg, keyErr(key, "%s (line %s)", strings.TrimPrefix(m[2], "yaml: "), m[1])
+		if ep, ok := cfg.Endpoints[defaultEndpointName]; ok {
+			def := defaultEndpoint()
+			if ep.Path == "" {
+				ep.Path = def.Path
 			}
+			if ep.Events == nil {
+				ep.Events = def.Events
+			}
+			cfg.Endpoints[defaultEndpointName] = ep
 		}
-		return cfg, fmt.Errorf("parse: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		err = cfg.validate(env)
 	}
-	if cfg.Endpoints == nil {
-		cfg.Endpoints = map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()}
-	}
-	if ep, ok := cfg.Endpoints[defaultEndpointName]; ok {
-		def := defaultEndpoint()
-		if ep.Path == "" {
-			ep.Path = def.Path
-		}
-		if ep.Events == nil {
-			ep.Events = def.Events
-		}
-		cfg.Endpoints[defaultEndpointName] = ep
-	}
-	return cfg, cfg.Validate()
+	return cfg, scrub(err, append(values, cfg.secretValues()...))
 }
 
-// keyAtLine returns the dotted key whose value starts on line (1-based),
-// e.g. "receiver.signature_tolerance", or "".
-func keyAtLine(data []byte, line string) string {
+// decodeConfig decodes data strictly into cfg, naming the key of an error.
+func decodeConfig(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(cfg)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	msg := err.Error()
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("unknown key %q in %s (line %s)", m[2], sectionName(m[3]), m[1])
+	}
+	if m := errLine.FindStringSubmatch(msg); m != nil {
+		if key, typ := keyAtLine(data, m[1]); key != "" {
+			if t := typeError.FindStringSubmatch(m[2]); t != nil {
+				return keyErr(key, "cannot unmarshal %s: must be %s (line %s)", yamlKind(t[1]), acceptedForm(typ), m[1])
+			}
+			return keyErr(key, "%s (line %s)", quotedValue.ReplaceAllString(m[2], ""), m[1])
+		}
+	}
+	return fmt.Errorf("parse: %s", quotedValue.ReplaceAllString(strings.TrimPrefix(msg, "yaml: "), ""))
+}
+
+// scrub replaces any of values (expanded ${VAR}s, secrets) that still
+// appears in err's text. It is the last guard: messages are written not to
+// show them in the first place. Values shorter than 4 bytes are left, as
+// they would match ordinary words.
+func scrub(err error, values []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, v := range values {
+		if len(v) >= 4 && strings.Contains(msg, v) {
+			msg, changed = strings.ReplaceAll(msg, v, "(value not shown)"), true
+		}
+	}
+	if !changed {
+		return err
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return &ConfigError{Key: ce.Key, Err: errors.New(strings.TrimPrefix(msg, ce.Key+": "))}
+	}
+	return errors.New(msg)
+}
+
+// secretValues returns the secrets' values, for scrub.
+func (c *Config) secretValues() []string {
+	vs := []string{c.Admin.Token, c.Tunnel.Authtoken, c.Robaws.Password, c.Robaws.APIKey}
+	for _, ep := range c.Endpoints {
+		vs = append(vs, ep.Secrets...)
+	}
+	return vs
+}
+
+// envPaths returns the dotted keys (as keyAtLine names them) whose value,
+// or whose own name, contains a ${VAR} in the file as written. When the
+// file does not parse before expansion, "*" stands for every key.
+func envPaths(data []byte) map[string]bool {
+	if !envRef.Match(data) {
+		return nil
+	}
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
-		return ""
+		return map[string]bool{"*": true}
 	}
-	var found string
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
+	paths := map[string]bool{}
+	walkKeys(&root, func(path string, k, v *yaml.Node, _ reflect.Type) {
+		if k != nil && envRef.MatchString(k.Value) || v.Kind == yaml.ScalarNode && envRef.MatchString(v.Value) {
+			paths[path] = true
+		}
+	})
+	return paths
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// walkKeys calls fn for every mapping entry and list element under n with
+// its dotted path (list elements as key[i], with k nil) and the Go type the
+// config gives it (nil when it is not part of Config, e.g. a key inside a
+// map given where a string belongs).
+func walkKeys(n *yaml.Node, fn func(path string, k, v *yaml.Node, t reflect.Type)) {
+	var walk func(n *yaml.Node, path string, t reflect.Type)
+	walk = func(n *yaml.Node, path string, t reflect.Type) {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
 		switch n.Kind {
 		case yaml.DocumentNode:
 			for _, c := range n.Content {
-				walk(c, path)
+				walk(c, path, t)
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				if strconv.Itoa(v.Line) == line || strconv.Itoa(k.Line) == line && v.Kind == yaml.ScalarNode {
-					found = p
-				}
-				walk(v, p)
+				ct := fieldType(t, k.Value)
+				fn(joinKey(path, k.Value), k, v, ct)
+				walk(v, joinKey(path, k.Value), ct)
 			}
 		case yaml.SequenceNode:
+			var et reflect.Type
+			if t != nil && t.Kind() == reflect.Slice {
+				et = t.Elem()
+			}
 			for i, c := range n.Content {
-				walk(c, fmt.Sprintf("%s[%d]", path, i))
+				p := fmt.Sprintf("%s[%d]", path, i)
+				fn(p, nil, c, et)
+				walk(c, p, et)
 			}
 		}
 	}
-	walk(&root, "")
-	return found
+	walk(n, "", reflect.TypeFor[Config]())
+}
+
+// fieldType is the type of key inside t (a struct with yaml tags or a
+// map), or nil.
+func fieldType(t reflect.Type, key string) reflect.Type {
+	switch {
+	case t == nil:
+		return nil
+	case t.Kind() == reflect.Map:
+		return t.Elem()
+	case t.Kind() == reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); strings.Split(f.Tag.Get("yaml"), ",")[0] == key {
+				return f.Type
+			}
+		}
+	}
+	return nil
+}
+
+// yamlKind names a YAML tag for a message.
+func yamlKind(tag string) string {
+	switch tag {
+	case "str":
+		return "a string"
+	case "map":
+		return "a mapping"
+	case "seq":
+		return "a list"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "null":
+		return "an empty value"
+	}
+	return "!!" + tag
+}
+
+// acceptedForm describes what a key of type t takes.
+func acceptedForm(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nil:
+		return "a value of the form shown in the example config"
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration such as 30s, 5m or 24h"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a single value (a string)"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "a list such as [a, b]"
+	case reflect.Map, reflect.Struct:
+		return "a mapping of keys"
+	}
+	return t.String()
+}
+
+// keyAtLine returns the deepest config key whose value starts on line
+// (1-based), e.g. "receiver.signature_tolerance", and its Go type; "" when
+// none. Keys that are not part of Config (such as those of a map given
+// where admin.token's string belongs) are never returned: they may be a
+// secret's text.
+func keyAtLine(data []byte, line string) (string, reflect.Type) {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return "", nil
+	}
+	var found string
+	var typ reflect.Type
+	walkKeys(&root, func(path string, k, v *yaml.Node, t reflect.Type) {
+		if t == nil {
+			return
+		}
+		if strconv.Itoa(v.Line) == line || k != nil && strconv.Itoa(k.Line) == line && v.Kind == yaml.ScalarNode {
+			found, typ = path, t
+		}
+	})
+	return found, typ
 }
 
 func sectionName(typ string) string {
@@ -283,20 +478,37 @@ func keyErr(key, format string, args ...any) error {
 }
 
 // Validate checks every key and returns the first problem, naming the key.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// envKeys holds the keys whose value came from a ${VAR} (envPaths).
+type envKeys map[string]bool
+
+// show is value quoted for a message about key, or, when it came from a
+// ${VAR} or key is a secret, a note that it is not shown.
+func (e envKeys) show(key, value string) string {
+	if e[key] || e["*"] {
+		return "a value from ${VAR}, not shown"
+	}
+	if secretKeys[key] {
+		return "a secret, not shown"
+	}
+	return strconv.Quote(value)
+}
+
+func (c *Config) validate(env envKeys) error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return keyErr("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+		return keyErr("log.level", "must be debug, info, warn or error (got %s)", env.show("log.level", c.Log.Level))
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return keyErr("log.format", "must be text or json, not %q", c.Log.Format)
+		return keyErr("log.format", "must be text or json (got %s)", env.show("log.format", c.Log.Format))
 	}
 	if c.Receiver.Listen != "" {
 		if err := checkHostPort(c.Receiver.Listen); err != nil {
-			return keyErr("receiver.listen", "%v", err)
+			return keyErr("receiver.listen", "%v (got %s)", err, env.show("receiver.listen", c.Receiver.Listen))
 		}
 	}
 	switch {
@@ -308,15 +520,21 @@ func (c *Config) Validate() error {
 		return keyErr("receiver.quarantine_max_bytes", "must be positive")
 	case c.Receiver.RejectedPerMinute <= 0:
 		return keyErr("receiver.rejected_per_minute", "must be positive")
+	case c.Receiver.MaxConnections <= 0:
+		return keyErr("receiver.max_connections", "must be a positive number of connections, such as 512")
+	case c.Receiver.MaxConnectionsPerIP <= 0:
+		return keyErr("receiver.max_connections_per_ip", "must be a positive number of connections, such as 64")
+	case c.Receiver.MaxConnectionsPerIP > c.Receiver.MaxConnections:
+		return keyErr("receiver.max_connections_per_ip", "must not exceed receiver.max_connections (%d)", c.Receiver.MaxConnections)
 	}
 	if c.Admin.Listen == "" {
 		return keyErr("admin.listen", "required (the CLI talks to the daemon through it)")
 	}
 	if err := checkHostPort(c.Admin.Listen); err != nil {
-		return keyErr("admin.listen", "%v", err)
+		return keyErr("admin.listen", "%v (got %s)", err, env.show("admin.listen", c.Admin.Listen))
 	}
 	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
-		return keyErr("admin.token", "required when admin.listen (%s) is not a loopback address", c.Admin.Listen)
+		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", c.Admin.Listen))
 	}
 	switch c.Tunnel.Provider {
 	case "auto", "none":
@@ -325,7 +543,7 @@ func (c *Config) Validate() error {
 			return keyErr("tunnel.authtoken", "required when tunnel.provider is ngrok (set NGROK_AUTHTOKEN)")
 		}
 	default:
-		return keyErr("tunnel.provider", "must be auto, ngrok or none, not %q", c.Tunnel.Provider)
+		return keyErr("tunnel.provider", "must be auto, ngrok or none (got %s)", env.show("tunnel.provider", c.Tunnel.Provider))
 	}
 	if c.Tunnel.URL != "" {
 		if u, err := url.Parse(c.Tunnel.URL); err != nil || u.Host == "" {
@@ -334,12 +552,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Tunnel.ConnectURL != "" {
 		if err := checkHostPort(c.Tunnel.ConnectURL); err != nil {
-			return keyErr("tunnel.connect_url", "%v", err)
+			return keyErr("tunnel.connect_url", "%v (got %s)", err, env.show("tunnel.connect_url", c.Tunnel.ConnectURL))
 		}
 	}
 	if c.Tunnel.ConnectCAFile != "" {
 		if _, err := os.Stat(c.Tunnel.ConnectCAFile); err != nil {
-			return keyErr("tunnel.connect_ca_file", "%v", err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is shown (or not) below
+			}
+			return keyErr("tunnel.connect_ca_file", "cannot read %s: %w", env.show("tunnel.connect_ca_file", c.Tunnel.ConnectCAFile), err)
 		}
 	}
 	if c.Receiver.Listen == "" && !c.tunnelEnabled() {
@@ -356,9 +578,9 @@ func (c *Config) Validate() error {
 		case !validName(name):
 			return keyErr(key, "endpoint names use letters, digits, - and _")
 		case !strings.HasPrefix(ep.Path, "/"):
-			return keyErr(key+".path", "must start with / (got %q)", ep.Path)
+			return keyErr(key+".path", "must start with /, such as /api/webhooks/robaws/%s (got %s)", name, env.show(key+".path", ep.Path))
 		case paths[ep.Path] != "":
-			return keyErr(key+".path", "%s is also the path of endpoint %s", ep.Path, paths[ep.Path])
+			return keyErr(key+".path", "is the path of endpoint %s too (got %s)", paths[ep.Path], env.show(key+".path", ep.Path))
 		case len(ep.Events) == 0:
 			return keyErr(key+".events", "at least one event is required")
 		}
@@ -415,10 +637,10 @@ func validName(s string) bool { return nameRE.MatchString(s) }
 func checkHostPort(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("must be host:port, such as 127.0.0.1:8080 (%q)", addr)
+		return errors.New("must be host:port, such as 127.0.0.1:8080")
 	}
 	if port == "" {
-		return fmt.Errorf("port missing in %q", addr)
+		return errors.New("must be host:port with a port, such as 127.0.0.1:8080")
 	}
 	return nil
 }

@@ -49,8 +49,11 @@ func (s *tunnelState) set(t *tunnel.Tunnel) {
 type tunnelSupervisor struct {
 	cfg       tunnel.Config
 	newPublic func() *fiber.App
-	state     *tunnelState
-	logger    *slog.Logger
+	// conns caps the session's connections together with receiver.listen's
+	// (nil: no cap).
+	conns  *app.ConnLimiter
+	state  *tunnelState
+	logger *slog.Logger
 	// onURL keeps outside state (the Robaws registrations) pointing at the
 	// session's public URL. It runs beside the serving endpoint, is retried
 	// with backoff until it succeeds and is re-checked every recheck.
@@ -113,7 +116,7 @@ func (s *tunnelSupervisor) run(ctx context.Context) error {
 func (s *tunnelSupervisor) serve(ctx context.Context, tun *tunnel.Tunnel) {
 	public := s.newPublic()
 	served := make(chan error, 1)
-	go func() { served <- public.Listener(tun) }()
+	go func() { served <- public.Listener(s.conns.Listener(tun)) }()
 	s.state.set(tun)
 
 	// Registration talks to Robaws (slow, may fail): it must never delay

@@ -82,12 +82,15 @@ func newLogger(w io.Writer, c LogConfig) *slog.Logger {
 // the local API. Fields are set by openDaemon (fast, fails loudly) and used
 // by serve (the long-running part).
 type daemon struct {
-	cfg      Config
-	logger   *slog.Logger
-	db       *store.DB
-	recv     *app.Receiver
-	public   *fiber.App
-	local    *fiber.App
+	cfg    Config
+	logger *slog.Logger
+	db     *store.DB
+	recv   *app.Receiver
+	public *fiber.App
+	local  *fiber.App
+	// conns caps the public receiver's connections on receiver.listen and
+	// the tunnel together (receiver.max_connections, _per_ip).
+	conns    *app.ConnLimiter
 	started  time.Time
 	publicLn net.Listener // receiver.listen, nil when ""
 	adminLn  net.Listener // admin.listen
@@ -129,6 +132,7 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		db.Close()
 		return nil, err
 	}
+	d.conns = app.NewConnLimiter(cfg.Receiver.MaxConnections, cfg.Receiver.MaxConnectionsPerIP, logger.With("component", "receiver"))
 	d.public = d.newPublic()
 	d.tunnel = &tunnelState{provider: "none"}
 	if cfg.tunnelEnabled() {
@@ -196,7 +200,7 @@ func (d *daemon) serve(ctx context.Context) error {
 			adminLn.Close()
 			return fmt.Errorf("receiver.listen: %w", err)
 		}
-		d.publicLn = ln
+		d.publicLn = d.conns.Listener(ln)
 	}
 
 	var wg sync.WaitGroup
@@ -231,7 +235,7 @@ func (d *daemon) serve(ctx context.Context) error {
 				ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
 				ConnectTimeout: d.tunnelConnectTimeout, DrainTimeout: 3 * time.Second,
 			},
-			newPublic: d.newPublic, state: d.tunnel, logger: d.logger.With("component", "tunnel"),
+			newPublic: d.newPublic, conns: d.conns, state: d.tunnel, logger: d.logger.With("component", "tunnel"),
 			onURL: d.onPublicURL, minBackoff: d.tunnelBackoff,
 		}
 		tunnelWG.Go(func() { sup.run(tunnelCtx) })

@@ -1,0 +1,366 @@
+package app_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// serveLimited serves f on a loopback listener wrapped by lim (nil: none)
+// and returns the listener's address.
+func serveLimited(tb testing.TB, f *fiber.App, lim *app.ConnLimiter) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go f.Listener(lim.Listener(ln))
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		f.ShutdownWithContext(ctx)
+	})
+	return ln.Addr().String()
+}
+
+// signedPost sends one signed delivery on a new connection and returns the
+// answer.
+func signedPost(tb testing.TB, addr, eventID string) answer {
+	tb.Helper()
+	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
+	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
+	req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatalf("signed delivery: %v", err)
+	}
+	return decodeAnswer(tb, resp)
+}
+
+// waitFor polls cond every 10ms until it holds or d passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// vmRSS is the process's resident set from /proc/self/status, or 0.
+func vmRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// goMemInUse is the Go heap and stacks in use: what the receiver's
+// buffers and goroutines cost, without the race detector's shadow memory
+// that makes RSS noisy under -race.
+func goMemInUse() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse + ms.StackInuse)
+}
+
+// TestSlowLargeBodiesBoundedMemory: 300 connections announce a 1 MiB body
+// and send one byte. The receiver must not allocate anything like the
+// announced size (it used to: 300 MiB here), and a real delivery on a new
+// connection is still answered.
+func TestSlowLargeBodiesBoundedMemory(t *testing.T) {
+	const conns = 300
+	db := MustOpenDB(t, "")
+	lim := app.NewConnLimiter(0, 0, nil) // no caps; used to count accepted connections
+	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+	if a := signedPost(t, addr, "warm-up"); a.Code != 200 {
+		t.Fatalf("warm-up: got %+v, want 200", a)
+	}
+
+	runtime.GC()
+	memBefore, rssBefore := goMemInUse(), vmRSS()
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nRobaws-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", customersPath, 1<<20)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		open = append(open, c)
+		if _, err := io.WriteString(c, head); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	waitFor(t, 5*time.Second, "the receiver did not accept every slow connection", func() bool {
+		n, _ := lim.Open("")
+		return n >= conns
+	})
+	time.Sleep(200 * time.Millisecond) // let the server read every header
+	memAfter, rssAfter := goMemInUse(), vmRSS()
+	grew := memAfter - memBefore
+	t.Logf("%d slow 1 MiB bodies: Go heap+stacks in use grew %.1f MiB, VmRSS grew %.1f MiB",
+		conns, float64(grew)/(1<<20), float64(rssAfter-rssBefore)/(1<<20))
+	if grew >= 64<<20 {
+		t.Fatalf("Go heap+stacks in use grew %d bytes with %d slow connections, want < 64 MiB", grew, conns)
+	}
+	if a := signedPost(t, addr, "while-slow"); a.Code != 200 || a.Status != store.StatusProcessed {
+		t.Fatalf("delivery beside the slow connections: got %+v, want 200 processed", a)
+	}
+}
+
+// TestBodyTooLargeReachesSender: a Go net/http sender of 1 MiB+16 bytes
+// (and of 3 MiB), still writing when the receiver has seen enough, reads
+// the 413 every time, with a known length and chunked. Before bodies were
+// drained, fasthttp's 413 reached such a sender in a few of 10 tries.
+func TestBodyTooLargeReachesSender(t *testing.T) {
+	db := MustOpenDB(t, "")
+	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), nil)
+	for _, tt := range []struct {
+		size    int
+		chunked bool
+	}{{1<<20 + 16, false}, {1<<20 + 16, true}, {3 << 20, false}, {3 << 20, true}} {
+		body := bytes.Repeat([]byte("x"), tt.size)
+		chunked := tt.chunked
+		t.Run(fmt.Sprintf("size=%d/chunked=%v", tt.size, chunked), func(t *testing.T) {
+			for i := range 10 {
+				var r io.Reader = bytes.NewReader(body)
+				if chunked {
+					r = io.MultiReader(r) // unknown length: Transfer-Encoding: chunked
+				}
+				req, _ := http.NewRequest("POST", "http://"+addr+customersPath, r)
+				req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+				// A fresh connection for each try.
+				client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("try %d of 10: %v, want a 413 answer", i+1, err)
+				}
+				a := decodeAnswer(t, resp)
+				if a.Code != 413 || a.Error != "request body too large" {
+					t.Fatalf("try %d of 10: got %+v, want 413 request body too large", i+1, a)
+				}
+			}
+		})
+	}
+	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 0 {
+		t.Fatalf("stored %d entries for too-large bodies, want 0", len(evs))
+	}
+}
+
+// TestStreamedBodyKeepAlive: a chunked delivery is verified over its
+// de-chunked bytes, a body exactly at the limit is accepted, and a 405 with
+// a body leaves the keep-alive connection usable for the next request.
+func TestStreamedBodyKeepAlive(t *testing.T) {
+	db := MustOpenDB(t, "")
+	const max = 4096
+	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{MaxBodyBytes: max}), nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	roundTrip := func(req *http.Request) answer {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := req.Write(c); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decodeAnswer(t, resp)
+	}
+	newReq := func(method string, r io.Reader, sig string) *http.Request {
+		req, _ := http.NewRequest(method, "http://"+addr+customersPath, r)
+		req.Header.Set("Robaws-Signature", sig)
+		return req
+	}
+
+	put := bytes.Repeat([]byte("p"), 3000)
+	if a := roundTrip(newReq("PUT", bytes.NewReader(put), "")); a.Code != 405 {
+		t.Fatalf("PUT: got %+v, want 405", a)
+	}
+	body := delivery("chunked-1", "client.updated", "C-1", "Name", "")
+	req := newReq("POST", io.MultiReader(bytes.NewReader(body)), app.Sign(testSecret, time.Now().Unix(), body))
+	if a := roundTrip(req); a.Code != 200 || a.Status != store.StatusProcessed {
+		t.Fatalf("chunked delivery after a 405 on the same connection: got %+v, want 200 processed", a)
+	}
+	exact := append(bytes.Clone(body[:len(body)-1]), bytes.Repeat([]byte(" "), max-len(body))...)
+	exact = append(exact, '}')
+	exact = bytes.Replace(exact, []byte("chunked-1"), []byte("exactly-1"), 1)
+	if a := roundTrip(newReq("POST", bytes.NewReader(exact), app.Sign(testSecret, time.Now().Unix(), exact))); a.Code != 200 || a.Status != store.StatusProcessed {
+		t.Fatalf("body of exactly max_body_bytes: got %+v, want 200 processed", a)
+	}
+}
+
+// dialFrom opens a connection to addr from the loopback address local
+// (127.0.0.0/8 is all loopback on Linux).
+func dialFrom(tb testing.TB, local, addr string) net.Conn {
+	tb.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatalf("dial from %s: %v", local, err)
+	}
+	return c
+}
+
+// refused reports whether the server closed c without an answer: a request
+// written on it reads EOF or a reset within 2 seconds.
+func refused(c net.Conn) bool {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	io.WriteString(c, "POST "+customersPath+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestConnectionCaps: over the per-IP cap, and over the total cap, a new
+// connection is accepted and closed at once; others are still served, and a
+// closed connection gives its place back (exactly once).
+func TestConnectionCaps(t *testing.T) {
+	db := MustOpenDB(t, "")
+	lim := app.NewConnLimiter(4, 2, nil)
+	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+	openIdle := func(local string) net.Conn {
+		c := dialFrom(t, local, addr)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	a1, a2 := openIdle("127.0.0.1"), openIdle("127.0.0.1")
+	waitFor(t, 2*time.Second, "two connections from 127.0.0.1 not counted", func() bool {
+		_, n := lim.Open("127.0.0.1")
+		return n == 2
+	})
+	start := time.Now()
+	if c := openIdle("127.0.0.1"); !refused(c) {
+		t.Fatal("third connection from 127.0.0.1 was served, want it closed (max_connections_per_ip 2)")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusal took %v, want it prompt", d)
+	}
+	if a := signedPostFrom(t, "127.0.0.2", addr, "other-ip"); a.Code != 200 {
+		t.Fatalf("delivery from another IP: got %+v, want 200", a)
+	}
+
+	waitFor(t, 2*time.Second, "the delivery's connection not given back", func() bool {
+		n, _ := lim.Open("")
+		return n == 2
+	})
+	// Total: 2 from .1, 2 from .3 = 4 = max_connections.
+	openIdle("127.0.0.3")
+	openIdle("127.0.0.3")
+	waitFor(t, 2*time.Second, "four connections not counted", func() bool {
+		n, _ := lim.Open("")
+		return n == 4
+	})
+	if c := openIdle("127.0.0.4"); !refused(c) {
+		t.Fatal("fifth connection was served, want it closed (max_connections 4)")
+	}
+
+	// Closing frees the places, once each.
+	a1.Close()
+	a1.Close()
+	a2.Close()
+	waitFor(t, 2*time.Second, "closed connections not given back", func() bool {
+		_, n := lim.Open("127.0.0.1")
+		return n == 0
+	})
+	if a := signedPostFrom(t, "127.0.0.1", addr, "after-close"); a.Code != 200 {
+		t.Fatalf("delivery after closing: got %+v, want 200", a)
+	}
+	waitFor(t, 2*time.Second, "counts after the delivery's connection closed", func() bool {
+		n, _ := lim.Open("")
+		_, m := lim.Open("127.0.0.3")
+		return n == 2 && m == 2
+	})
+}
+
+// signedPostFrom is signedPost from the loopback address local.
+func signedPostFrom(tb testing.TB, local, addr, eventID string) answer {
+	tb.Helper()
+	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
+	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
+	req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatalf("signed delivery from %s: %v", local, err)
+	}
+	return decodeAnswer(tb, resp)
+}
+
+// TestConnLimiterConcurrent opens and closes connections from many
+// goroutines; every count returns to zero.
+func TestConnLimiterConcurrent(t *testing.T) {
+	lim := app.NewConnLimiter(1000, 1000, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lln := lim.Listener(ln)
+	defer lln.Close()
+	go func() {
+		for {
+			c, err := lln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, c)
+				c.Close()
+				c.Close()
+			}()
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			for range 10 {
+				if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+					c.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, 2*time.Second, "counts did not return to zero", func() bool {
+		n, m := lim.Open("127.0.0.1")
+		return n == 0 && m == 0
+	})
+}
