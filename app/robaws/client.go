@@ -13,9 +13,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jpillora/backoff"
+	"golang.org/x/time/rate"
 )
 
 // ErrNoCredentials is returned by New when neither robaws.username and
@@ -62,8 +64,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger; default discards.
 	Logger *slog.Logger
-	// Sleep waits d or until ctx is done (then returning ctx.Err()); tests
-	// replace it. Default a real timer.
+	// Sleep waits d or until ctx is done (then returning ctx.Err()) before
+	// a 429 is retried; tests replace it. Default a real timer. (The rate
+	// limit's spacing is waited for by the limiter itself.)
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -78,7 +81,7 @@ type Client struct {
 	http      *http.Client
 	logger    *slog.Logger
 	sleep     func(ctx context.Context, d time.Duration) error
-	limit     limiter
+	limit     *rate.Limiter
 }
 
 // New returns a Robaws API client. It returns ErrNoCredentials (wrapped
@@ -136,7 +139,8 @@ func New(cfg Config) (*Client, error) {
 		http:      cfg.HTTPClient,
 		logger:    cfg.Logger,
 		sleep:     cfg.Sleep,
-		limit:     limiter{interval: time.Duration(float64(time.Second) / cfg.RequestsPerSecond)},
+		// Burst 1: no burst, as SPEC §5's requests_per_second is a ceiling.
+		limit: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1),
 	}, nil
 }
 
@@ -329,8 +333,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	u.Path += path
 	u.RawQuery = query.Encode()
 	for attempt := 0; ; attempt++ {
-		if err := c.sleep(ctx, c.limit.reserve(time.Now())); err != nil {
-			return nil, err
+		if err := c.limit.Wait(ctx); err != nil {
+			// Wait fails when ctx ends (or would end before the slot).
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("robaws: %s %s: %w", method, path, err)
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 		if err != nil {
@@ -368,7 +376,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		if !ok {
-			wait = time.Second << attempt // 1s, 2s, 4s, 8s, 16s
+			wait = retryBackoff.ForAttempt(float64(attempt))
 		}
 		if wait > maxRetryAfter {
 			rerr.Message = strings.TrimSpace(rerr.Message + " (Retry-After " + wait.Round(time.Second).String() + ")")
@@ -380,6 +388,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}
 }
+
+// retryBackoff is the wait before retry n (0-based) of a 429 without
+// Retry-After: 1 s doubling, 16 s at the fifth.
+var retryBackoff = backoff.Backoff{Min: time.Second, Max: time.Second << (maxRetries - 1), Factor: 2}
 
 // message extracts Robaws' explanation from an error body: the first of
 // message, error, detail, title (or errors[0]) of a JSON object, else the
@@ -467,26 +479,6 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-// limiter spaces requests at least interval apart (no burst), in the order
-// they reserve.
-type limiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
-}
-
-// reserve books the next slot and returns how long to wait for it.
-func (l *limiter) reserve(now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.next.Before(now) {
-		l.next = now
-	}
-	wait := l.next.Sub(now)
-	l.next = l.next.Add(l.interval)
-	return wait
 }
 
 // sleepContext waits d or until ctx is done.
