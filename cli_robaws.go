@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"golang.org/x/term"
 )
 
@@ -94,7 +95,7 @@ type progressBar struct {
 	drawn    bool
 }
 
-func (b *progressBar) show(p *app.SyncProgress) {
+func (b *progressBar) show(p *robaws.SyncProgress) {
 	counts := fmt.Sprintf("%d/%d fetched, %d applied, %d unchanged, %d stale, %d errors", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
 	if !b.tty {
 		if time.Since(b.lastLine) >= 2*time.Second || !p.Running {

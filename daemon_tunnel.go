@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jpillora/backoff"
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
@@ -76,15 +77,15 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // run blocks until ctx ends. It returns nil after a clean shutdown.
 func (s *tunnelSupervisor) run(ctx context.Context) error {
-	minBackoff, maxBackoff := orDefault(s.minBackoff, time.Second), orDefault(s.maxBackoff, time.Minute)
-	backoff := minBackoff
+	b := &backoff.Backoff{Min: orDefault(s.minBackoff, time.Second), Max: orDefault(s.maxBackoff, time.Minute), Factor: 2}
+	next := b.ForAttempt(0) // the wait before the next retry, as logged
 	wait := func() bool {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(backoff):
+		case <-time.After(b.Duration()):
 		}
-		backoff = min(backoff*2, maxBackoff)
+		next = b.ForAttempt(b.Attempt())
 		return true
 	}
 	for ctx.Err() == nil {
@@ -93,7 +94,7 @@ func (s *tunnelSupervisor) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			s.logger.Error("tunnel unavailable; serving locally and retrying", "error", err, "retry_in", backoff.String())
+			s.logger.Error("tunnel unavailable; serving locally and retrying", "error", err, "retry_in", next.String())
 			if !wait() {
 				return nil
 			}
@@ -102,7 +103,8 @@ func (s *tunnelSupervisor) run(ctx context.Context) error {
 		started := time.Now()
 		s.serve(ctx, tun)
 		if time.Since(started) >= orDefault(s.stableAfter, time.Minute) {
-			backoff = minBackoff
+			b.Reset()
+			next = b.ForAttempt(0)
 		} else if ctx.Err() == nil && !wait() {
 			return nil
 		}
@@ -158,18 +160,17 @@ func (s *tunnelSupervisor) serve(ctx context.Context, tun *tunnel.Tunnel) {
 // keepRegistered calls onURL until it succeeds (backoff 5s doubling to
 // 5 min), then again every recheck, until ctx ends.
 func (s *tunnelSupervisor) keepRegistered(ctx context.Context, url string) {
-	backoff := 5 * time.Second
+	b := &backoff.Backoff{Min: 5 * time.Second, Max: 5 * time.Minute, Factor: 2}
 	for {
 		next := orDefault(s.recheck, time.Hour)
 		if err := s.onURL(ctx, url); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.logger.Error("auto-registration failed; retrying", "url", url, "error", err, "retry_in", backoff.String())
-			next = backoff
-			backoff = min(backoff*2, 5*time.Minute)
+			next = b.Duration()
+			s.logger.Error("auto-registration failed; retrying", "url", url, "error", err, "retry_in", next.String())
 		} else {
-			backoff = 5 * time.Second
+			b.Reset()
 		}
 		select {
 		case <-ctx.Done():

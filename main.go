@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
@@ -95,9 +96,9 @@ type daemon struct {
 	publicLn net.Listener // receiver.listen, nil when ""
 	adminLn  net.Listener // admin.listen
 
-	robaws    *app.Robaws // nil without credentials
-	registrar *app.Registrar
-	syncer    *app.Syncer
+	robaws    *robaws.Client // nil without credentials
+	registrar *robaws.Registrar
+	syncer    *robaws.Syncer
 	tunnel    *tunnelState
 	// tunnelBackoff is the first retry delay of the tunnel and
 	// tunnelConnectTimeout its connect deadline (default 30s); tests shorten
@@ -138,12 +139,12 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	if cfg.tunnelEnabled() {
 		d.tunnel.provider = "ngrok"
 	}
-	d.robaws, err = app.NewRobaws(app.RobawsConfig{
+	d.robaws, err = robaws.New(robaws.Config{
 		BaseURL: cfg.Robaws.BaseURL, Username: cfg.Robaws.Username, Password: cfg.Robaws.Password, APIKey: cfg.Robaws.APIKey,
 		RequestsPerSecond: cfg.Robaws.RequestsPerSecond, Version: Version(), Logger: logger.With("component", "robaws"),
 	})
 	switch {
-	case errors.Is(err, app.ErrNoCredentials):
+	case errors.Is(err, robaws.ErrNoCredentials):
 		logger.Info("Robaws API not configured: set robaws.username/password or robaws.api_key to register webhooks and sync customers")
 		d.robaws = nil
 	case err != nil:
@@ -152,8 +153,17 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	}
 	mapping := app.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
 	if d.robaws != nil {
-		d.registrar = app.NewRegistrar(db, d.recv, d.robaws, logger.With("component", "robaws"))
-		d.syncer = app.NewSyncer(db, d.robaws, mapping, logger.With("component", "sync"))
+		var eps []robaws.Endpoint
+		for _, ep := range d.recv.Endpoints() {
+			eps = append(eps, robaws.Endpoint{Name: ep.Name, Path: ep.Path, Events: ep.Events, AutoRegister: ep.AutoRegister})
+		}
+		d.registrar = robaws.NewRegistrar(db, d.robaws, robaws.RegistrarConfig{
+			Endpoints: eps, OnSecretsChanged: d.recv.ReloadSecrets, Logger: logger.With("component", "robaws"),
+		})
+		d.syncer = robaws.NewSyncer(db, d.robaws, robaws.SyncerConfig{
+			Map:    func(b []byte) (*store.Customer, error) { return app.MapCustomer(b, mapping) },
+			Logger: logger.With("component", "sync"),
+		})
 	}
 	d.local = app.NewLocal(db, d.recv, app.LocalConfig{
 		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,

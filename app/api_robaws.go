@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 )
 
 // RegisterWebhookRequest is the body of POST /api/webhooks/register.
@@ -55,7 +56,7 @@ func registerWebhook(ctx context.Context, h *handler, req RegisterWebhookRequest
 		return nil, badRequest("invalid endpoint: %v", err)
 	}
 	if h.cfg.Registrar == nil {
-		return nil, ErrNoCredentials
+		return nil, robaws.ErrNoCredentials
 	}
 	url := strings.TrimSpace(req.URL)
 	if url == "" {
@@ -78,7 +79,7 @@ func deleteRemote(ctx context.Context, h *handler, id string) (*Webhook, error) 
 		return nil, badRequest("invalid id: %s is a config secret; remove it from the endpoint's secrets in the config file", id)
 	}
 	if h.cfg.Registrar == nil {
-		return nil, ErrNoCredentials
+		return nil, robaws.ErrNoCredentials
 	}
 	if err := h.cfg.Registrar.DeleteRemote(ctx, id); err != nil {
 		return nil, err
@@ -103,7 +104,7 @@ func (h *handler) handleStartSync(c *fiber.Ctx) error {
 		}
 	}
 	if h.cfg.Syncer == nil {
-		return ErrNoCredentials
+		return robaws.ErrNoCredentials
 	}
 	var since time.Time
 	if req.Since != nil {
@@ -121,23 +122,25 @@ func (h *handler) handleGetSync(c *fiber.Ctx) error {
 		return err
 	}
 	if h.cfg.Syncer == nil {
-		return c.JSON(SyncProgress{})
+		return c.JSON(robaws.SyncProgress{})
 	}
 	return c.JSON(h.cfg.Syncer.Progress())
 }
 
 // robawsStatus maps the Robaws errors for the error handler.
 func robawsStatus(err error) (int, string, bool) {
-	var re *RobawsError
+	var re *robaws.Error
 	switch {
 	case errors.As(err, &re):
 		return fiber.StatusBadGateway, re.Error(), true
-	case errors.Is(err, ErrRobawsUnreachable) && !errors.Is(err, context.Canceled):
+	case errors.Is(err, robaws.ErrUnreachable) && !errors.Is(err, context.Canceled):
 		return fiber.StatusBadGateway, err.Error(), true
-	case errors.Is(err, ErrNoCredentials):
-		return fiber.StatusConflict, ErrNoCredentials.Error(), true
-	case errors.Is(err, ErrInvalidURL):
-		return fiber.StatusBadRequest, "invalid url: " + ErrInvalidURL.Error(), true
+	case errors.Is(err, robaws.ErrNoCredentials):
+		return fiber.StatusConflict, robaws.ErrNoCredentials.Error(), true
+	case errors.Is(err, robaws.ErrInvalidURL):
+		return fiber.StatusBadRequest, "invalid url: " + robaws.ErrInvalidURL.Error(), true
+	case errors.Is(err, robaws.ErrUnknownEndpoint):
+		return fiber.StatusBadRequest, err.Error(), true
 	}
 	return 0, "", false
 }

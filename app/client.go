@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -263,11 +264,11 @@ func (c *Client) DeleteWebhookRemote(ctx context.Context, id string) (*Webhook, 
 }
 
 // StartSync starts a customer sync (incremental from since when set).
-func (c *Client) StartSync(ctx context.Context, since *time.Time) (*SyncProgress, error) {
-	return call[SyncProgress](ctx, c, http.MethodPost, "/api/sync/customers", nil, SyncRequest{Since: since})
+func (c *Client) StartSync(ctx context.Context, since *time.Time) (*robaws.SyncProgress, error) {
+	return call[robaws.SyncProgress](ctx, c, http.MethodPost, "/api/sync/customers", nil, SyncRequest{Since: since})
 }
 
 // Sync returns the progress of the running or last sync.
-func (c *Client) Sync(ctx context.Context) (*SyncProgress, error) {
-	return call[SyncProgress](ctx, c, http.MethodGet, "/api/sync", nil, nil)
+func (c *Client) Sync(ctx context.Context) (*robaws.SyncProgress, error) {
+	return call[robaws.SyncProgress](ctx, c, http.MethodGet, "/api/sync", nil, nil)
 }

@@ -6,11 +6,9 @@ import (
 	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
-
-// ErrSyncRunning is returned when a customer sync is started while one runs.
-var ErrSyncRunning = errors.New("a customer sync is already running")
 
 // errorResponse is every error answer: {"error": "…"}.
 type errorResponse struct {
@@ -59,7 +57,7 @@ func errorStatus(err error) (int, string) {
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):
 		return fiber.StatusNotFound, "not found"
-	case errors.Is(err, store.ErrConflict), errors.Is(err, ErrSyncRunning):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, robaws.ErrSyncRunning):
 		return fiber.StatusConflict, err.Error()
 	case errors.Is(err, ErrUnknownEndpoint), errors.Is(err, store.ErrInvalidCursor):
 		return fiber.StatusBadRequest, err.Error()

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -46,9 +47,9 @@ type LocalConfig struct {
 	Logger *slog.Logger
 	// Registrar registers webhooks with Robaws; nil when no credentials
 	// are configured (those routes then answer 409).
-	Registrar *Registrar
+	Registrar *robaws.Registrar
 	// Syncer runs customer syncs; nil when no credentials are configured.
-	Syncer *Syncer
+	Syncer *robaws.Syncer
 }
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and

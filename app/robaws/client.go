@@ -1,4 +1,4 @@
-package app
+package robaws
 
 import (
 	"bytes"
@@ -13,37 +13,39 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jpillora/backoff"
+	"golang.org/x/time/rate"
 )
 
-// ErrNoCredentials is returned by NewRobaws when neither robaws.username and
+// ErrNoCredentials is returned by New when neither robaws.username and
 // robaws.password nor robaws.api_key are set, and by the registrar and the
 // syncer when they have no Robaws client.
 var ErrNoCredentials = errors.New("no Robaws credentials configured (set robaws.username and robaws.password, or robaws.api_key)")
 
-// ErrRobawsUnreachable wraps transport failures talking to Robaws (the
+// ErrUnreachable wraps transport failures talking to Robaws (the
 // local API answers 502).
-var ErrRobawsUnreachable = errors.New("robaws unreachable")
+var ErrUnreachable = errors.New("robaws unreachable")
 
 // Robaws API limits and defaults (SPEC §5).
 const (
-	// ClientsPageSize is the page size of GET /api/v2/clients.
-	ClientsPageSize = 100
-	// robawsMaxRetries is how many times a rate-limited request is retried.
-	robawsMaxRetries = 5
-	// robawsMaxRetryAfter is the longest Retry-After we wait for; a longer
+	// PageSize is the page size of GET /api/v2/clients.
+	PageSize = 100
+	// maxRetries is how many times a rate-limited request is retried.
+	maxRetries = 5
+	// maxRetryAfter is the longest Retry-After we wait for; a longer
 	// one fails the request at once rather than stalling for hours.
-	robawsMaxRetryAfter = 10 * time.Minute
-	// robawsMaxBody caps a response body read into memory.
-	robawsMaxBody = 32 << 20
-	// robawsMaxMessage caps the Robaws error text put into an error.
-	robawsMaxMessage = 300
+	maxRetryAfter = 10 * time.Minute
+	// maxBody caps a response body read into memory.
+	maxBody = 32 << 20
+	// maxMessage caps the Robaws error text put into an error.
+	maxMessage = 300
 )
 
-// RobawsConfig configures NewRobaws.
-type RobawsConfig struct {
+// Config configures New.
+type Config struct {
 	// BaseURL is the Robaws installation; default "https://app.robaws.com".
 	// It must not carry credentials.
 	BaseURL string
@@ -53,7 +55,8 @@ type RobawsConfig struct {
 	// APIKey selects "Authorization: Bearer <api_key>"; it wins over
 	// Username/Password when both are set.
 	APIKey string
-	// RequestsPerSecond caps the request rate, retries included; default 10.
+	// RequestsPerSecond caps the request rate, retries included, with no
+	// burst (requests are spaced 1/RequestsPerSecond apart); default 10.
 	RequestsPerSecond float64
 	// Version goes into the User-Agent "robaws-edge/<version>"; default "dev".
 	Version string
@@ -61,15 +64,16 @@ type RobawsConfig struct {
 	HTTPClient *http.Client
 	// Logger; default discards.
 	Logger *slog.Logger
-	// Sleep waits d or until ctx is done (then returning ctx.Err()); tests
-	// replace it. Default a real timer.
+	// Sleep waits d or until ctx is done (then returning ctx.Err()) before
+	// a 429 is retried; tests replace it. Default a real timer. (The rate
+	// limit's spacing is waited for by the limiter itself.)
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Robaws is a client of the Robaws REST API (SPEC §5): webhook
-// registrations and the client list. It is safe for concurrent use; all
-// callers share one rate limit.
-type Robaws struct {
+// Client is an HTTP client of the Robaws REST API (SPEC §5): webhook
+// registrations and the list of Robaws clients (customers). It is safe for
+// concurrent use; all callers share one rate limit.
+type Client struct {
 	base      *url.URL
 	auth      string // the Authorization header value
 	redact    []string
@@ -77,13 +81,13 @@ type Robaws struct {
 	http      *http.Client
 	logger    *slog.Logger
 	sleep     func(ctx context.Context, d time.Duration) error
-	limit     limiter
+	limit     *rate.Limiter
 }
 
-// NewRobaws returns a Robaws client. It returns ErrNoCredentials (wrapped
+// New returns a Robaws API client. It returns ErrNoCredentials (wrapped
 // when only half of a username/password pair is set) and an error for a
 // base URL that is not an absolute http(s) URL or carries credentials.
-func NewRobaws(cfg RobawsConfig) (*Robaws, error) {
+func New(cfg Config) (*Client, error) {
 	var auth string
 	var redact []string
 	switch {
@@ -127,7 +131,7 @@ func NewRobaws(cfg RobawsConfig) (*Robaws, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleepContext
 	}
-	return &Robaws{
+	return &Client{
 		base:      base,
 		auth:      auth,
 		redact:    redact,
@@ -135,13 +139,14 @@ func NewRobaws(cfg RobawsConfig) (*Robaws, error) {
 		http:      cfg.HTTPClient,
 		logger:    cfg.Logger,
 		sleep:     cfg.Sleep,
-		limit:     limiter{interval: time.Duration(float64(time.Second) / cfg.RequestsPerSecond)},
+		// Burst 1: no burst, as SPEC §5's requests_per_second is a ceiling.
+		limit: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1),
 	}, nil
 }
 
-// RobawsWebhook is one webhook registration at Robaws. Secret is only set by
+// Webhook is one webhook registration at Robaws. Secret is only set by
 // RegisterWebhook; it is excluded from JSON, String and slog output.
-type RobawsWebhook struct {
+type Webhook struct {
 	ID     string   `json:"id"`
 	URL    string   `json:"url"`
 	Events []string `json:"events"`
@@ -149,31 +154,31 @@ type RobawsWebhook struct {
 }
 
 // String describes w without its secret.
-func (w RobawsWebhook) String() string {
+func (w Webhook) String() string {
 	return fmt.Sprintf("webhook %s %s %v", w.ID, w.URL, w.Events)
 }
 
 // LogValue logs w without its secret.
-func (w RobawsWebhook) LogValue() slog.Value {
+func (w Webhook) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", w.ID), slog.String("url", w.URL), slog.Any("events", w.Events))
 }
 
-// robawsWebhookJSON is a registration as Robaws sends it; id may be a
+// webhookJSON is a registration as Robaws sends it; id may be a
 // number or a string.
-type robawsWebhookJSON struct {
+type webhookJSON struct {
 	ID     json.RawMessage `json:"id"`
 	URL    string          `json:"url"`
 	Events []string        `json:"events"`
 	Secret string          `json:"secret"`
 }
 
-func (j *robawsWebhookJSON) webhook() RobawsWebhook {
-	return RobawsWebhook{ID: scalarText(j.ID), URL: j.URL, Events: j.Events, Secret: j.Secret}
+func (j *webhookJSON) webhook() Webhook {
+	return Webhook{ID: scalarText(j.ID), URL: j.URL, Events: j.Events, Secret: j.Secret}
 }
 
-// RobawsError is an error answer from Robaws other than a retried 429. Its
+// Error is an error answer from Robaws other than a retried 429. Its
 // text holds the request, the status and Robaws' message, never credentials.
-type RobawsError struct {
+type Error struct {
 	Method     string
 	Path       string
 	StatusCode int
@@ -182,7 +187,7 @@ type RobawsError struct {
 	Message string
 }
 
-func (e *RobawsError) Error() string {
+func (e *Error) Error() string {
 	s := fmt.Sprintf("robaws: %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {
 		s += ": " + e.Message
@@ -193,7 +198,7 @@ func (e *RobawsError) Error() string {
 // RegisterWebhook registers url for events (POST /api/v2/webhook-endpoints)
 // and returns the registration with its signing secret. The caller must
 // store the secret at once and never show it.
-func (r *Robaws) RegisterWebhook(ctx context.Context, url string, events []string) (*RobawsWebhook, error) {
+func (c *Client) RegisterWebhook(ctx context.Context, url string, events []string) (*Webhook, error) {
 	if events == nil {
 		events = []string{}
 	}
@@ -201,11 +206,11 @@ func (r *Robaws) RegisterWebhook(ctx context.Context, url string, events []strin
 	if err != nil {
 		return nil, err
 	}
-	data, err := r.do(ctx, http.MethodPost, "/api/v2/webhook-endpoints", nil, body)
+	data, err := c.do(ctx, http.MethodPost, "/api/v2/webhook-endpoints", nil, body)
 	if err != nil {
 		return nil, err
 	}
-	var j robawsWebhookJSON
+	var j webhookJSON
 	if err := json.Unmarshal(data, &j); err != nil {
 		// json errors quote at most a character, never the secret.
 		return nil, fmt.Errorf("robaws: POST /api/v2/webhook-endpoints: decode answer: %w", err)
@@ -226,8 +231,8 @@ func (r *Robaws) RegisterWebhook(ctx context.Context, url string, events []strin
 // ListWebhooks returns the registrations of this Robaws account (GET
 // /api/v2/webhook-endpoints), accepting a JSON array or {"items": […]}.
 // Secrets are not returned.
-func (r *Robaws) ListWebhooks(ctx context.Context) ([]RobawsWebhook, error) {
-	data, err := r.do(ctx, http.MethodGet, "/api/v2/webhook-endpoints", nil, nil)
+func (c *Client) ListWebhooks(ctx context.Context) ([]Webhook, error) {
+	data, err := c.do(ctx, http.MethodGet, "/api/v2/webhook-endpoints", nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -235,9 +240,9 @@ func (r *Robaws) ListWebhooks(ctx context.Context) ([]RobawsWebhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("robaws: GET /api/v2/webhook-endpoints: %w", err)
 	}
-	out := make([]RobawsWebhook, 0, len(items))
+	out := make([]Webhook, 0, len(items))
 	for _, raw := range items {
-		var j robawsWebhookJSON
+		var j webhookJSON
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return nil, fmt.Errorf("robaws: GET /api/v2/webhook-endpoints: decode item: %w", err)
 		}
@@ -251,20 +256,20 @@ func (r *Robaws) ListWebhooks(ctx context.Context) ([]RobawsWebhook, error) {
 // DeleteWebhook deletes registration id (DELETE
 // /api/v2/webhook-endpoints/{id}). A registration that does not exist
 // (404) is not an error: what the caller wants, its absence, holds.
-func (r *Robaws) DeleteWebhook(ctx context.Context, id string) error {
+func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
 	if id == "" {
 		return errors.New("robaws: delete webhook: id required")
 	}
-	_, err := r.do(ctx, http.MethodDelete, "/api/v2/webhook-endpoints/"+url.PathEscape(id), nil, nil)
-	var re *RobawsError
+	_, err := c.do(ctx, http.MethodDelete, "/api/v2/webhook-endpoints/"+url.PathEscape(id), nil, nil)
+	var re *Error
 	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 		return nil
 	}
 	return err
 }
 
-// ClientsPage is one page of GET /api/v2/clients.
-type ClientsPage struct {
+// CustomersPage is one page of GET /api/v2/clients.
+type CustomersPage struct {
 	// Items are the client objects as received.
 	Items []json.RawMessage
 	// TotalItems is Robaws' totalItems, or -1 when the answer does not say
@@ -272,26 +277,26 @@ type ClientsPage struct {
 	TotalItems int
 }
 
-// ListClients returns page (0-based) of the clients sorted by id, 100 per
+// ListCustomers returns page (0-based) of the clients sorted by id, 100 per
 // page; a non-zero updatedFrom only returns clients updated since then
 // (sent as RFC 3339 UTC, whole seconds, rounded down).
-func (r *Robaws) ListClients(ctx context.Context, page int, updatedFrom time.Time) (ClientsPage, error) {
+func (c *Client) ListCustomers(ctx context.Context, page int, updatedFrom time.Time) (CustomersPage, error) {
 	q := url.Values{}
 	q.Set("page", strconv.Itoa(page))
-	q.Set("size", strconv.Itoa(ClientsPageSize))
+	q.Set("size", strconv.Itoa(PageSize))
 	q.Set("sort", "id:asc")
 	if !updatedFrom.IsZero() {
 		q.Set("updatedFrom", updatedFrom.UTC().Truncate(time.Second).Format(time.RFC3339))
 	}
-	data, err := r.do(ctx, http.MethodGet, "/api/v2/clients", q, nil)
+	data, err := c.do(ctx, http.MethodGet, "/api/v2/clients", q, nil)
 	if err != nil {
-		return ClientsPage{}, err
+		return CustomersPage{}, err
 	}
 	items, total, err := decodeList(data)
 	if err != nil {
-		return ClientsPage{}, fmt.Errorf("robaws: GET /api/v2/clients page %d: %w", page, err)
+		return CustomersPage{}, fmt.Errorf("robaws: GET /api/v2/clients page %d: %w", page, err)
 	}
-	return ClientsPage{Items: items, TotalItems: total}, nil
+	return CustomersPage{Items: items, TotalItems: total}, nil
 }
 
 // decodeList accepts a JSON array or an object with "items" and an
@@ -320,69 +325,78 @@ func decodeList(data []byte) ([]json.RawMessage, int, error) {
 }
 
 // do sends one request, waiting for the rate limit, and retries it on 429
-// up to robawsMaxRetries times. It returns the body of a 2xx answer, a
-// *RobawsError for any other status, or a transport error.
-func (r *Robaws) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
-	u := *r.base
+// up to maxRetries times, waiting Retry-After or else backing off
+// exponentially (1 s, 2 s, 4 s, 8 s, 16 s). It returns the body of a 2xx
+// answer, an *Error for any other status, or a transport error.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
+	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
 	for attempt := 0; ; attempt++ {
-		if err := r.sleep(ctx, r.limit.reserve(time.Now())); err != nil {
-			return nil, err
+		if err := c.limit.Wait(ctx); err != nil {
+			// Wait fails when ctx ends (or would end before the slot).
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("robaws: %s %s: %w", method, path, err)
 		}
 		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 		if err != nil {
 			return nil, fmt.Errorf("robaws: %s %s: %w", method, path, err)
 		}
-		req.Header.Set("Authorization", r.auth)
+		req.Header.Set("Authorization", c.auth)
 		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", r.userAgent)
+		req.Header.Set("User-Agent", c.userAgent)
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		start := time.Now()
-		resp, err := r.http.Do(req)
+		resp, err := c.http.Do(req)
 		if err != nil {
-			// *url.Error names the URL, which holds no credentials (NewRobaws
+			// *url.Error names the URL, which holds no credentials (New
 			// refuses them in base_url).
-			return nil, fmt.Errorf("robaws: %s %s: %w: %w", method, path, ErrRobawsUnreachable, err)
+			return nil, fmt.Errorf("robaws: %s %s: %w: %w", method, path, ErrUnreachable, err)
 		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, robawsMaxBody+1))
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 		resp.Body.Close()
-		r.logger.Debug("robaws request", "method", method, "path", path, "status", resp.StatusCode,
+		c.logger.Debug("robaws request", "method", method, "path", path, "status", resp.StatusCode,
 			"attempt", attempt+1, "duration_ms", time.Since(start).Milliseconds())
 		if err != nil {
 			return nil, fmt.Errorf("robaws: %s %s: read answer: %w", method, path, err)
 		}
-		if len(data) > robawsMaxBody {
-			return nil, fmt.Errorf("robaws: %s %s: answer larger than %d bytes", method, path, robawsMaxBody)
+		if len(data) > maxBody {
+			return nil, fmt.Errorf("robaws: %s %s: answer larger than %d bytes", method, path, maxBody)
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return data, nil
 		}
-		rerr := &RobawsError{Method: method, Path: path, StatusCode: resp.StatusCode, Message: r.message(data)}
-		if resp.StatusCode != http.StatusTooManyRequests || attempt >= robawsMaxRetries {
+		rerr := &Error{Method: method, Path: path, StatusCode: resp.StatusCode, Message: c.message(data)}
+		if resp.StatusCode != http.StatusTooManyRequests || attempt >= maxRetries {
 			return nil, rerr
 		}
 		wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		if !ok {
-			wait = time.Second << attempt // 1s, 2s, 4s, 8s, 16s
+			wait = retryBackoff.ForAttempt(float64(attempt))
 		}
-		if wait > robawsMaxRetryAfter {
+		if wait > maxRetryAfter {
 			rerr.Message = strings.TrimSpace(rerr.Message + " (Retry-After " + wait.Round(time.Second).String() + ")")
 			return nil, rerr
 		}
-		r.logger.Warn("robaws rate limit, retrying", "method", method, "path", path, "retry_in", wait.String(), "attempt", attempt+1)
-		if err := r.sleep(ctx, wait); err != nil {
+		c.logger.Warn("robaws rate limit, retrying", "method", method, "path", path, "retry_in", wait.String(), "attempt", attempt+1)
+		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
 }
 
+// retryBackoff is the wait before retry n (0-based) of a 429 without
+// Retry-After: 1 s doubling, 16 s at the fifth.
+var retryBackoff = backoff.Backoff{Min: time.Second, Max: time.Second << (maxRetries - 1), Factor: 2}
+
 // message extracts Robaws' explanation from an error body: the first of
 // message, error, detail, title (or errors[0]) of a JSON object, else the
 // text, unless it is HTML. It is capped and any credential is redacted.
-func (r *Robaws) message(body []byte) string {
+func (c *Client) message(body []byte) string {
 	body = bytes.TrimSpace(body)
 	var msg string
 	var obj map[string]json.RawMessage
@@ -395,13 +409,13 @@ func (r *Robaws) message(body []byte) string {
 		msg = string(body)
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
-	for _, s := range r.redact {
+	for _, s := range c.redact {
 		if s != "" {
 			msg = strings.ReplaceAll(msg, s, "[redacted]")
 		}
 	}
-	if len(msg) > robawsMaxMessage {
-		cut := robawsMaxMessage
+	if len(msg) > maxMessage {
+		cut := maxMessage
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
 			cut--
 		}
@@ -456,8 +470,8 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 		if n < 0 {
 			return 0, false
 		}
-		if n > int64(robawsMaxRetryAfter/time.Second)+1 {
-			return robawsMaxRetryAfter + time.Second, true
+		if n > int64(maxRetryAfter/time.Second)+1 {
+			return maxRetryAfter + time.Second, true
 		}
 		return time.Duration(n) * time.Second, true
 	}
@@ -465,26 +479,6 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-// limiter spaces requests at least interval apart (no burst), in the order
-// they reserve.
-type limiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
-}
-
-// reserve books the next slot and returns how long to wait for it.
-func (l *limiter) reserve(now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.next.Before(now) {
-		l.next = now
-	}
-	wait := l.next.Sub(now)
-	l.next = l.next.Add(l.interval)
-	return wait
 }
 
 // sleepContext waits d or until ctx is done.

@@ -1,4 +1,4 @@
-package app_test
+package robaws_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 )
 
 // fakeRobaws is an in-memory Robaws API on a loopback httptest server:
@@ -214,14 +214,14 @@ const (
 
 // newTestRobaws returns a Robaws client of f with a bearer API key and a
 // recording Sleep; mutate may change the config.
-func newTestRobaws(tb testing.TB, f *fakeRobaws, mutate func(*app.RobawsConfig)) (*app.Robaws, *sleeps) {
+func newTestRobaws(tb testing.TB, f *fakeRobaws, mutate func(*robaws.Config)) (*robaws.Client, *sleeps) {
 	tb.Helper()
 	sl := &sleeps{}
-	cfg := app.RobawsConfig{BaseURL: f.srv.URL, APIKey: testAPIKey, RequestsPerSecond: 1e6, Version: "1.2.3", Sleep: sl.Sleep}
+	cfg := robaws.Config{BaseURL: f.srv.URL, APIKey: testAPIKey, RequestsPerSecond: 1e6, Version: "1.2.3", Sleep: sl.Sleep}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	r, err := app.NewRobaws(cfg)
+	r, err := robaws.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -231,20 +231,20 @@ func newTestRobaws(tb testing.TB, f *fakeRobaws, mutate func(*app.RobawsConfig))
 func TestNewRobawsCredentials(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     app.RobawsConfig
+		cfg     robaws.Config
 		wantErr error // nil: no error; errAny: some other error
 	}{
-		{"none", app.RobawsConfig{}, app.ErrNoCredentials},
-		{"username only", app.RobawsConfig{Username: "u"}, app.ErrNoCredentials},
-		{"password only", app.RobawsConfig{Password: "p"}, app.ErrNoCredentials},
-		{"basic", app.RobawsConfig{Username: "u", Password: "p"}, nil},
-		{"api key", app.RobawsConfig{APIKey: "k"}, nil},
-		{"credentials in base url", app.RobawsConfig{APIKey: "k", BaseURL: "https://u:hunter2@robaws.example"}, errAny},
-		{"relative base url", app.RobawsConfig{APIKey: "k", BaseURL: "robaws.example"}, errAny},
+		{"none", robaws.Config{}, robaws.ErrNoCredentials},
+		{"username only", robaws.Config{Username: "u"}, robaws.ErrNoCredentials},
+		{"password only", robaws.Config{Password: "p"}, robaws.ErrNoCredentials},
+		{"basic", robaws.Config{Username: "u", Password: "p"}, nil},
+		{"api key", robaws.Config{APIKey: "k"}, nil},
+		{"credentials in base url", robaws.Config{APIKey: "k", BaseURL: "https://u:hunter2@robaws.example"}, errAny},
+		{"relative base url", robaws.Config{APIKey: "k", BaseURL: "robaws.example"}, errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := app.NewRobaws(tt.cfg)
+			_, err := robaws.New(tt.cfg)
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Fatalf("err = %v, want nil", err)
@@ -266,12 +266,12 @@ func TestRobawsAuthHeaders(t *testing.T) {
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))
 	tests := []struct {
 		name     string
-		cfg      func(*app.RobawsConfig)
+		cfg      func(*robaws.Config)
 		wantAuth string
 	}{
 		{"bearer", nil, "Bearer " + testAPIKey},
-		{"basic", func(c *app.RobawsConfig) { c.APIKey, c.Username, c.Password = "", testUser, testPassword }, basic},
-		{"api key wins over basic", func(c *app.RobawsConfig) { c.Username, c.Password = testUser, testPassword }, "Bearer " + testAPIKey},
+		{"basic", func(c *robaws.Config) { c.APIKey, c.Username, c.Password = "", testUser, testPassword }, basic},
+		{"api key wins over basic", func(c *robaws.Config) { c.Username, c.Password = testUser, testPassword }, "Bearer " + testAPIKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,7 +280,7 @@ func TestRobawsAuthHeaders(t *testing.T) {
 			if _, err := r.ListWebhooks(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.ListClients(context.Background(), 0, time.Time{}); err != nil {
+			if _, err := r.ListCustomers(context.Background(), 0, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 			reqs := f.Requests("", "")
@@ -314,7 +314,7 @@ func TestRobawsRegisterFixture(t *testing.T) {
 		w.Write(fixture)
 	}))
 	defer srv.Close()
-	r, err := app.NewRobaws(app.RobawsConfig{BaseURL: srv.URL, APIKey: testAPIKey})
+	r, err := robaws.New(robaws.Config{BaseURL: srv.URL, APIKey: testAPIKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestRobawsRegisterFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &app.RobawsWebhook{ID: "63f591e0-0000-4b39-998a-000000000001", URL: "https://office-edge.ngrok.app" + customersPath,
+	want := &robaws.Webhook{ID: "63f591e0-0000-4b39-998a-000000000001", URL: "https://office-edge.ngrok.app" + customersPath,
 		Events: []string{"client.created", "client.updated"}, Secret: "0f3c2b1a-9e8d-4c7b-a6f5-e4d3c2b1a098"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("webhook (-want +got):\n%s", diff)
@@ -352,14 +352,14 @@ func TestRobawsListShapes(t *testing.T) {
 		{"array", `[{"id":"a","url":"https://x/1","events":["client.updated"]},{"id":7,"url":"https://x/2","events":[]}]`},
 		{"items", `{"items":[{"id":"a","url":"https://x/1","events":["client.updated"]},{"id":7,"url":"https://x/2","events":[]}],"totalItems":2}`},
 	}
-	want := []app.RobawsWebhook{{ID: "a", URL: "https://x/1", Events: []string{"client.updated"}}, {ID: "7", URL: "https://x/2", Events: []string{}}}
+	want := []robaws.Webhook{{ID: "a", URL: "https://x/1", Events: []string{"client.updated"}}, {ID: "7", URL: "https://x/2", Events: []string{}}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			r, _ := app.NewRobaws(app.RobawsConfig{BaseURL: srv.URL, APIKey: "k", RequestsPerSecond: 1000})
+			r, _ := robaws.New(robaws.Config{BaseURL: srv.URL, APIKey: "k", RequestsPerSecond: 1000})
 			got, err := r.ListWebhooks(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -367,7 +367,7 @@ func TestRobawsListShapes(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("webhooks (-want +got):\n%s", diff)
 			}
-			page, err := r.ListClients(context.Background(), 0, time.Time{})
+			page, err := r.ListCustomers(context.Background(), 0, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -416,9 +416,9 @@ func TestRobawsRetryAfter(t *testing.T) {
 				return true
 			})
 			r, sl := newTestRobaws(t, f, nil)
-			_, err := r.ListClients(context.Background(), 0, time.Time{})
+			_, err := r.ListCustomers(context.Background(), 0, time.Time{})
 			if tt.wantErr {
-				var re *app.RobawsError
+				var re *robaws.Error
 				if !errors.As(err, &re) || re.StatusCode != 429 || !strings.Contains(err.Error(), "too many requests") {
 					t.Fatalf("err = %v, want a 429 RobawsError with the message", err)
 				}
@@ -468,7 +468,7 @@ func TestRobawsErrorMessages(t *testing.T) {
 			})
 			r, _ := newTestRobaws(t, f, nil)
 			_, err := r.RegisterWebhook(context.Background(), "https://x.example/hook", []string{"client.updated"})
-			var re *app.RobawsError
+			var re *robaws.Error
 			if !errors.As(err, &re) {
 				t.Fatalf("err = %v, want a *RobawsError", err)
 			}
@@ -510,7 +510,7 @@ func TestRobawsDeleteWebhook(t *testing.T) {
 
 func TestRobawsRateLimit(t *testing.T) {
 	f := newFakeRobaws(t)
-	r, _ := newTestRobaws(t, f, func(c *app.RobawsConfig) { c.RequestsPerSecond, c.Sleep = 50, nil })
+	r, _ := newTestRobaws(t, f, func(c *robaws.Config) { c.RequestsPerSecond, c.Sleep = 50, nil })
 	start := time.Now()
 	for range 6 {
 		if _, err := r.ListWebhooks(context.Background()); err != nil {

@@ -1,4 +1,4 @@
-package app
+package robaws
 
 import (
 	"bytes"
@@ -13,14 +13,8 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// syncMaxBatch caps how many customers one ApplyCustomers transaction takes.
-// Pages that arrive while the previous transaction commits are applied
-// together, so a fast API costs one commit per several pages and a slow one
-// still applies every page as it arrives.
-const syncMaxBatch = 2000
-
-// syncAppliers is how many ApplyCustomers calls a sync keeps in flight.
-const syncAppliers = 2
+// ErrSyncRunning is returned when a customer sync is started while one runs.
+var ErrSyncRunning = errors.New("a customer sync is already running")
 
 // syncLoggedErrors is how many unmappable clients a sync logs one by one.
 const syncLoggedErrors = 10
@@ -50,18 +44,28 @@ type SyncProgress struct {
 	Error string `json:"error,omitempty"`
 }
 
+// SyncerConfig configures NewSyncer.
+type SyncerConfig struct {
+	// Map maps one Robaws client object (an item of a clients page) to a
+	// customer, with a zero Version when it has no updatedAt (SPEC §2).
+	// Required.
+	Map func(data []byte) (*store.Customer, error)
+	// Now is the clock for start times and for the version of clients
+	// without updatedAt; tests replace it. Default time.Now.
+	Now func() time.Time
+	// Logger, already scoped by the caller; default discards.
+	Logger *slog.Logger
+}
+
 // Syncer copies every Robaws client into the customer cache (SPEC §5). One
 // sync runs at a time, started in the background with Start (for the API)
 // or run synchronously with Run; RunPeriodic reconciles incrementally.
 type Syncer struct {
-	db      *store.DB
-	robaws  *Robaws
-	mapping Mapping
-	logger  *slog.Logger
-
-	// Now is the clock for start times and for the version of clients
-	// without updatedAt; tests replace it. Default time.Now.
-	Now func() time.Time
+	db     *store.DB
+	client *Client
+	mapper func(data []byte) (*store.Customer, error)
+	now    func() time.Time
+	logger *slog.Logger
 
 	mu       sync.Mutex
 	progress SyncProgress
@@ -70,14 +74,20 @@ type Syncer struct {
 	closed   bool
 }
 
-// NewSyncer returns a syncer. robaws may be nil (no credentials): then
-// every sync fails with ErrNoCredentials.
-func NewSyncer(db *store.DB, robaws *Robaws, mapping Mapping, logger *slog.Logger) *Syncer {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewSyncer returns a syncer. client may be nil (no credentials): then
+// every sync fails with ErrNoCredentials. It panics without cfg.Map, a
+// wiring mistake.
+func NewSyncer(db *store.DB, client *Client, cfg SyncerConfig) *Syncer {
+	if cfg.Map == nil {
+		panic("robaws: NewSyncer without SyncerConfig.Map")
 	}
-	return &Syncer{db: db, robaws: robaws, mapping: mapping.withDefaults(),
-		logger: logger.With("component", "sync"), Now: time.Now}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{db: db, client: client, mapper: cfg.Map, now: cfg.Now, logger: cfg.Logger}
 }
 
 // errSyncerClosed is returned by Start and Run after Close.
@@ -86,7 +96,7 @@ var errSyncerClosed = errors.New("customer sync stopped")
 // Start starts a sync in a goroutine owned by the syncer and returns at
 // once. A zero since is a full sync; otherwise only clients updated since
 // then are fetched. It returns ErrSyncRunning if a sync runs and
-// ErrNoCredentials without a Robaws client. Progress reports how it goes;
+// ErrNoCredentials without a Client. Progress reports how it goes;
 // Wait waits for it; Close stops it.
 func (s *Syncer) Start(since time.Time) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,9 +117,8 @@ func (s *Syncer) Start(since time.Time) error {
 }
 
 // Run runs a sync and returns its final progress; the caller handles
-// (logs) its error. It returns
-// ErrSyncRunning if a sync already runs, ErrNoCredentials without a Robaws
-// client, and the error that stopped it early (with the progress so far).
+// (logs) its error. It returns ErrSyncRunning if a sync already runs,
+// ErrNoCredentials without a Client, and the error that stopped it early (with the progress so far).
 // Cancelling ctx or Close stops it.
 func (s *Syncer) Run(ctx context.Context, since time.Time) (SyncProgress, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -161,10 +170,10 @@ func (s *Syncer) begin(since time.Time, cancel context.CancelFunc) (chan struct{
 		return nil, errSyncerClosed
 	case s.progress.Running:
 		return nil, ErrSyncRunning
-	case s.robaws == nil:
+	case s.client == nil:
 		return nil, ErrNoCredentials
 	}
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	s.progress = SyncProgress{Running: true, StartedAt: &now}
 	if !since.IsZero() {
 		since = since.UTC()
@@ -178,7 +187,7 @@ func (s *Syncer) begin(since time.Time, cancel context.CancelFunc) (chan struct{
 // finish records the outcome, releases the slot and logs a finished or
 // cancelled sync; a failure is left to the caller to handle.
 func (s *Syncer) finish(done chan struct{}, err error) SyncProgress {
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	s.mu.Lock()
 	s.progress.Running = false
 	s.progress.FinishedAt = &now
@@ -199,14 +208,11 @@ func (s *Syncer) finish(done chan struct{}, err error) SyncProgress {
 	return p
 }
 
-// syncPage is one fetched page, mapped.
-type syncPage struct {
-	customers []*store.Customer
-}
-
-// run fetches pages in one goroutine (HTTP, JSON decoding and mapping) and
-// applies them in this one (bbolt), so that both cores work. On success it
-// records the start time for the next incremental sync.
+// run fetches the pages one after the other, from 0 until fetched reaches
+// totalItems, an empty page, or (when the total is unknown) a short page,
+// and applies each in one store call. Robaws serves at most 15 requests/s,
+// so the fetch sets the pace and a pipeline would gain nothing. On success
+// it records the start time for the next incremental sync.
 func (s *Syncer) run(ctx context.Context, since time.Time) error {
 	started := *s.Progress().StartedAt
 	prev, err := s.db.LastSyncStarted(ctx)
@@ -218,62 +224,36 @@ func (s *Syncer) run(ctx context.Context, since time.Time) error {
 	} else {
 		s.logger.Info("customer sync started", "full", false, "since", since.UTC().Format(time.RFC3339))
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Three stages, so that every core has work: fetch (HTTP and page
-	// decoding, one goroutine, in page order), map (a goroutine per page,
-	// as many as the pages buffer holds), apply (the store's writer).
-	pages := make(chan chan syncPage, 8)
-	fetchErr := make(chan error, 1)
-	var mappers sync.WaitGroup
-	go func() {
-		defer close(pages)
-		fetchErr <- s.fetch(ctx, since, pages, &mappers)
-	}()
-
-	// Two appliers keep the store's writer busy: while one batch commits,
-	// the other updates the in-memory index of the previous one. Batches
-	// may commit out of order; that is safe because each client is applied
-	// by version (an older copy of a client is stale, never applied over a
-	// newer one).
-	batches := make(chan []*store.Customer)
-	var appliers sync.WaitGroup
-	var applyErrOnce sync.Once
-	var applyErr error
-	for range syncAppliers {
-		appliers.Go(func() {
-			for b := range batches {
-				if err := s.apply(ctx, b); err != nil {
-					applyErrOnce.Do(func() { applyErr = err })
-					cancel()
-				}
-			}
-		})
-	}
-	var batch []*store.Customer
-	for next := range pages {
-		batch = append(batch, (<-next).customers...)
-		if len(batch) < syncMaxBatch && len(pages) > 0 {
-			continue // more is waiting: apply it in the same transaction
+	fetched := 0
+	var firstOfPrev []byte
+	for page := 0; ; page++ {
+		// A client without updatedAt gets the time the request started:
+		// the page reflects Robaws at some moment after it, so a webhook
+		// signed later than this is newer and wins.
+		fetchedAt := s.now().UTC()
+		p, err := s.client.ListCustomers(ctx, page, since)
+		if err != nil {
+			return err
 		}
-		select {
-		case batches <- batch:
-		case <-ctx.Done():
+		if len(p.Items) == 0 {
+			break
 		}
-		batch = nil
-	}
-	if len(batch) > 0 && ctx.Err() == nil {
-		batches <- batch
-	}
-	close(batches)
-	appliers.Wait()
-	mappers.Wait()
-	if err := <-fetchErr; err != nil && applyErr == nil {
-		return err
-	}
-	if applyErr != nil {
-		return applyErr
+		// A server that ignores page would make this loop forever.
+		if bytes.Equal(firstOfPrev, p.Items[0]) {
+			return fmt.Errorf("robaws returned page %d twice", page-1)
+		}
+		firstOfPrev = p.Items[0]
+		fetched += len(p.Items)
+		s.mu.Lock()
+		s.progress.Fetched = fetched
+		s.progress.Total = max(p.TotalItems, 0)
+		s.mu.Unlock()
+		if err := s.apply(ctx, s.mapPage(p.Items, fetchedAt)); err != nil {
+			return err
+		}
+		if (p.TotalItems >= 0 && fetched >= p.TotalItems) || (p.TotalItems < 0 && len(p.Items) < PageSize) {
+			break
+		}
 	}
 	// A sync covers everything since its start only when it also covered
 	// the time since the previous successful start: a full sync, or one
@@ -287,93 +267,40 @@ func (s *Syncer) run(ctx context.Context, since time.Time) error {
 	return nil
 }
 
-// fetch reads pages from 0 until fetched reaches totalItems, an empty page,
-// or (when the total is unknown) a short page. For each page it sends, in
-// order, a channel that receives the page mapped by a goroutine it starts
-// (counted in mappers).
-func (s *Syncer) fetch(ctx context.Context, since time.Time, out chan<- chan syncPage, mappers *sync.WaitGroup) error {
-	fetched := 0
-	var firstOfPrev []byte
-	for page := 0; ; page++ {
-		// A client without updatedAt gets the time the request started:
-		// the page reflects Robaws at some moment after it, so a webhook
-		// signed later than this is newer and wins.
-		fetchedAt := s.Now().UTC()
-		p, err := s.robaws.ListClients(ctx, page, since)
-		if err != nil {
-			return err
-		}
-		if len(p.Items) == 0 {
-			return nil
-		}
-		// A server that ignores page would make this loop forever.
-		if bytes.Equal(firstOfPrev, p.Items[0]) {
-			return fmt.Errorf("robaws returned page %d twice", page-1)
-		}
-		firstOfPrev = p.Items[0]
-		fetched += len(p.Items)
-		s.mu.Lock()
-		s.progress.Fetched = fetched
-		s.progress.Total = max(p.TotalItems, 0)
-		s.mu.Unlock()
-		mapped := make(chan syncPage, 1)
-		mappers.Go(func() { mapped <- s.mapPage(p.Items, fetchedAt) })
-		select {
-		case out <- mapped:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if (p.TotalItems >= 0 && fetched >= p.TotalItems) || (p.TotalItems < 0 && len(p.Items) < ClientsPageSize) {
-			return nil
-		}
-	}
-}
-
 // mapPage maps one page's clients; a client without updatedAt gets
 // fetchedAt as its version. Unmappable clients are counted, and the first
 // few of a sync logged.
-func (s *Syncer) mapPage(items []json.RawMessage, fetchedAt time.Time) syncPage {
-	sp := syncPage{customers: make([]*store.Customer, 0, len(items))}
-	type failure struct {
-		clientID string
-		err      error
-	}
-	var failed []failure
+func (s *Syncer) mapPage(items []json.RawMessage, fetchedAt time.Time) []*store.Customer {
+	customers := make([]*store.Customer, 0, len(items))
 	for _, item := range items {
-		c, err := MapCustomer(item, s.mapping)
+		c, err := s.mapper(item)
 		if err != nil {
-			failed = append(failed, failure{ClientID(item), err})
+			s.mu.Lock()
+			s.progress.Errors++
+			n := s.progress.Errors
+			s.mu.Unlock()
+			switch {
+			case n < syncLoggedErrors:
+				s.logger.Warn("client not synced", "client_id", itemID(item), "error", err)
+			case n == syncLoggedErrors:
+				s.logger.Warn("client not synced; further ones are only counted", "client_id", itemID(item), "error", err)
+			}
 			continue
 		}
 		if c.Version.IsZero() {
 			c.Version = fetchedAt
 		}
-		sp.customers = append(sp.customers, c)
+		customers = append(customers, c)
 	}
-	if len(failed) == 0 {
-		return sp
-	}
-	s.mu.Lock()
-	before := s.progress.Errors
-	s.progress.Errors += len(failed)
-	s.mu.Unlock()
-	for i, f := range failed {
-		switch n := before + i + 1; {
-		case n < syncLoggedErrors:
-			s.logger.Warn("client not synced", "client_id", f.clientID, "error", f.err)
-		case n == syncLoggedErrors:
-			s.logger.Warn("client not synced; further ones are only counted", "client_id", f.clientID, "error", f.err)
-		}
-	}
-	return sp
+	return customers
 }
 
-// apply stores one batch (source sync, never overwriting a newer version).
-func (s *Syncer) apply(ctx context.Context, batch []*store.Customer) error {
-	if len(batch) == 0 {
+// apply stores one page (source sync, never overwriting a newer version).
+func (s *Syncer) apply(ctx context.Context, customers []*store.Customer) error {
+	if len(customers) == 0 {
 		return nil
 	}
-	applied, unchanged, stale, err := s.db.ApplyCustomers(ctx, batch, store.SourceSync)
+	applied, unchanged, stale, err := s.db.ApplyCustomers(ctx, customers, store.SourceSync)
 	if err != nil {
 		return fmt.Errorf("apply synced customers: %w", err)
 	}
@@ -394,7 +321,7 @@ func (s *Syncer) apply(ctx context.Context, batch []*store.Customer) error {
 // the goroutine. It returns ctx.Err(), or nil at once when interval <= 0 or
 // there are no credentials.
 func (s *Syncer) RunPeriodic(ctx context.Context, interval time.Duration) error {
-	if interval <= 0 || s.robaws == nil {
+	if interval <= 0 || s.client == nil {
 		return nil
 	}
 	retry := min(interval, 15*time.Minute)
@@ -410,7 +337,7 @@ func (s *Syncer) RunPeriodic(ctx context.Context, interval time.Duration) error 
 		wait := time.Duration(0)
 		if !last.IsZero() {
 			// At most an interval, even if the clock was set back.
-			wait = min(last.Add(interval).Sub(s.Now()), interval)
+			wait = min(last.Add(interval).Sub(s.now()), interval)
 		}
 		if err := sleepContext(ctx, wait); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package app_test
+package robaws_test
 
 import (
 	"context"
@@ -7,70 +7,82 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/google/go-cmp/cmp"
-	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// clock is a settable clock shared by the receiver, the store and the
-// registrar.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-// registerEnv is a registrar over a temp store, a fake Robaws and a public
-// app, with all logs captured.
+// registerEnv is a registrar over a temp store and a fake Robaws, with all
+// logs captured and the OnSecretsChanged calls counted.
 type registerEnv struct {
-	db     *store.DB
-	recv   *app.Receiver
-	fake   *fakeRobaws
-	reg    *app.Registrar
-	public *fiber.App
-	clock  *clock
-	logs   *syncBuffer
+	db      *store.DB
+	fake    *fakeRobaws
+	reg     *robaws.Registrar
+	clock   *clock
+	logs    *syncBuffer
+	reloads atomic.Int32
 }
 
 var registerT0 = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 
+// testEndpoints are the registrar's view of the default customers endpoint
+// and a second one.
+func testEndpoints(autoRegister bool) []robaws.Endpoint {
+	return []robaws.Endpoint{
+		{Name: "customers", Path: customersPath, Events: []string{"client.created", "client.updated"}, AutoRegister: autoRegister},
+		{Name: "articles", Path: "/api/webhooks/robaws/articles", Events: []string{"article.updated"}},
+	}
+}
+
 func newRegisterEnv(t *testing.T, autoRegister bool) *registerEnv {
 	t.Helper()
-	e := &registerEnv{db: MustOpenDB(t, ""), fake: newFakeRobaws(t), clock: &clock{t: registerT0}, logs: &syncBuffer{}}
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.recv = MustReceiver(t, e.db, time.Time{}, func(c *app.ReceiverConfig) {
-		c.Endpoints[0].AutoRegister = autoRegister
-		c.Logger = logger
+	e := &registerEnv{db: MustOpenDB(t), fake: newFakeRobaws(t), clock: &clock{t: registerT0}, logs: &syncBuffer{}}
+	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "robaws")
+	e.db.Now = e.clock.Now
+	client, _ := newTestRobaws(t, e.fake, func(c *robaws.Config) { c.Logger = logger })
+	e.reg = robaws.NewRegistrar(e.db, client, robaws.RegistrarConfig{
+		Endpoints: testEndpoints(autoRegister),
+		OnSecretsChanged: func(ctx context.Context) error {
+			e.reloads.Add(1)
+			return nil
+		},
+		Now: e.clock.Now, Logger: logger,
 	})
-	e.recv.Now, e.db.Now = e.clock.Now, e.clock.Now
-	robaws, _ := newTestRobaws(t, e.fake, func(c *app.RobawsConfig) { c.Logger = logger })
-	e.reg = app.NewRegistrar(e.db, e.recv, robaws, logger)
-	e.reg.Now = e.clock.Now
-	e.public = app.NewPublic(e.recv, app.PublicConfig{Logger: logger})
 	return e
 }
 
-// deliver posts a client.updated event for clientID signed with secret at
-// the clock's time and returns the answer.
-func (e *registerEnv) deliver(t *testing.T, eventID, clientID, secret string) answer {
+// verifying returns the secrets a delivery to the customers endpoint may be
+// signed with at the clock's time, as the receiver reads them from the
+// store on OnSecretsChanged: active and not past ExpiresAt.
+func (e *registerEnv) verifying(t *testing.T) []string {
 	t.Helper()
-	body := delivery(eventID, "client.updated", clientID, "Client "+clientID, "")
-	return post(t, e.public, "POST", customersPath, body, app.Sign(secret, e.clock.Now().Unix(), body))
+	list, err := e.db.FindSecrets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range list {
+		if s.Endpoint == "customers" && s.Active && (s.ExpiresAt.IsZero() || e.clock.Now().Before(s.ExpiresAt)) {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
+// checkVerifying fails unless OnSecretsChanged ran since the last check and
+// exactly want verify.
+func (e *registerEnv) checkVerifying(t *testing.T, want ...string) {
+	t.Helper()
+	if n := e.reloads.Swap(0); n == 0 {
+		t.Errorf("OnSecretsChanged not called, want the receiver told")
+	}
+	if diff := cmp.Diff(want, e.verifying(t)); diff != "" {
+		t.Errorf("verifying secrets (-want +got):\n%s", diff)
+	}
 }
 
 // checkNoSecrets fails if a secret the fake handed out appears in the logs
@@ -124,10 +136,8 @@ func TestRegister(t *testing.T) {
 		t.Errorf("hint %q", s.Hint())
 	}
 
-	// A delivery signed with the new secret is processed at once.
-	if a := e.deliver(t, "evt-1", "C-1", secretFor(1)); a.Code != 200 || a.Status != "processed" {
-		t.Fatalf("delivery: got %d %+v, want 200 processed", a.Code, a)
-	}
+	// A delivery signed with the new secret verifies at once.
+	e.checkVerifying(t, secretFor(1))
 
 	// A second registration is refused without force ...
 	_, err = e.reg.Register(ctx, "customers", url, false)
@@ -145,12 +155,9 @@ func TestRegister(t *testing.T) {
 	if s2.ID == s.ID || s2.Value != secretFor(2) {
 		t.Fatalf("forced registration: id %s value hint %s", s2.ID, s2.Hint())
 	}
-	for i, secret := range []string{secretFor(1), secretFor(2)} {
-		if a := e.deliver(t, "evt-f"+string(rune('a'+i)), "C-2", secret); a.Code != 200 {
-			t.Fatalf("delivery with secret %d: got %d %+v, want 200", i+1, a.Code, a)
-		}
-	}
+	e.checkVerifying(t, secretFor(1), secretFor(2))
 	e.checkNoSecrets(t, err2s(err))
+	checkComponentOnce(t, e.logs.String(), "robaws", 2)
 }
 
 func err2s(err error) string {
@@ -164,22 +171,22 @@ func TestRegisterErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("unknown endpoint", func(t *testing.T) {
 		e := newRegisterEnv(t, false)
-		if _, err := e.reg.Register(ctx, "nope", "https://x.example/h", false); !errors.Is(err, app.ErrUnknownEndpoint) {
+		if _, err := e.reg.Register(ctx, "nope", "https://x.example/h", false); !errors.Is(err, robaws.ErrUnknownEndpoint) {
 			t.Fatalf("err = %v, want ErrUnknownEndpoint", err)
 		}
 	})
 	t.Run("bad url", func(t *testing.T) {
 		e := newRegisterEnv(t, false)
 		for _, u := range []string{"", "/api/x", "ftp://x.example/h"} {
-			if _, err := e.reg.Register(ctx, "customers", u, false); !errors.Is(err, app.ErrInvalidURL) {
+			if _, err := e.reg.Register(ctx, "customers", u, false); !errors.Is(err, robaws.ErrInvalidURL) {
 				t.Fatalf("url %q: err = %v, want ErrInvalidURL", u, err)
 			}
 		}
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		e := newRegisterEnv(t, false)
-		reg := app.NewRegistrar(e.db, e.recv, nil, nil)
-		if _, err := reg.Register(ctx, "customers", "https://x.example/h", false); !errors.Is(err, app.ErrNoCredentials) {
+		reg := robaws.NewRegistrar(e.db, nil, robaws.RegistrarConfig{Endpoints: testEndpoints(true)})
+		if _, err := reg.Register(ctx, "customers", "https://x.example/h", false); !errors.Is(err, robaws.ErrNoCredentials) {
 			t.Fatalf("Register: err = %v, want ErrNoCredentials", err)
 		}
 		if err := reg.EnsureRegistered(ctx, "https://x.example"); err != nil {
@@ -194,7 +201,7 @@ func TestRegisterErrors(t *testing.T) {
 			return true
 		})
 		_, err := e.reg.Register(ctx, "customers", "https://x.example/h", false)
-		var re *app.RobawsError
+		var re *robaws.Error
 		if !errors.As(err, &re) || re.StatusCode != 422 || !strings.Contains(err.Error(), "url must be reachable") {
 			t.Fatalf("err = %v, want the 422 with Robaws' message", err)
 		}
@@ -241,9 +248,7 @@ func TestDeleteRemote(t *testing.T) {
 	if got.Active {
 		t.Fatal("secret still active after DeleteRemote")
 	}
-	if a := e.deliver(t, "evt-d", "C-1", secretFor(1)); a.Code != 401 || a.Error != "signature mismatch" {
-		t.Fatalf("delivery with the deleted secret: got %d %+v, want 401 signature mismatch", a.Code, a)
-	}
+	e.checkVerifying(t) // the deleted secret no longer verifies
 	// Again: already inactive here and gone at Robaws, still fine.
 	if err := e.reg.DeleteRemote(ctx, s.ID); err != nil {
 		t.Fatalf("second DeleteRemote: %v", err)
@@ -280,9 +285,7 @@ func TestEnsureRegistered(t *testing.T) {
 	if n := len(e.fake.Requests("POST", "")); n != 1 {
 		t.Fatalf("%d registrations requested, want 1", n)
 	}
-	if a := e.deliver(t, "evt-a", "C-1", secretFor(1)); a.Status != "processed" {
-		t.Fatalf("delivery with the first secret: %+v", a)
-	}
+	e.checkVerifying(t, secretFor(1))
 
 	// The public URL changes: a new registration, the old one deleted.
 	if err := e.reg.EnsureRegistered(ctx, urlB); err != nil {
@@ -305,18 +308,11 @@ func TestEnsureRegistered(t *testing.T) {
 
 	// During the grace period both secrets verify.
 	e.clock.Set(registerT0.Add(59 * time.Minute))
-	for i, secret := range []string{secretFor(1), secretFor(2)} {
-		if a := e.deliver(t, "evt-g"+string(rune('a'+i)), "C-1", secret); a.Code != 200 || a.Status != "processed" {
-			t.Fatalf("in grace, secret %d: got %d %+v, want 200 processed", i+1, a.Code, a)
-		}
-	}
+	e.checkVerifying(t, secretFor(1), secretFor(2))
 	// After it, only the new one.
 	e.clock.Set(registerT0.Add(61 * time.Minute))
-	if a := e.deliver(t, "evt-x", "C-1", secretFor(1)); a.Code != 401 || a.Error != "signature mismatch" {
-		t.Fatalf("after grace, old secret: got %d %+v, want 401 signature mismatch", a.Code, a)
-	}
-	if a := e.deliver(t, "evt-y", "C-1", secretFor(2)); a.Code != 200 || a.Status != "processed" {
-		t.Fatalf("after grace, new secret: got %d %+v, want 200 processed", a.Code, a)
+	if diff := cmp.Diff([]string{secretFor(2)}, e.verifying(t)); diff != "" {
+		t.Fatalf("after grace, verifying secrets (-want +got):\n%s", diff)
 	}
 	// The next run deactivates the expired secret and registers nothing.
 	if err := e.reg.EnsureRegistered(ctx, urlB); err != nil {
@@ -372,5 +368,28 @@ func TestEnsureRegisteredRetriesDelete(t *testing.T) {
 	}
 	if n := len(e.fake.Requests("POST", "")); n != 2 {
 		t.Fatalf("%d registrations requested, want 2", n)
+	}
+}
+
+// TestEnsureRegisteredReturnsErrors: a failed auto-registration is
+// returned, naming the endpoint and URL, for the caller to log; the
+// registrar does not log it too.
+func TestEnsureRegisteredReturnsErrors(t *testing.T) {
+	e := newRegisterEnv(t, true)
+	e.fake.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != "POST" {
+			return false
+		}
+		w.WriteHeader(422)
+		w.Write([]byte(`{"message":"url must be reachable"}`))
+		return true
+	})
+	err := e.reg.EnsureRegistered(context.Background(), "https://a.example")
+	var re *robaws.Error
+	if !errors.As(err, &re) || re.StatusCode != 422 || !strings.Contains(err.Error(), "auto-register customers at https://a.example"+customersPath) {
+		t.Fatalf("err = %v, want the 422 for customers at its URL", err)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "url must be reachable") {
+		t.Errorf("the registrar logged the error it returned:\n%s", logs)
 	}
 }

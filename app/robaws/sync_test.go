@@ -1,4 +1,4 @@
-package app_test
+package robaws_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -35,16 +35,20 @@ type syncEnv struct {
 	db     *store.DB
 	fake   *fakeRobaws
 	sleeps *sleeps
-	syncer *app.Syncer
+	clock  *clock
+	logs   *syncBuffer
+	syncer *robaws.Syncer
 }
 
 func newSyncEnv(t *testing.T, clients [][]byte) *syncEnv {
 	t.Helper()
-	e := &syncEnv{db: MustOpenDB(t, ""), fake: newFakeRobaws(t)}
+	e := &syncEnv{db: MustOpenDB(t), fake: newFakeRobaws(t), clock: &clock{}, logs: &syncBuffer{}}
+	e.clock.SetFunc(time.Now)
 	e.fake.clients = clients
-	var robaws *app.Robaws
-	robaws, e.sleeps = newTestRobaws(t, e.fake, nil)
-	e.syncer = app.NewSyncer(e.db, robaws, app.Mapping{}, slog.New(slog.DiscardHandler))
+	var client *robaws.Client
+	client, e.sleeps = newTestRobaws(t, e.fake, nil)
+	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "sync")
+	e.syncer = robaws.NewSyncer(e.db, client, robaws.SyncerConfig{Map: testMap, Now: e.clock.Now, Logger: logger})
 	t.Cleanup(func() { e.syncer.Close() })
 	return e
 }
@@ -74,13 +78,13 @@ func TestSyncAllPagesWith429(t *testing.T) {
 		return hit
 	})
 	start := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	e.syncer.Now = func() time.Time { return start }
+	e.clock.Set(start)
 
 	got, err := e.syncer.Run(context.Background(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := app.SyncProgress{Fetched: 1050, Total: 1050, Applied: 1050, StartedAt: &start, FinishedAt: &start}
+	want := robaws.SyncProgress{Fetched: 1050, Total: 1050, Applied: 1050, StartedAt: &start, FinishedAt: &start}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("progress (-want +got):\n%s", diff)
 	}
@@ -146,15 +150,14 @@ func TestSyncKeepsNewerWebhook(t *testing.T) {
 	// Client 218 is at 2026-11-30T07:45:00Z in the list; a webhook already
 	// brought a newer version.
 	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	recv := MustReceiver(t, e.db, now, nil)
-	public := app.NewPublic(recv, app.PublicConfig{})
-	body := delivery("evt-newer", "client.updated", "218", "Dupont Transports (renamed)", "2026-11-30T08:30:00Z")
-	if a := post(t, public, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body)); a.Status != "processed" {
-		t.Fatalf("webhook: %+v", a)
+	e.db.Now = func() time.Time { return now }
+	newer := &store.Customer{ID: "218", Name: "Dupont Transports (renamed)", Version: time.Date(2026, 11, 30, 8, 30, 0, 0, time.UTC)}
+	if applied, _, _, err := e.db.ApplyCustomers(ctx, []*store.Customer{newer}, store.SourceWebhook); err != nil || applied != 1 {
+		t.Fatalf("webhook version: applied %d, err %v; want 1, nil", applied, err)
 	}
 
 	fetched := time.Date(2026, 11, 30, 9, 5, 0, 0, time.UTC)
-	e.syncer.Now = func() time.Time { return fetched }
+	e.clock.Set(fetched)
 	got, err := e.syncer.Run(ctx, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -183,13 +186,13 @@ func TestSyncIncremental(t *testing.T) {
 	e := newSyncEnv(t, makeClients(1, 150, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)))
 	ctx := context.Background()
 	s1 := time.Date(2026, 11, 30, 9, 0, 0, 500_000_000, time.UTC)
-	e.syncer.Now = func() time.Time { return s1 }
+	e.clock.Set(s1)
 	if _, err := e.syncer.Run(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 
 	s2 := s1.Add(24 * time.Hour)
-	e.syncer.Now = func() time.Time { return s2 }
+	e.clock.Set(s2)
 	last, err := e.db.LastSyncStarted(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +218,7 @@ func TestSyncIncremental(t *testing.T) {
 	}
 
 	// A sync from a later point leaves a gap: the mark does not move.
-	e.syncer.Now = func() time.Time { return s2.Add(time.Hour) }
+	e.clock.SetFunc(func() time.Time { return s2.Add(time.Hour) })
 	if _, err := e.syncer.Run(ctx, s2.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +231,7 @@ func TestSyncIncremental(t *testing.T) {
 		http.Error(w, `{"message":"maintenance"}`, http.StatusServiceUnavailable)
 		return true
 	})
-	e.syncer.Now = func() time.Time { return s2.Add(2 * time.Hour) }
+	e.clock.SetFunc(func() time.Time { return s2.Add(2 * time.Hour) })
 	p, err := e.syncer.Run(ctx, time.Time{})
 	if err == nil || !strings.Contains(p.Error, "maintenance") {
 		t.Fatalf("failing sync: err %v, progress error %q; want the 503 message", err, p.Error)
@@ -245,7 +248,7 @@ func TestSyncIncremental(t *testing.T) {
 func TestSyncPeriodic(t *testing.T) {
 	e := newSyncEnv(t, makeClients(1, 5, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)))
 	base, realStart := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), time.Now()
-	e.syncer.Now = func() time.Time { return base.Add(time.Since(realStart)) }
+	e.clock.SetFunc(func() time.Time { return base.Add(time.Since(realStart)) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
@@ -287,10 +290,10 @@ func TestSyncStartWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered // the first page is being fetched
-	if err := e.syncer.Start(time.Time{}); !errors.Is(err, app.ErrSyncRunning) {
+	if err := e.syncer.Start(time.Time{}); !errors.Is(err, robaws.ErrSyncRunning) {
 		t.Fatalf("second Start: err = %v, want ErrSyncRunning", err)
 	}
-	if _, err := e.syncer.Run(context.Background(), time.Time{}); !errors.Is(err, app.ErrSyncRunning) {
+	if _, err := e.syncer.Run(context.Background(), time.Time{}); !errors.Is(err, robaws.ErrSyncRunning) {
 		t.Fatalf("Run while running: err = %v, want ErrSyncRunning", err)
 	}
 	p := e.syncer.Progress()
@@ -342,8 +345,8 @@ func TestSyncClose(t *testing.T) {
 }
 
 func TestSyncNoCredentials(t *testing.T) {
-	s := app.NewSyncer(MustOpenDB(t, ""), nil, app.Mapping{}, nil)
-	if err := s.Start(time.Time{}); !errors.Is(err, app.ErrNoCredentials) {
+	s := robaws.NewSyncer(MustOpenDB(t), nil, robaws.SyncerConfig{Map: testMap})
+	if err := s.Start(time.Time{}); !errors.Is(err, robaws.ErrNoCredentials) {
 		t.Fatalf("Start: err = %v, want ErrNoCredentials", err)
 	}
 	if err := s.RunPeriodic(context.Background(), time.Hour); err != nil {
@@ -353,9 +356,35 @@ func TestSyncNoCredentials(t *testing.T) {
 
 func TestSyncProgressJSON(t *testing.T) {
 	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	got := mustJSON(t, app.SyncProgress{Running: true, Fetched: 200, Total: 1050, Applied: 150, Unchanged: 40, Stale: 1, Errors: 9, StartedAt: &at})
+	got := mustJSON(t, robaws.SyncProgress{Running: true, Fetched: 200, Total: 1050, Applied: 150, Unchanged: 40, Stale: 1, Errors: 9, StartedAt: &at})
 	want := `{"running":true,"fetched":200,"total":1050,"applied":150,"unchanged":40,"stale":1,"errors":9,"started_at":"2026-11-30T09:00:00Z","finished_at":null,"since":null}`
 	if got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+// TestSyncLogsComponentOnce: the logger comes scoped (component=sync) and
+// the syncer adds no component of its own, so every line has one.
+func TestSyncLogsComponentOnce(t *testing.T) {
+	clients := append(makeClients(1, 3, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)), []byte(`{"name":"no id"}`))
+	e := newSyncEnv(t, clients)
+	if _, err := e.syncer.Run(context.Background(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	checkComponentOnce(t, e.logs.String(), "sync", 3)
+}
+
+// checkComponentOnce fails unless logs has at least min lines, each with
+// component=want exactly once.
+func checkComponentOnce(t *testing.T, logs, want string, min int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	if len(lines) < min {
+		t.Fatalf("%d log lines, want at least %d:\n%s", len(lines), min, logs)
+	}
+	for _, l := range lines {
+		if n := strings.Count(l, "component="); n != 1 || !strings.Contains(l, "component="+want) {
+			t.Errorf("log line has component %d times, want once as %s: %s", n, want, l)
+		}
 	}
 }

@@ -1,30 +1,30 @@
-package app_test
+package robaws_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 )
 
 // BenchmarkSync100k syncs 100,000 clients (1,000 pages) from the fake API
 // into an empty store and reports clients/s. Each iteration uses a fresh
-// store, so every client is created (with its history entry).
+// store, so every client is created (with its history entry). The mapping
+// is testMap, a stand-in for app/customer's.
 //
-//	go test -run '^$' -bench BenchmarkSync100k -benchtime 3x ./app/
+//	go test -run '^$' -bench BenchmarkSync100k -benchtime 3x ./app/robaws/
 func BenchmarkSync100k(b *testing.B) {
 	const n = 100_000
 	f := newFakeRobaws(b)
 	f.clients = makeClients(1, n, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	robaws, _ := newTestRobaws(b, f, func(c *app.RobawsConfig) { c.RequestsPerSecond = 1e6; c.Sleep = nil })
+	client, _ := newTestRobaws(b, f, func(c *robaws.Config) { c.RequestsPerSecond = 1e6; c.Sleep = nil })
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		db := MustOpenDB(b, "")
-		s := app.NewSyncer(db, robaws, app.Mapping{}, slog.New(slog.DiscardHandler))
+		db := MustOpenDB(b)
+		s := robaws.NewSyncer(db, client, robaws.SyncerConfig{Map: testMap})
 		b.StartTimer()
 		p, err := s.Run(context.Background(), time.Time{})
 		if err != nil {

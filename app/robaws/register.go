@@ -1,4 +1,4 @@
-package app
+package robaws
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,56 +19,103 @@ import (
 // http(s) URL.
 var ErrInvalidURL = errors.New("url must be an absolute http(s) URL")
 
+// ErrUnknownEndpoint is returned by Register for an endpoint name that is
+// not in RegistrarConfig.Endpoints.
+var ErrUnknownEndpoint = errors.New("unknown endpoint")
+
 // RegistrationGrace is how long a replaced registration's secret stays
 // valid, so that deliveries already in flight still verify (SPEC §5).
 const RegistrationGrace = time.Hour
+
+// Endpoint is a webhook route as the registrar sees it: what to register
+// at Robaws, and where.
+type Endpoint struct {
+	// Name is the config key, e.g. "customers"; secrets are stored under it.
+	Name string
+	// Path is the HTTP path, e.g. "/api/webhooks/robaws/customers".
+	Path string
+	// Events are registered at Robaws.
+	Events []string
+	// AutoRegister keeps a registration pointing at the public URL
+	// (EnsureRegistered).
+	AutoRegister bool
+}
+
+// RegistrarConfig configures NewRegistrar.
+type RegistrarConfig struct {
+	// Endpoints are the webhook routes that may be registered.
+	Endpoints []Endpoint
+	// OnSecretsChanged runs after the registrar changed the stored secrets
+	// (the receiver reloads them there). Default does nothing.
+	OnSecretsChanged func(ctx context.Context) error
+	// Now is the clock for grace periods; tests replace it. Default
+	// time.Now.
+	Now func() time.Time
+	// Logger, already scoped by the caller; default discards.
+	Logger *slog.Logger
+}
 
 // Registrar keeps webhook registrations at Robaws and their secrets in the
 // store in step (SPEC §5). A registration is a store.Secret with a
 // WebhookID. The secret Robaws returns is stored before anything else
 // happens and never leaves the store.Secret (show Hint only).
 type Registrar struct {
-	db     *store.DB
-	recv   *Receiver
-	robaws *Robaws
-	logger *slog.Logger
-
-	// Now is the clock for grace periods; tests replace it. Default time.Now.
-	Now func() time.Time
+	db        *store.DB
+	client    *Client
+	endpoints []Endpoint
+	changed   func(ctx context.Context) error
+	now       func() time.Time
+	logger    *slog.Logger
 
 	mu sync.Mutex // one registration change at a time
 }
 
-// NewRegistrar returns a registrar. robaws may be nil (no credentials):
+// NewRegistrar returns a registrar. client may be nil (no credentials):
 // Register and DeleteRemote then fail with ErrNoCredentials and
 // EnsureRegistered does nothing.
-func NewRegistrar(db *store.DB, recv *Receiver, robaws *Robaws, logger *slog.Logger) *Registrar {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func NewRegistrar(db *store.DB, client *Client, cfg RegistrarConfig) *Registrar {
+	if cfg.OnSecretsChanged == nil {
+		cfg.OnSecretsChanged = func(context.Context) error { return nil }
 	}
-	return &Registrar{db: db, recv: recv, robaws: robaws, logger: logger.With("component", "register"), Now: time.Now}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Registrar{db: db, client: client, endpoints: slices.Clone(cfg.Endpoints),
+		changed: cfg.OnSecretsChanged, now: cfg.Now, logger: cfg.Logger}
+}
+
+// endpoint returns the endpoint named name, or ErrUnknownEndpoint.
+func (g *Registrar) endpoint(name string) (*Endpoint, error) {
+	i := slices.IndexFunc(g.endpoints, func(ep Endpoint) bool { return ep.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("%w %q", ErrUnknownEndpoint, name)
+	}
+	return &g.endpoints[i], nil
 }
 
 // Register registers webhookURL (the public URL + the endpoint's path; the
 // caller builds it) at Robaws for the events of endpoint endpointName and
-// stores the returned secret, then reloads the receiver's secrets.
+// stores the returned secret, then calls OnSecretsChanged.
 //
 // Without force it refuses, with an error wrapping store.ErrConflict, when
 // the endpoint already has an active registration; with force it adds one
 // and leaves the others as they are. It returns ErrUnknownEndpoint,
-// ErrInvalidURL, ErrNoCredentials, a *RobawsError for a Robaws refusal, or a
+// ErrInvalidURL, ErrNoCredentials, an *Error for a Robaws refusal, or a
 // storage error (after deleting the registration at Robaws again, since
-// without its secret no delivery could be verified). If only reloading the
-// receiver's secrets fails, the stored secret is returned with the error.
+// without its secret no delivery could be verified). If only
+// OnSecretsChanged fails, the stored secret is returned with the error.
 func (g *Registrar) Register(ctx context.Context, endpointName, webhookURL string, force bool) (*store.Secret, error) {
-	ep, err := g.recv.Endpoint(endpointName)
+	ep, err := g.endpoint(endpointName)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkWebhookURL(webhookURL); err != nil {
 		return nil, err
 	}
-	if g.robaws == nil {
+	if g.client == nil {
 		return nil, ErrNoCredentials
 	}
 	g.mu.Lock()
@@ -88,7 +136,7 @@ func (g *Registrar) Register(ctx context.Context, endpointName, webhookURL strin
 
 // register does the work of Register under g.mu.
 func (g *Registrar) register(ctx context.Context, ep *Endpoint, webhookURL string) (*store.Secret, error) {
-	wh, err := g.robaws.RegisterWebhook(ctx, webhookURL, ep.Events)
+	wh, err := g.client.RegisterWebhook(ctx, webhookURL, ep.Events)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", ep.Name, err)
 	}
@@ -96,8 +144,8 @@ func (g *Registrar) register(ctx context.Context, ep *Endpoint, webhookURL strin
 	// caller goes away, or its secret would be lost.
 	ctx = context.WithoutCancel(ctx)
 	if wh.Secret == "" {
-		g.undo(ctx, ep, wh.ID)
-		return nil, fmt.Errorf("register %s: robaws answered without a secret (registration %s deleted again)", ep.Name, wh.ID)
+		err := fmt.Errorf("register %s: robaws answered without a secret", ep.Name)
+		return nil, g.undo(ctx, wh.ID, err)
 	}
 	events := wh.Events
 	if len(events) == 0 {
@@ -108,21 +156,23 @@ func (g *Registrar) register(ctx context.Context, ep *Endpoint, webhookURL strin
 	// every call.
 	s := &store.Secret{Endpoint: ep.Name, WebhookID: wh.ID, URL: webhookURL, Events: events, Value: wh.Secret}
 	if err := g.db.CreateSecret(ctx, s); err != nil {
-		g.undo(ctx, ep, wh.ID)
-		return nil, fmt.Errorf("register %s: store secret of webhook %s: %w", ep.Name, wh.ID, err)
+		return nil, g.undo(ctx, wh.ID, fmt.Errorf("register %s: store secret of webhook %s: %w", ep.Name, wh.ID, err))
 	}
 	g.logger.Info("webhook registered", "endpoint", ep.Name, "webhook_id", wh.ID, "url", webhookURL, "secret_id", s.ID)
-	if err := g.recv.ReloadSecrets(ctx); err != nil {
+	if err := g.changed(ctx); err != nil {
 		return s, fmt.Errorf("register %s: %w", ep.Name, err)
 	}
 	return s, nil
 }
 
-// undo deletes a registration whose secret could not be kept.
-func (g *Registrar) undo(ctx context.Context, ep *Endpoint, webhookID string) {
-	if err := g.robaws.DeleteWebhook(ctx, webhookID); err != nil {
-		g.logger.Error("delete unusable registration", "endpoint", ep.Name, "webhook_id", webhookID, "error", err)
+// undo deletes a registration whose secret could not be kept, and returns
+// why (cause) with what became of the registration, for the caller to
+// handle once.
+func (g *Registrar) undo(ctx context.Context, webhookID string, cause error) error {
+	if err := g.client.DeleteWebhook(ctx, webhookID); err != nil {
+		return fmt.Errorf("%w; deleting registration %s again failed too: %w", cause, webhookID, err)
 	}
+	return fmt.Errorf("%w (registration %s deleted again)", cause, webhookID)
 }
 
 // DeleteRemote deactivates the stored secret secretID and deletes its
@@ -133,7 +183,7 @@ func (g *Registrar) undo(ctx context.Context, ep *Endpoint, webhookID string) {
 // error wrapping store.ErrConflict for a secret without a webhook id (added
 // by hand), ErrNoCredentials, or the Robaws error.
 func (g *Registrar) DeleteRemote(ctx context.Context, secretID string) error {
-	if g.robaws == nil {
+	if g.client == nil {
 		return ErrNoCredentials
 	}
 	g.mu.Lock()
@@ -150,11 +200,11 @@ func (g *Registrar) DeleteRemote(ctx context.Context, secretID string) error {
 		if err := g.db.UpdateSecret(ctx, s); err != nil {
 			return fmt.Errorf("deactivate secret %s: %w", s.ID, err)
 		}
-		if err := g.recv.ReloadSecrets(ctx); err != nil {
+		if err := g.changed(ctx); err != nil {
 			return err
 		}
 	}
-	if err := g.robaws.DeleteWebhook(ctx, s.WebhookID); err != nil {
+	if err := g.client.DeleteWebhook(ctx, s.WebhookID); err != nil {
 		return fmt.Errorf("secret %s deactivated, but deleting webhook %s at Robaws failed: %w", s.ID, s.WebhookID, err)
 	}
 	g.logger.Info("webhook deleted", "endpoint", s.Endpoint, "webhook_id", s.WebhookID, "secret_id", s.ID)
@@ -177,9 +227,10 @@ func (g *Registrar) DeleteRemote(ctx context.Context, secretID string) error {
 // when they point at this endpoint's path: they may belong to another
 // robaws-edge on the same Robaws account. They are logged as a warning.
 //
-// Errors of one endpoint do not stop the others; the first is returned.
+// Errors of one endpoint do not stop the others; all are returned, joined,
+// for the caller to log once.
 func (g *Registrar) EnsureRegistered(ctx context.Context, publicURL string) error {
-	if g.robaws == nil {
+	if g.client == nil {
 		return nil
 	}
 	publicURL = strings.TrimRight(strings.TrimSpace(publicURL), "/")
@@ -188,26 +239,24 @@ func (g *Registrar) EnsureRegistered(ctx context.Context, publicURL string) erro
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var first error
-	for _, ep := range g.recv.Endpoints() {
+	var errs []error
+	for i := range g.endpoints {
+		ep := &g.endpoints[i]
 		if !ep.AutoRegister {
 			continue
 		}
 		if err := g.ensure(ctx, ep, publicURL+ep.Path); err != nil {
-			g.logger.Error("auto-registration failed", "endpoint", ep.Name, "url", publicURL+ep.Path, "error", err)
-			if first == nil {
-				first = fmt.Errorf("auto-register %s: %w", ep.Name, err)
-			}
+			errs = append(errs, fmt.Errorf("auto-register %s at %s: %w", ep.Name, publicURL+ep.Path, err))
 		}
 	}
-	if err := g.expire(ctx); err != nil && first == nil {
-		first = err
+	if err := g.expire(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	if err := g.recv.ReloadSecrets(context.WithoutCancel(ctx)); err != nil && first == nil {
-		first = err
+	if err := g.changed(context.WithoutCancel(ctx)); err != nil {
+		errs = append(errs, err)
 	}
 	g.warnUnknown(ctx, publicURL)
-	return first
+	return errors.Join(errs...)
 }
 
 // ensure registers want for ep unless it is registered, then retires the
@@ -231,12 +280,12 @@ func (g *Registrar) ensure(ctx context.Context, ep *Endpoint, want string) error
 			return err
 		}
 	}
-	expires := g.Now().Add(RegistrationGrace).UTC()
+	expires := g.now().Add(RegistrationGrace).UTC()
 	for _, s := range older {
 		if !s.ExpiresAt.IsZero() {
 			continue // already deleted at Robaws, in its grace period
 		}
-		if err := g.robaws.DeleteWebhook(ctx, s.WebhookID); err != nil {
+		if err := g.client.DeleteWebhook(ctx, s.WebhookID); err != nil {
 			g.logger.Warn("could not delete replaced registration; will retry", "endpoint", ep.Name, "webhook_id", s.WebhookID, "error", err)
 			continue
 		}
@@ -256,7 +305,7 @@ func (g *Registrar) expire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := g.Now()
+	now := g.now()
 	for _, s := range list {
 		if s.Active && !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
 			s.Active = false
@@ -269,15 +318,18 @@ func (g *Registrar) expire(ctx context.Context) error {
 }
 
 // warnUnknown logs registrations at Robaws that point at one of the
-// endpoints' paths but are not stored here.
+// endpoints' paths but are not stored here. It is advice, not part of the
+// registrations' upkeep, so a failure to check is logged here (once, as a
+// warning) rather than failing EnsureRegistered.
 func (g *Registrar) warnUnknown(ctx context.Context, publicURL string) {
-	remote, err := g.robaws.ListWebhooks(ctx)
+	remote, err := g.client.ListWebhooks(ctx)
 	if err != nil {
-		g.logger.Warn("list registrations at Robaws", "error", err)
+		g.logger.Warn("could not check for unknown registrations at Robaws", "error", err)
 		return
 	}
 	list, err := g.db.FindSecrets(ctx)
 	if err != nil {
+		g.logger.Warn("could not check for unknown registrations at Robaws", "error", err)
 		return
 	}
 	known := map[string]bool{}
@@ -294,7 +346,7 @@ func (g *Registrar) warnUnknown(ctx context.Context, publicURL string) {
 		if err != nil {
 			continue
 		}
-		for _, ep := range g.recv.Endpoints() {
+		for _, ep := range g.endpoints {
 			if ep.AutoRegister && path.Clean("/"+u.Path) == ep.Path {
 				g.logger.Warn("unknown Robaws registration points at this endpoint; delete it in Robaws if it is stale",
 					"endpoint", ep.Name, "webhook_id", w.ID, "url", w.URL, "ours", w.URL == publicURL+ep.Path)
@@ -310,7 +362,7 @@ func (g *Registrar) registrations(ctx context.Context, endpoint string) ([]*stor
 	if err != nil {
 		return nil, err
 	}
-	now := g.Now()
+	now := g.now()
 	var out []*store.Secret
 	for _, s := range list {
 		if s.Endpoint == endpoint && s.Active && s.WebhookID != "" && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)) {
