@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -56,7 +57,7 @@ type SyncProgress struct {
 type Syncer struct {
 	db      *store.DB
 	robaws  *Robaws
-	mapping Mapping
+	mapping customer.Mapping
 	logger  *slog.Logger
 
 	// Now is the clock for start times and for the version of clients
@@ -72,11 +73,11 @@ type Syncer struct {
 
 // NewSyncer returns a syncer. robaws may be nil (no credentials): then
 // every sync fails with ErrNoCredentials.
-func NewSyncer(db *store.DB, robaws *Robaws, mapping Mapping, logger *slog.Logger) *Syncer {
+func NewSyncer(db *store.DB, robaws *Robaws, mapping customer.Mapping, logger *slog.Logger) *Syncer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{db: db, robaws: robaws, mapping: mapping.withDefaults(),
+	return &Syncer{db: db, robaws: robaws, mapping: mapping.WithDefaults(),
 		logger: logger.With("component", "sync"), Now: time.Now}
 }
 
@@ -340,9 +341,9 @@ func (s *Syncer) mapPage(items []json.RawMessage, fetchedAt time.Time) syncPage 
 	}
 	var failed []failure
 	for _, item := range items {
-		c, err := MapCustomer(item, s.mapping)
+		c, err := customer.Map(item, s.mapping)
 		if err != nil {
-			failed = append(failed, failure{ClientID(item), err})
+			failed = append(failed, failure{customer.ID(item), err})
 			continue
 		}
 		if c.Version.IsZero() {

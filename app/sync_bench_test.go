@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/customer"
 )
 
 // BenchmarkSync100k syncs 100,000 clients (1,000 pages) from the fake API
@@ -24,7 +25,7 @@ func BenchmarkSync100k(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		db := MustOpenDB(b, "")
-		s := app.NewSyncer(db, robaws, app.Mapping{}, slog.New(slog.DiscardHandler))
+		s := app.NewSyncer(db, robaws, customer.Mapping{}, slog.New(slog.DiscardHandler))
 		b.StartTimer()
 		p, err := s.Run(context.Background(), time.Time{})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -44,7 +45,7 @@ func newSyncEnv(t *testing.T, clients [][]byte) *syncEnv {
 	e.fake.clients = clients
 	var robaws *app.Robaws
 	robaws, e.sleeps = newTestRobaws(t, e.fake, nil)
-	e.syncer = app.NewSyncer(e.db, robaws, app.Mapping{}, slog.New(slog.DiscardHandler))
+	e.syncer = app.NewSyncer(e.db, robaws, customer.Mapping{}, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { e.syncer.Close() })
 	return e
 }
@@ -342,7 +343,7 @@ func TestSyncClose(t *testing.T) {
 }
 
 func TestSyncNoCredentials(t *testing.T) {
-	s := app.NewSyncer(MustOpenDB(t, ""), nil, app.Mapping{}, nil)
+	s := app.NewSyncer(MustOpenDB(t, ""), nil, customer.Mapping{}, nil)
 	if err := s.Start(time.Time{}); !errors.Is(err, app.ErrNoCredentials) {
 		t.Fatalf("Start: err = %v, want ErrNoCredentials", err)
 	}
