@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 	"github.com/robaws-edge/robaws-edge/tunnel"
@@ -123,9 +124,10 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		ep := cfg.Endpoints[name]
 		endpoints = append(endpoints, app.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.autoRegister()})
 	}
+	mapping := customer.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
 	d.recv, err = app.NewReceiver(db, app.ReceiverConfig{
 		Endpoints: endpoints,
-		Mapping:   app.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField},
+		Mapping:   mapping,
 		Tolerance: cfg.Receiver.SignatureTolerance, RejectedPerMinute: cfg.Receiver.RejectedPerMinute,
 		Logger: logger.With("component", "receiver"),
 	})
@@ -151,7 +153,6 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		db.Close()
 		return nil, usageError("robaws: %v", err)
 	}
-	mapping := app.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
 	if d.robaws != nil {
 		var eps []robaws.Endpoint
 		for _, ep := range d.recv.Endpoints() {
@@ -161,7 +162,7 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 			Endpoints: eps, OnSecretsChanged: d.recv.ReloadSecrets, Logger: logger.With("component", "robaws"),
 		})
 		d.syncer = robaws.NewSyncer(db, d.robaws, robaws.SyncerConfig{
-			Map:    func(b []byte) (*store.Customer, error) { return app.MapCustomer(b, mapping) },
+			Map:    func(b []byte) (*store.Customer, error) { return customer.Map(b, mapping) },
 			Logger: logger.With("component", "sync"),
 		})
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -41,7 +43,7 @@ type ReceiverConfig struct {
 	// Endpoints are the configured webhook routes (at least one).
 	Endpoints []Endpoint
 	// Mapping maps client objects to customers.
-	Mapping Mapping
+	Mapping customer.Mapping
 	// Tolerance is the allowed |now - t|; default 5m.
 	Tolerance time.Duration
 	// RejectedPerMinute caps how many rejected deliveries are logged per
@@ -56,7 +58,7 @@ type ReceiverConfig struct {
 type Receiver struct {
 	db        *store.DB
 	endpoints []*Endpoint
-	mapping   Mapping
+	mapping   customer.Mapping
 	tolerance time.Duration
 	logger    *slog.Logger
 	metrics   *Metrics
@@ -89,7 +91,7 @@ func NewReceiver(db *store.DB, cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{db: db, mapping: cfg.Mapping.withDefaults(), tolerance: cfg.Tolerance,
+	r := &Receiver{db: db, mapping: cfg.Mapping.WithDefaults(), tolerance: cfg.Tolerance,
 		logger: cfg.Logger, rejLimit: cfg.RejectedPerMinute, Now: time.Now, metrics: newMetrics()}
 	for i := range cfg.Endpoints {
 		ep := cfg.Endpoints[i]
@@ -183,47 +185,17 @@ type Incoming struct {
 // envelope is the delivery's outer object: the values of id, event and
 // data as they appear in the body (nil when absent).
 type envelope struct {
-	ID, Event, Data []byte
+	ID    json.RawMessage `json:"id"`
+	Event json.RawMessage `json:"event"`
+	Data  json.RawMessage `json:"data"`
 }
 
-// parseEnvelope reads body in one pass, as json.Unmarshal into a struct with
-// the fields id, event and data would: keys match case-insensitively, the
-// last of a repeated key wins, and null is an empty envelope. ok is false
-// when body is not valid JSON or holds something other than an object.
+// parseEnvelope decodes body with json.Unmarshal: keys match
+// case-insensitively, the last of a repeated key wins, and null is an empty
+// envelope. ok is false when body is not valid JSON or holds something
+// other than an object.
 func parseEnvelope(body []byte) (env envelope, ok bool) {
-	s := jsonScanner{data: body}
-	s.ws()
-	if s.i >= len(body) {
-		return env, false
-	}
-	switch body[s.i] {
-	case '{':
-		buf := getObject()
-		members := *buf
-		ok := s.object(&members)
-		defer putObject(buf, members)
-		if !ok {
-			return env, false
-		}
-		for _, m := range members {
-			switch {
-			case bytes.EqualFold(m.key, []byte("id")):
-				env.ID = m.val
-			case bytes.EqualFold(m.key, []byte("event")):
-				env.Event = m.val
-			case bytes.EqualFold(m.key, []byte("data")):
-				env.Data = m.val
-			}
-		}
-	case 'n':
-		if !s.literal("null") {
-			return env, false
-		}
-	default:
-		return env, false
-	}
-	s.ws()
-	return env, s.i == len(body)
+	return env, json.Unmarshal(body, &env) == nil
 }
 
 // Receive verifies, parses and stores one delivery. The returned error is
@@ -275,9 +247,8 @@ func (r *Receiver) Replay(ctx context.Context, id uint64) (Answer, error) {
 	return r.store(ctx, ep, d, start)
 }
 
-// delivery parses a verified body into what the store keeps (SPEC §1.5–7).
-// The body is read once; the customer's raw is the body's data as it is,
-// which the store copies when it commits.
+// delivery parses a verified body into what the store keeps (SPEC §1.5–7);
+// the customer's raw is the body's data as it is.
 func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery {
 	d := &store.Delivery{Endpoint: ep.Name, Payload: body, SignatureTimestamp: t}
 	env, ok := parseEnvelope(body)
@@ -303,32 +274,27 @@ func (r *Receiver) delivery(ep *Endpoint, body []byte, t int64) *store.Delivery 
 		d.Status, d.Error = store.StatusFailed, "data missing or not an object"
 		return d
 	}
-	// data is valid JSON (the whole body is), so dataErr is not expected.
-	buf := getObject()
-	data, dataErr := decodeClientObject(env.Data, *buf)
-	defer putObject(buf, data)
-	clientID := data.id()
-	d.ClientID = clip(clientID)
 	if !slices.Contains(ep.Events, event) {
+		d.ClientID = clip(customer.ID(env.Data))
 		d.Status = store.StatusIgnored
 		return d
 	}
 	if event != "client.created" && event != "client.updated" {
+		d.ClientID = clip(customer.ID(env.Data))
 		return d // accepted, nothing else to do
 	}
-	if dataErr != nil {
-		d.Status, d.Error = store.StatusFailed, dataErr.Error()
+	// Map fails only when data has no id (or does not decode), so the log
+	// entry then has no client id either.
+	c, err := customer.Map(env.Data, r.mapping)
+	if err != nil {
+		d.Status, d.Error = store.StatusFailed, err.Error()
 		return d
 	}
-	if len(clientID) > maxIDLen {
+	d.ClientID = clip(c.ID)
+	if len(c.ID) > maxIDLen {
 		// The customer id is a bbolt key (at most 32 KiB): a longer one
 		// would fail the commit and be retried by Robaws forever.
 		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("data.id longer than %d bytes", maxIDLen)
-		return d
-	}
-	c, err := mapClient(data, env.Data, r.mapping)
-	if err != nil {
-		d.Status, d.Error = store.StatusFailed, err.Error()
 		return d
 	}
 	if c.Version.IsZero() {
@@ -375,7 +341,7 @@ func (r *Receiver) reject(ctx context.Context, in Incoming, t int64, reason erro
 	if env, ok := parseEnvelope(in.Body); ok {
 		id, _ := jsonString(env.ID)
 		event, _ := jsonString(env.Event)
-		d.EventID, d.Event, d.ClientID = clip(id), clip(event), clip(ClientID(env.Data))
+		d.EventID, d.Event, d.ClientID = clip(id), clip(event), clip(customer.ID(env.Data))
 	}
 	if _, err := r.db.Ingest(ctx, d); err != nil {
 		r.logger.Error("store rejected delivery", "endpoint", in.Endpoint.Name, "error", err)
@@ -407,9 +373,12 @@ func (r *Receiver) allowRejected() bool {
 
 // jsonString decodes a JSON string; ok is false when raw is not a string or
 // the string is blank.
-func jsonString(raw []byte) (string, bool) {
-	s, ok := decodeString(raw)
-	return s, ok && strings.TrimSpace(s) != ""
+func jsonString(raw json.RawMessage) (string, bool) {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, strings.TrimSpace(s) != ""
 }
 
 func isObject(raw []byte) bool {

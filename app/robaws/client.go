@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jpillora/backoff"
+	"github.com/robaws-edge/robaws-edge/app/customer"
 	"golang.org/x/time/rate"
 )
 
@@ -173,7 +174,7 @@ type webhookJSON struct {
 }
 
 func (j *webhookJSON) webhook() Webhook {
-	return Webhook{ID: scalarText(j.ID), URL: j.URL, Events: j.Events, Secret: j.Secret}
+	return Webhook{ID: customer.Text(j.ID), URL: j.URL, Events: j.Events, Secret: j.Secret}
 }
 
 // Error is an error answer from Robaws other than a retried 429. Its
@@ -429,13 +430,13 @@ func (c *Client) message(body []byte) string {
 // ({"error": {"message": …}}).
 func objectMessage(obj map[string]json.RawMessage) string {
 	for _, k := range []string{"message", "error", "detail", "title", "error_description"} {
-		if s := scalarText(obj[k]); s != "" {
+		if s := customer.Text(obj[k]); s != "" {
 			return s
 		}
 		var inner map[string]json.RawMessage
 		if json.Unmarshal(obj[k], &inner) == nil {
 			for _, k := range []string{"message", "detail", "title"} {
-				if s := scalarText(inner[k]); s != "" {
+				if s := customer.Text(inner[k]); s != "" {
 					return s
 				}
 			}
@@ -450,7 +451,7 @@ func firstError(raw json.RawMessage) string {
 	if json.Unmarshal(raw, &list) != nil || len(list) == 0 {
 		return ""
 	}
-	if s := scalarText(list[0]); s != "" {
+	if s := customer.Text(list[0]); s != "" {
 		return s
 	}
 	var obj map[string]json.RawMessage

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -281,9 +282,9 @@ func (s *Syncer) mapPage(items []json.RawMessage, fetchedAt time.Time) []*store.
 			s.mu.Unlock()
 			switch {
 			case n < syncLoggedErrors:
-				s.logger.Warn("client not synced", "client_id", itemID(item), "error", err)
+				s.logger.Warn("client not synced", "client_id", customer.ID(item), "error", err)
 			case n == syncLoggedErrors:
-				s.logger.Warn("client not synced; further ones are only counted", "client_id", itemID(item), "error", err)
+				s.logger.Warn("client not synced; further ones are only counted", "client_id", customer.ID(item), "error", err)
 			}
 			continue
 		}

@@ -1,4 +1,4 @@
-package app
+package customer
 
 import (
 	"bytes"
@@ -72,9 +72,9 @@ func mustTime(tb testing.TB, s string) time.Time {
 // rest compares with cmp.Diff.
 func mapCustomer(tb testing.TB, data []byte, m Mapping) *store.Customer {
 	tb.Helper()
-	c, err := MapCustomer(data, m)
+	c, err := Map(data, m)
 	if err != nil {
-		tb.Fatalf("MapCustomer: got error %v, want nil", err)
+		tb.Fatalf("Map: got error %v, want nil", err)
 	}
 	if !bytes.Equal(c.Raw, data) {
 		tb.Errorf("Raw: got %s, want %s", c.Raw, data)
@@ -83,7 +83,7 @@ func mapCustomer(tb testing.TB, data []byte, m Mapping) *store.Customer {
 	return c
 }
 
-func TestMapCustomerFixtures(t *testing.T) {
+func TestMapFixtures(t *testing.T) {
 	dupont := func(role *string) *store.Customer {
 		return &store.Customer{
 			ID:        "218",
@@ -243,7 +243,7 @@ func TestMapCustomerFixtures(t *testing.T) {
 		},
 		{
 			name:    "testdata alternate-fields",
-			data:    readFixture(t, "testdata/customers/alternate-fields.json"),
+			data:    readFixture(t, "testdata/alternate-fields.json"),
 			mapping: Mapping{DefaultCountry: "NL"},
 			want: &store.Customer{
 				ID:        "4102",
@@ -275,17 +275,17 @@ func TestMapCustomerFixtures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mapCustomer(t, tt.data, tt.mapping)
 			if diff := cmp.Diff(tt.want, got, cmpopts.IgnoreUnexported(store.Customer{})); diff != "" {
-				t.Errorf("MapCustomer mismatch (-want +got):\n%s", diff)
+				t.Errorf("Map mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-// TestMapCustomerPayloadOrder checks that the fallback takes the first key
+// TestMapPayloadOrder checks that the fallback takes the first key
 // containing "role" in payload order, and that a key equal to the configured
 // field wins over an earlier key that merely contains its name.
-func TestMapCustomerPayloadOrder(t *testing.T) {
-	file := readFixture(t, "testdata/customers/role-order.json")
+func TestMapPayloadOrder(t *testing.T) {
+	file := readFixture(t, "testdata/role-order.json")
 	swapped := []byte(`{"id":"77","extraFields":{"Primary ROLE":{"stringValue":"first"},"Secondary role":{"stringValue":"second"}}}`)
 	tests := []struct {
 		name        string
@@ -312,8 +312,8 @@ func TestMapCustomerPayloadOrder(t *testing.T) {
 	}
 }
 
-// TestMapCustomerRules checks each SPEC §2 rule on a small payload.
-func TestMapCustomerRules(t *testing.T) {
+// TestMapRules checks each SPEC §2 rule on a small payload.
+func TestMapRules(t *testing.T) {
 	deref := func(p *string) any {
 		if p == nil {
 			return nil
@@ -487,11 +487,11 @@ func TestMapCustomerRules(t *testing.T) {
 	}
 }
 
-func TestMapCustomerErrors(t *testing.T) {
+func TestMapErrors(t *testing.T) {
 	tests := []struct {
 		name        string
 		data        string
-		wantMissing bool // want ErrMissingClientID, else another error
+		wantMissing bool // want ErrMissingID, else another error
 	}{
 		{name: "id missing", data: `{"name":"x"}`, wantMissing: true},
 		{name: "id null", data: `{"id":null}`, wantMissing: true},
@@ -510,12 +510,12 @@ func TestMapCustomerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := MapCustomer([]byte(tt.data), Mapping{})
+			c, err := Map([]byte(tt.data), Mapping{})
 			if err == nil {
 				t.Fatalf("got customer %+v, want error", c)
 			}
-			if got := errors.Is(err, ErrMissingClientID); got != tt.wantMissing {
-				t.Errorf("got error %q (ErrMissingClientID=%v), want ErrMissingClientID=%v", err, got, tt.wantMissing)
+			if got := errors.Is(err, ErrMissingID); got != tt.wantMissing {
+				t.Errorf("got error %q (ErrMissingID=%v), want ErrMissingID=%v", err, got, tt.wantMissing)
 			}
 			if tt.wantMissing && err.Error() != "data.id missing" {
 				t.Errorf("got message %q, want %q", err, "data.id missing")
@@ -524,9 +524,9 @@ func TestMapCustomerErrors(t *testing.T) {
 	}
 }
 
-func TestMapCustomerCopiesRaw(t *testing.T) {
+func TestMapCopiesRaw(t *testing.T) {
 	data := []byte(`{"id":"1","name":"x"}`)
-	c, err := MapCustomer(data, Mapping{})
+	c, err := Map(data, Mapping{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func TestMapCustomerCopiesRaw(t *testing.T) {
 	}
 }
 
-func TestClientID(t *testing.T) {
+func TestID(t *testing.T) {
 	tests := []struct {
 		data string
 		want string
@@ -560,7 +560,7 @@ func TestClientID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.data, func(t *testing.T) {
-			if got := ClientID([]byte(tt.data)); got != tt.want {
+			if got := ID([]byte(tt.data)); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
@@ -677,10 +677,10 @@ func TestNormalizeVAT(t *testing.T) {
 	}
 }
 
-// FuzzMapCustomer checks that MapCustomer never panics, that it fails
-// exactly when ClientID finds no id and otherwise returns that id, and that
+// FuzzMap checks that Map never panics, that it fails
+// exactly when ID finds no id and otherwise returns that id, and that
 // string and number ids round-trip.
-func FuzzMapCustomer(f *testing.F) {
+func FuzzMap(f *testing.F) {
 	for _, name := range []string{"client-created.json", "client-updated.json", "client-updated-uuid-extrafields.json"} {
 		f.Add(envelopeData(f, name), "3473", int64(218))
 	}
@@ -688,21 +688,21 @@ func FuzzMapCustomer(f *testing.F) {
 		f.Add(pageItem(f, "clients-page-0.json", i), " 42 ", int64(-1))
 	}
 	for _, name := range []string{"alternate-fields.json", "role-order.json"} {
-		f.Add(readFixture(f, filepath.Join("testdata/customers", name)), "", int64(0))
+		f.Add(readFixture(f, filepath.Join("testdata", name)), "", int64(0))
 	}
 	f.Add([]byte(`{"id":1e400,"extraFields":{"role":{"value":7}},"tel":"00"}`), "é", int64(1<<62))
 	f.Add([]byte(`[]`), "\x00", int64(7))
 
 	f.Fuzz(func(t *testing.T, data []byte, id string, n int64) {
-		c, err := MapCustomer(data, Mapping{})
-		want := ClientID(data)
+		c, err := Map(data, Mapping{})
+		want := ID(data)
 		switch {
 		case err != nil && want != "":
-			t.Errorf("MapCustomer: got error %v, want id %q", err, want)
+			t.Errorf("Map: got error %v, want id %q", err, want)
 		case err == nil && c.ID != want:
-			t.Errorf("MapCustomer: got id %q, want ClientID %q", c.ID, want)
+			t.Errorf("Map: got id %q, want ID %q", c.ID, want)
 		case err == nil && c.ID == "":
-			t.Errorf("MapCustomer: got empty id, want error")
+			t.Errorf("Map: got empty id, want error")
 		}
 
 		// A string id round-trips, trimmed (after JSON's own UTF-8 repair).
@@ -720,15 +720,42 @@ func FuzzMapCustomer(f *testing.F) {
 
 func checkID(t *testing.T, data, want string) {
 	t.Helper()
-	c, err := MapCustomer([]byte(data), Mapping{})
+	c, err := Map([]byte(data), Mapping{})
 	switch {
 	case want == "":
-		if !errors.Is(err, ErrMissingClientID) {
-			t.Errorf("MapCustomer(%s): got error %v, want ErrMissingClientID", data, err)
+		if !errors.Is(err, ErrMissingID) {
+			t.Errorf("Map(%s): got error %v, want ErrMissingID", data, err)
 		}
 	case err != nil:
-		t.Errorf("MapCustomer(%s): got error %v, want id %q", data, err, want)
+		t.Errorf("Map(%s): got error %v, want id %q", data, err, want)
 	case c.ID != want:
-		t.Errorf("MapCustomer(%s): got id %q, want %q", data, c.ID, want)
+		t.Errorf("Map(%s): got id %q, want %q", data, c.ID, want)
+	}
+}
+
+func TestText(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string
+	}{
+		{`"x"`, "x"},
+		{` " x\t" `, "x"},
+		{`"caf\u00e9"`, "café"},
+		{`2030`, "2030"},
+		{`-1.50`, "-1.5"},
+		{`1e1001`, "1e1001"},
+		{`null`, ""},
+		{`false`, ""},
+		{`{"a":1}`, ""},
+		{`[1]`, ""},
+		{`"unterminated`, ""},
+		{``, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			if got := Text([]byte(tt.raw)); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
