@@ -37,6 +37,8 @@ func commands() []command {
 		{"status", "status [--json]                  service state, and the daemon's health when it answers", cmdStatus},
 		{"version", "version                          print the version", cmdVersion},
 		{"config", "config init|check [--config F]   write the template / validate a file", cmdConfig},
+		{"check", "check [--config F]               bbolt's full check of the database file (daemon stopped)", cmdCheck},
+		{"restore", "restore FILE [--config F]        put a backup in place (daemon stopped; the current file is kept aside)", cmdRestore},
 		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]", cmdWebhooks},
 		{"sync", "sync customers [--since T]      sync the customer cache from Robaws (progress bar on a terminal)", cmdSync},
 		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] | logs show ID", cmdLogs},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -38,10 +39,23 @@ func health(db *store.DB, cfg LocalConfig, now time.Time) Health {
 		Receiver:      HealthReceiver{Listen: optional(cfg.ReceiverListen)},
 		DB:            HealthDB{Path: db.Path(), SizeBytes: db.Size()},
 	}
-	if t.Status == TunnelOffline {
+	out.Problems = problems(db, t)
+	if len(out.Problems) > 0 {
 		out.Status = "degraded"
 	}
 	return out
+}
+
+// problems lists what is wrong now, from live state (SPEC §4.1).
+func problems(db *store.DB, t TunnelStatus) []Problem {
+	ps := []Problem{}
+	if err := db.Problem(); err != nil {
+		ps = append(ps, Problem{ProblemStoreUnavailable, fmt.Sprintf("deliveries cannot be stored and are answered 503 (%v): free disk space or put the database file back, then restart robaws-edge", err)})
+	}
+	if t.Status == TunnelOffline {
+		ps = append(ps, Problem{ProblemTunnelOffline, "the ngrok tunnel is offline, so Robaws cannot reach this machine: check the internet connection and tunnel.authtoken; robaws-edge keeps reconnecting"})
+	}
+	return ps
 }
 
 // handleStats answers GET /api/stats.

@@ -25,16 +25,30 @@ type Page[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// Health is GET /api/health. Status is "degraded" when a configured tunnel is
-// offline, else "ok".
+// Health is GET /api/health. Status is "degraded" exactly when Problems is
+// not empty, else "ok".
 type Health struct {
 	Status        string         `json:"status"`
+	Problems      []Problem      `json:"problems"`
 	Version       string         `json:"version"`
 	UptimeSeconds int64          `json:"uptime_seconds"`
 	Tunnel        HealthTunnel   `json:"tunnel"`
 	Receiver      HealthReceiver `json:"receiver"`
 	DB            HealthDB       `json:"db"`
 }
+
+// Problem is one thing that stops deliveries from arriving or being kept
+// (SPEC §4.1). Message says what is wrong and what to do, in one sentence.
+type Problem struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Health problem codes (SPEC §4.1).
+const (
+	ProblemStoreUnavailable = "store_unavailable"
+	ProblemTunnelOffline    = "tunnel_offline"
+)
 
 // HealthTunnel is the tunnel part of Health.
 type HealthTunnel struct {

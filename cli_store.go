@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/robaws-edge/robaws-edge/store"
+	"golang.org/x/term"
+)
+
+// cmdCheck is `check`: bbolt's full consistency check of the database file
+// of a stopped daemon, with progress on a terminal.
+func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "check")
+	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, _, err := LoadConfig(*configPath)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	path := cfg.DBPath()
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no database at %s (data_dir %s): nothing to check", path, cfg.DataDirPath())
+	}
+	progress := func(done, total int) {}
+	tty := false
+	if f, ok := env.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		tty = true
+		progress = func(done, total int) {
+			fmt.Fprintf(env.stderr, "\rchecking %s: %d/%d pages", path, done, total)
+		}
+	}
+	err = store.CheckFile(path, progress)
+	if tty {
+		fmt.Fprintln(env.stderr)
+	}
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("check %s: the daemon has it open; stop it first (robaws-edge stop), then run check again", path)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "%s: ok (bbolt consistency check passed)\n", path)
+	return nil
+}
+
+// cmdRestore is `restore FILE`: validate a backup and put it in place of the
+// stopped daemon's database, keeping the current file aside.
+func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "restore")
+	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("restore needs one FILE: a backup written by `robaws-edge backup`")
+	}
+	cfg, _, err := LoadConfig(*configPath)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	path := cfg.DBPath()
+	if err := os.MkdirAll(cfg.DataDirPath(), 0o700); err != nil {
+		return err
+	}
+	aside, err := store.Restore(path, pos[0])
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("restore: the daemon has %s open; stop it first (robaws-edge stop), then run restore again", path)
+	}
+	if err != nil {
+		return err
+	}
+	if aside != "" {
+		fmt.Fprintf(env.stdout, "restored %s from %s; the previous file is kept as %s\n", path, pos[0], aside)
+	} else {
+		fmt.Fprintf(env.stdout, "restored %s from %s\n", path, pos[0])
+	}
+	return nil
+}

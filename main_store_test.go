@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/app"
+)
+
+// storeConfig writes a config for a daemon on fresh loopback ports over
+// dir/data and returns its path, the receiver's and the admin's address.
+func storeConfig(t *testing.T, dir string) (config, receiverAddr, adminAddr string) {
+	t.Helper()
+	receiverAddr, adminAddr = freeAddr(t), freeAddr(t)
+	config = filepath.Join(dir, "config.yaml")
+	writeFile(t, config, fmt.Sprintf(`data_dir: %q
+receiver: {listen: %q}
+admin: {listen: %q}
+tunnel: {provider: none}
+endpoints:
+  customers:
+    secrets: ["store-test-secret-0001"]
+`, filepath.Join(dir, "data"), receiverAddr, adminAddr))
+	return config, receiverAddr, adminAddr
+}
+
+// postDelivery sends one signed client.created and returns the status code.
+func postDelivery(t *testing.T, receiverAddr, eventID string) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"id":%q,"event":"client.created","data":{"id":"TEST-%s","name":"Store Test"}}`, eventID, eventID)
+	req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
+	req.Header.Set("Robaws-Signature", app.Sign("store-test-secret-0001", time.Now().Unix(), []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestDatabaseRemovedUnderDaemon renames the database file away under the
+// running daemon (SPEC §1.9): the next delivery is answered 503, never 200,
+// and health names the database.
+func TestDatabaseRemovedUnderDaemon(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("renames an open file and stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	stop := startBinary(t, bin, config, adminAddr)
+	defer stop()
+
+	if code := postDelivery(t, receiverAddr, "before"); code != 200 {
+		t.Fatalf("delivery before: got %d, want 200", code)
+	}
+	db := filepath.Join(dir, "data", "robaws-edge.db")
+	if err := os.Rename(db, db+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	for i := range 5 {
+		if code := postDelivery(t, receiverAddr, fmt.Sprint("after-", i)); code != 503 {
+			t.Fatalf("delivery %d after the rename: got %d, want 503", i, code)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h, err := app.NewClient(adminAddr, "").Health(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable || !strings.Contains(h.Problems[0].Message, db) {
+		t.Fatalf("health = %s %+v, want degraded with store_unavailable naming %s", h.Status, h.Problems, db)
+	}
+}
+
+// TestDamagedFileAtStart damages a real database file the daemon wrote and
+// checks run, check and restore (SPEC §1.10): a clear error naming the file,
+// exit 1, never a crash dump; restore of a backup brings it back.
+func TestDamagedFileAtStart(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	db := filepath.Join(dir, "data", "robaws-edge.db")
+	backup := filepath.Join(dir, "backup.db")
+
+	stop := startBinary(t, bin, config, adminAddr)
+	for i := range 200 {
+		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
+			stop()
+			t.Fatalf("delivery %d: got %d, want 200", i, code)
+		}
+	}
+	if r := runCLI(t, bin, "backup", backup, "--config", config); r.code != 0 {
+		stop()
+		t.Fatalf("backup: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, bin, "check", "--config", config); r.code != 1 || !strings.Contains(r.stderr, "stop it first") {
+		t.Errorf("check while running: exit %d %q, want 1 asking to stop the daemon", r.code, r.stderr)
+	}
+	if r := runCLI(t, bin, "restore", backup, "--config", config); r.code != 1 || !strings.Contains(r.stderr, "stop it first") {
+		t.Errorf("restore while running: exit %d %q, want 1 asking to stop the daemon", r.code, r.stderr)
+	}
+	stop()
+	if r := runCLI(t, bin, "check", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "ok") {
+		t.Fatalf("check of a good file: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	noCrash := func(what string, r cliResult) {
+		t.Helper()
+		out := r.stdout + r.stderr
+		if r.code != 1 || !strings.Contains(out, db) || !strings.Contains(out, "damaged") {
+			t.Errorf("%s: exit %d, output %q; want exit 1 naming %s as damaged", what, r.code, out, db)
+		}
+		for _, bad := range []string{"goroutine", "panic", "SIGSEGV", "SIGBUS"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s printed %q:\n%s", what, bad, out)
+			}
+		}
+	}
+	noCrash("run", runCLI(t, bin, "run", "--config", config))
+	noCrash("check", runCLI(t, bin, "check", "--config", config))
+
+	r := runCLI(t, bin, "restore", backup, "--config", config)
+	if r.code != 0 || !strings.Contains(r.stdout, "kept as") {
+		t.Fatalf("restore: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	aside, _ := filepath.Glob(db + ".before-restore-*")
+	if len(aside) != 1 {
+		t.Fatalf("kept-aside files = %v, want 1", aside)
+	}
+	if r := runCLI(t, bin, "check", "--config", config); r.code != 0 {
+		t.Fatalf("check after restore: exit %d %q", r.code, r.stderr)
+	}
+	stop = startBinary(t, bin, config, adminAddr)
+	defer stop()
+	if code := postDelivery(t, receiverAddr, "e-7"); code != 200 {
+		t.Fatalf("repeat after restore: got %d, want 200 (duplicate)", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := app.NewClient(adminAddr, "").Stats(ctx)
+	if err != nil || s.Deliveries.Total != 200 {
+		t.Fatalf("stats after restore = %+v (%v), want the 200 deliveries of the backup", s, err)
+	}
+}
