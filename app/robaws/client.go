@@ -13,11 +13,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jpillora/backoff"
 	"github.com/robaws-edge/robaws-edge/app/customer"
+	"github.com/robaws-edge/robaws-edge/store"
 	"golang.org/x/time/rate"
 )
 
@@ -65,6 +67,17 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger; default discards.
 	Logger *slog.Logger
+	// ReadReplica sends the sync's GETs with "Database-Mode: replica"
+	// (robaws.read_replica); registration calls always go live.
+	ReadReplica bool
+	// DailyReserve is robaws.daily_reserve: a sync stops when fewer requests
+	// than this are left today. 0 never holds a sync back.
+	DailyReserve int
+	// DB, when set, keeps the last announced budgets and the instances that
+	// refused updatedFrom across restarts.
+	DB *store.DB
+	// Now is the clock for budgets; tests replace it. Default time.Now.
+	Now func() time.Time
 	// Sleep waits d or until ctx is done (then returning ctx.Err()) before
 	// a 429 is retried; tests replace it. Default a real timer. (The rate
 	// limit's spacing is waited for by the limiter itself.)
@@ -83,6 +96,16 @@ type Client struct {
 	logger    *slog.Logger
 	sleep     func(ctx context.Context, d time.Duration) error
 	limit     *rate.Limiter
+
+	version     string
+	readReplica bool
+	reserve     int
+	db          *store.DB
+	now         func() time.Time
+	budgets     budgets
+	lastErr     atomic.Pointer[string]
+	// refusedUpdatedFrom remembers a 400 to updatedFrom without a DB.
+	refusedUpdatedFrom atomic.Bool
 }
 
 // New returns a Robaws API client. It returns ErrNoCredentials (wrapped
@@ -132,7 +155,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleepContext
 	}
-	return &Client{
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Client{
 		base:      base,
 		auth:      auth,
 		redact:    redact,
@@ -142,7 +168,15 @@ func New(cfg Config) (*Client, error) {
 		sleep:     cfg.Sleep,
 		// Burst 1: no burst, as SPEC §5's requests_per_second is a ceiling.
 		limit: rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1),
-	}, nil
+
+		version:     cfg.Version,
+		readReplica: cfg.ReadReplica,
+		reserve:     max(cfg.DailyReserve, 0),
+		db:          cfg.DB,
+		now:         cfg.Now,
+	}
+	c.loadBudgets(context.Background())
+	return c, nil
 }
 
 // Webhook is one webhook registration at Robaws. Secret is only set by
@@ -289,7 +323,7 @@ func (c *Client) ListCustomers(ctx context.Context, page int, updatedFrom time.T
 	if !updatedFrom.IsZero() {
 		q.Set("updatedFrom", updatedFrom.UTC().Truncate(time.Second).Format(time.RFC3339))
 	}
-	data, err := c.do(ctx, http.MethodGet, "/api/v2/clients", q, nil)
+	data, err := c.doMode(ctx, c.SyncMode(), http.MethodGet, "/api/v2/clients", q, nil)
 	if err != nil {
 		return CustomersPage{}, err
 	}
@@ -330,6 +364,23 @@ func decodeList(data []byte) ([]json.RawMessage, int, error) {
 // exponentially (1 s, 2 s, 4 s, 8 s, 16 s). It returns the body of a 2xx
 // answer, an *Error for any other status, or a transport error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
+	return c.doMode(ctx, ModeLive, method, path, query, body)
+}
+
+// doMode is do in mode (ModeReplica sends "Database-Mode: replica"). It
+// notes the budget every answer announces, and keeps the last error.
+func (c *Client) doMode(ctx context.Context, mode, method, path string, query url.Values, body []byte) ([]byte, error) {
+	data, err := c.send(ctx, mode, method, path, query, body)
+	if err != nil && ctx.Err() == nil {
+		msg := err.Error()
+		c.lastErr.Store(&msg)
+	} else if err == nil {
+		c.lastErr.Store(nil)
+	}
+	return data, err
+}
+
+func (c *Client) send(ctx context.Context, mode, method, path string, query url.Values, body []byte) ([]byte, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
@@ -351,6 +402,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		if mode == ModeReplica {
+			req.Header.Set("Database-Mode", "replica")
+		}
 		start := time.Now()
 		resp, err := c.http.Do(req)
 		if err != nil {
@@ -360,6 +414,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 		resp.Body.Close()
+		c.noteBudget(ctx, resp.Header, mode)
 		c.logger.Debug("robaws request", "method", method, "path", path, "status", resp.StatusCode,
 			"attempt", attempt+1, "duration_ms", time.Since(start).Milliseconds())
 		if err != nil {
@@ -374,6 +429,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		rerr := &Error{Method: method, Path: path, StatusCode: resp.StatusCode, Message: c.message(data)}
 		if resp.StatusCode != http.StatusTooManyRequests || attempt >= maxRetries {
 			return nil, rerr
+		}
+		if dailyExhausted(resp.Header, data) {
+			// Retrying within seconds cannot help until the day resets.
+			b, _ := c.Budget(mode)
+			b.Mode = mode
+			return nil, fmt.Errorf("%w (%w)", &BudgetError{Budget: b, Reserve: c.reserve, Exhausted: true}, rerr)
 		}
 		wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		if !ok {

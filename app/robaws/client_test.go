@@ -33,6 +33,12 @@ type fakeRobaws struct {
 	// intercept, when set, may answer a request itself (e.g. a 429) by
 	// returning true. It runs without mu held.
 	intercept func(w http.ResponseWriter, r *http.Request) bool
+	// dailyLimit, when positive, makes the fake announce a daily budget
+	// per mode on every answer, as Robaws does; remaining counts down.
+	dailyLimit int
+	remaining  map[string]int
+	// refuseUpdatedFrom answers 400 to GET /api/v2/clients with updatedFrom.
+	refuseUpdatedFrom bool
 }
 
 type fakeRequest struct {
@@ -41,6 +47,7 @@ type fakeRequest struct {
 	Authorization string
 	UserAgent     string
 	Accept        string
+	DatabaseMode  string
 }
 
 type fakeWebhook struct {
@@ -52,7 +59,7 @@ type fakeWebhook struct {
 
 func newFakeRobaws(tb testing.TB) *fakeRobaws {
 	tb.Helper()
-	f := &fakeRobaws{}
+	f := &fakeRobaws{remaining: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v2/webhook-endpoints", f.handleRegister)
 	mux.HandleFunc("GET /api/v2/webhook-endpoints", f.handleList)
@@ -65,9 +72,29 @@ func newFakeRobaws(tb testing.TB) *fakeRobaws {
 		}
 		f.mu.Lock()
 		f.requests = append(f.requests, fakeRequest{Method: r.Method, Path: r.URL.Path, Query: q,
-			Authorization: r.Header.Get("Authorization"), UserAgent: r.Header.Get("User-Agent"), Accept: r.Header.Get("Accept")})
+			Authorization: r.Header.Get("Authorization"), UserAgent: r.Header.Get("User-Agent"), Accept: r.Header.Get("Accept"),
+			DatabaseMode: r.Header.Get("Database-Mode")})
 		intercept := f.intercept
+		if f.dailyLimit > 0 {
+			mode := "live"
+			if r.Header.Get("Database-Mode") == "replica" {
+				mode = "replica"
+			}
+			if _, ok := f.remaining[mode]; !ok {
+				f.remaining[mode] = f.dailyLimit
+			}
+			f.remaining[mode] = max(f.remaining[mode]-1, 0)
+			w.Header().Set("X-RateLimit-Daily-Limit", strconv.Itoa(f.dailyLimit))
+			w.Header().Set("X-RateLimit-Daily-Remaining", strconv.Itoa(f.remaining[mode]))
+			w.Header().Set("X-RateLimit-Daily-Reset", "3600")
+			w.Header().Set("X-RateLimit-Remaining", "14")
+		}
+		refuse := f.refuseUpdatedFrom && r.URL.Path == "/api/v2/clients" && r.URL.Query().Has("updatedFrom")
 		f.mu.Unlock()
+		if refuse {
+			http.Error(w, `{"message":"Unknown parameter updatedFrom"}`, http.StatusBadRequest)
+			return
+		}
 		if intercept != nil && intercept(w, r) {
 			return
 		}

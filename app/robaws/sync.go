@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -220,6 +221,11 @@ func (s *Syncer) run(ctx context.Context, since time.Time) error {
 	if err != nil {
 		return err
 	}
+	defer s.client.saveBudgets(ctx)
+	if !since.IsZero() && s.client.UpdatedFromRefused(ctx) {
+		s.logger.Info("this Robaws instance refuses updatedFrom: running a full sync instead of an incremental one", "since", since.UTC().Format(time.RFC3339))
+		since = s.full()
+	}
 	if since.IsZero() {
 		s.logger.Info("customer sync started", "full", true)
 	} else {
@@ -228,11 +234,28 @@ func (s *Syncer) run(ctx context.Context, since time.Time) error {
 	fetched := 0
 	var firstOfPrev []byte
 	for page := 0; ; page++ {
+		// Before every request: a budget below the reserve stops the sync,
+		// so the office's other integrations keep theirs (SPEC §5).
+		if err := s.client.BudgetLow(); err != nil {
+			return err
+		}
 		// A client without updatedAt gets the time the request started:
 		// the page reflects Robaws at some moment after it, so a webhook
 		// signed later than this is newer and wins.
 		fetchedAt := s.now().UTC()
 		p, err := s.client.ListCustomers(ctx, page, since)
+		var rerr *Error
+		if page == 0 && !since.IsZero() && errors.As(err, &rerr) && rerr.StatusCode == http.StatusBadRequest {
+			// Some instances answer 400 to updatedFrom: run full, and
+			// remember it for this instance (SPEC §5).
+			s.logger.Warn("Robaws refused updatedFrom: running a full sync, and full syncs from now on for this instance", "error", err)
+			if err := s.client.rememberUpdatedFromRefused(ctx); err != nil {
+				return err
+			}
+			since = s.full()
+			page = -1
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -266,6 +289,14 @@ func (s *Syncer) run(ctx context.Context, since time.Time) error {
 		}
 	}
 	return nil
+}
+
+// full turns the running sync into a full one and returns the zero since.
+func (s *Syncer) full() time.Time {
+	s.mu.Lock()
+	s.progress.Since = nil
+	s.mu.Unlock()
+	return time.Time{}
 }
 
 // mapPage maps one page's clients; a client without updatedAt gets
@@ -355,6 +386,17 @@ func (s *Syncer) RunPeriodic(ctx context.Context, interval time.Duration) error 
 			continue // stopped by Close: the next Run says so
 		case errors.Is(err, ErrSyncRunning):
 			s.Wait()
+			continue
+		}
+		var berr *BudgetError
+		if errors.As(err, &berr) && !berr.Budget.DailyResetAt.IsZero() {
+			// Retrying into the limit spends what the office's other
+			// integrations need: wait for the day's reset instead.
+			wait := max(berr.Budget.DailyResetAt.Sub(s.now()), 0) + time.Minute
+			s.logger.Warn("periodic customer sync waits for the Robaws daily budget to reset", "retry_in", wait.Round(time.Second).String(), "error", err)
+			if err := sleepContext(ctx, wait); err != nil {
+				return err
+			}
 			continue
 		}
 		s.logger.Error("periodic customer sync failed", "retry_in", retry.String(), "error", err)
