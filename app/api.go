@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -24,38 +23,7 @@ func (h *handler) handleHealth(c *fiber.Ctx) error {
 	if _, err := queryParams(c); err != nil {
 		return err
 	}
-	return c.JSON(health(h.db, h.cfg, time.Now()))
-}
-
-// health reports the daemon's state. It is "degraded" when a configured
-// tunnel is offline: deliveries cannot reach the daemon then.
-func health(db *store.DB, cfg LocalConfig, now time.Time) Health {
-	t := cfg.Tunnel()
-	out := Health{
-		Status:        "ok",
-		Version:       cfg.Version,
-		UptimeSeconds: int64(now.Sub(cfg.Started).Seconds()),
-		Tunnel:        HealthTunnel{Provider: t.Provider, Status: t.Status, PublicURL: optional(t.PublicURL)},
-		Receiver:      HealthReceiver{Listen: optional(cfg.ReceiverListen)},
-		DB:            HealthDB{Path: db.Path(), SizeBytes: db.Size()},
-	}
-	out.Problems = problems(db, t)
-	if len(out.Problems) > 0 {
-		out.Status = "degraded"
-	}
-	return out
-}
-
-// problems lists what is wrong now, from live state (SPEC §4.1).
-func problems(db *store.DB, t TunnelStatus) []Problem {
-	ps := []Problem{}
-	if err := db.Problem(); err != nil {
-		ps = append(ps, Problem{ProblemStoreUnavailable, fmt.Sprintf("deliveries cannot be stored and are answered 503 (%v): free disk space or put the database file back, then restart robaws-edge", err)})
-	}
-	if t.Status == TunnelOffline {
-		ps = append(ps, Problem{ProblemTunnelOffline, "the ngrok tunnel is offline, so Robaws cannot reach this machine: check the internet connection and tunnel.authtoken; robaws-edge keeps reconnecting"})
-	}
-	return ps
+	return c.JSON(health(c.UserContext(), h.db, h.recv, h.cfg, time.Now()))
 }
 
 // handleStats answers GET /api/stats.

@@ -193,7 +193,8 @@ func TestLocalRoutes(t *testing.T) {
 	}{
 		{"health", "GET", "/api/health", nil, 200, "", func(t *testing.T, body []byte) {
 			h := decode[app.Health](t, body)
-			if h.Status != "ok" || h.Version != "test" || h.Tunnel.Status != "disabled" || h.Tunnel.PublicURL != nil || h.DB.Path != fx.db.Path() || h.DB.SizeBytes <= 0 {
+			// The fixture's "nosecret" endpoint has no secret: that is the one problem.
+			if h.Status != "degraded" || len(h.Problems) != 1 || h.Problems[0].Code != app.ProblemNoActiveSecret || !strings.Contains(h.Problems[0].Message, "nosecret") || h.Version != "test" || h.Tunnel.Status != "disabled" || h.Tunnel.PublicURL != nil || h.DB.Path != fx.db.Path() || h.DB.SizeBytes <= 0 {
 				t.Errorf("health = %+v", h)
 			}
 		}},
@@ -532,13 +533,13 @@ func ingest(tb testing.TB, db *store.DB, n int, mk func(i int) *store.Delivery) 
 // TestHealthTunnel checks the tunnel part of /api/health and the status.
 func TestHealthTunnel(t *testing.T) {
 	for _, tc := range []struct {
-		tunnel     app.TunnelStatus
-		wantStatus string
-		wantURL    string
+		tunnel    app.TunnelStatus
+		wantCodes []string // besides no_active_secret of the fixture's "nosecret" endpoint
+		wantURL   string
 	}{
-		{app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOnline, PublicURL: "https://edge.ngrok.app"}, "ok", "https://edge.ngrok.app"},
-		{app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline}, "degraded", ""},
-		{app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}, "ok", ""},
+		{app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOnline, PublicURL: "https://edge.ngrok.app"}, nil, "https://edge.ngrok.app"},
+		{app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline, Error: "dial tcp: connection refused"}, []string{app.ProblemTunnelOffline}, ""},
+		{app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}, nil, ""},
 	} {
 		t.Run(tc.tunnel.Status, func(t *testing.T) {
 			fx := newFixture(t, app.LocalConfig{Tunnel: func() app.TunnelStatus { return tc.tunnel }, ReceiverListen: "127.0.0.1:8080", Started: time.Now().Add(-90 * time.Second)})
@@ -548,7 +549,16 @@ func TestHealthTunnel(t *testing.T) {
 			if h.Tunnel.PublicURL != nil {
 				gotURL = *h.Tunnel.PublicURL
 			}
-			if code != 200 || h.Status != tc.wantStatus || h.Tunnel.Provider != tc.tunnel.Provider || h.Tunnel.Status != tc.tunnel.Status || gotURL != tc.wantURL ||
+			codes := []string{}
+			for _, p := range h.Problems {
+				if p.Code != app.ProblemNoActiveSecret {
+					codes = append(codes, p.Code)
+				}
+			}
+			if diff := cmp.Diff(append([]string{}, tc.wantCodes...), codes); diff != "" || h.Status != "degraded" {
+				t.Errorf("status %s, problems (-want +got):\n%s", h.Status, diff)
+			}
+			if code != 200 || h.Tunnel.Provider != tc.tunnel.Provider || h.Tunnel.Status != tc.tunnel.Status || gotURL != tc.wantURL ||
 				*h.Receiver.Listen != "127.0.0.1:8080" || h.UptimeSeconds < 90 {
 				t.Errorf("health = %d %s", code, data)
 			}

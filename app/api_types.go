@@ -28,13 +28,27 @@ type Page[T any] struct {
 // Health is GET /api/health. Status is "degraded" exactly when Problems is
 // not empty, else "ok".
 type Health struct {
-	Status        string         `json:"status"`
-	Problems      []Problem      `json:"problems"`
-	Version       string         `json:"version"`
-	UptimeSeconds int64          `json:"uptime_seconds"`
-	Tunnel        HealthTunnel   `json:"tunnel"`
-	Receiver      HealthReceiver `json:"receiver"`
-	DB            HealthDB       `json:"db"`
+	Status        string    `json:"status"`
+	Problems      []Problem `json:"problems"`
+	Version       string    `json:"version"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	// LastDeliveryAt is when the newest log entry last got a delivery.
+	LastDeliveryAt *time.Time     `json:"last_delivery_at"`
+	Tunnel         HealthTunnel   `json:"tunnel"`
+	Receiver       HealthReceiver `json:"receiver"`
+	Robaws         HealthRobaws   `json:"robaws"`
+	DB             HealthDB       `json:"db"`
+}
+
+// HealthRobaws is the Robaws API part of Health: the daily budget Robaws
+// last announced for the sync's mode (null until it announced one) and the
+// last failed request's error.
+type HealthRobaws struct {
+	Configured     bool       `json:"configured"`
+	DailyLimit     *int       `json:"daily_limit"`
+	DailyRemaining *int       `json:"daily_remaining"`
+	DailyResetAt   *time.Time `json:"daily_reset_at"`
+	LastError      *string    `json:"last_error"`
 }
 
 // Problem is one thing that stops deliveries from arriving or being kept
@@ -44,12 +58,6 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
-// Health problem codes (SPEC §4.1).
-const (
-	ProblemStoreUnavailable = "store_unavailable"
-	ProblemTunnelOffline    = "tunnel_offline"
-)
-
 // HealthTunnel is the tunnel part of Health.
 type HealthTunnel struct {
 	// Provider is "ngrok", or "none" when no tunnel is configured.
@@ -58,6 +66,8 @@ type HealthTunnel struct {
 	Status string `json:"status"`
 	// PublicURL is null while the tunnel is not online.
 	PublicURL *string `json:"public_url"`
+	// Error is the tunnel's last error (redacted), null when none.
+	Error *string `json:"error"`
 }
 
 // HealthReceiver is the receiver part of Health; Listen is null when the

@@ -24,6 +24,8 @@ type TunnelStatus struct {
 	Status string
 	// PublicURL is the tunnel's URL while online, else "".
 	PublicURL string
+	// Error is the tunnel's last error, redacted; "" when none.
+	Error string
 }
 
 // LocalConfig configures NewLocal. Every field is optional.
@@ -50,6 +52,16 @@ type LocalConfig struct {
 	Registrar *robaws.Registrar
 	// Syncer runs customer syncs; nil when no credentials are configured.
 	Syncer *robaws.Syncer
+	// Robaws is the Robaws API client, for its daily budget; nil when no
+	// credentials are configured.
+	Robaws *robaws.Client
+	// NoPublicURL says Robaws cannot reach this machine: no tunnel
+	// (provider auto without an authtoken) and a loopback-only receiver
+	// (SPEC §4.1 no_public_url).
+	NoPublicURL bool
+	// SilenceAfter is health.silence_after: no delivery for that long is a
+	// problem; 0 is off.
+	SilenceAfter time.Duration
 }
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and
