@@ -23,7 +23,7 @@ func (h *handler) handleHealth(c *fiber.Ctx) error {
 	if _, err := queryParams(c); err != nil {
 		return err
 	}
-	return c.JSON(health(c.UserContext(), h.db, h.recv, h.cfg, time.Now()))
+	return c.JSON(health(c.UserContext(), h.db, h.recv, h.cfg, h.cfg.Now()))
 }
 
 // handleStats answers GET /api/stats.
@@ -31,7 +31,7 @@ func (h *handler) handleStats(c *fiber.Ctx) error {
 	if _, err := queryParams(c); err != nil {
 		return err
 	}
-	s, err := stats(c.UserContext(), h.db, h.recv, time.Now())
+	s, err := stats(c.UserContext(), h.db, h.recv, h.cfg.Now())
 	if err != nil {
 		return err
 	}

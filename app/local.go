@@ -62,6 +62,9 @@ type LocalConfig struct {
 	// SilenceAfter is health.silence_after: no delivery for that long is a
 	// problem; 0 is off.
 	SilenceAfter time.Duration
+	// Now is the clock of health and stats; tests replace it. Default
+	// time.Now.
+	Now func() time.Time
 }
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and
@@ -74,8 +77,11 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 	if cfg.Tunnel == nil {
 		cfg.Tunnel = func() TunnelStatus { return TunnelStatus{Provider: "none", Status: TunnelDisabled} }
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Started.IsZero() {
-		cfg.Started = time.Now()
+		cfg.Started = cfg.Now()
 	}
 	f := fiber.New(fiber.Config{
 		Immutable:   true,
