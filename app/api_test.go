@@ -638,6 +638,8 @@ func TestMetrics(t *testing.T) {
 		`robaws_edge_customers`:              2,
 		`robaws_edge_tunnel_up`:              1,
 		`robaws_edge_rejected_dropped_total`: 0,
+		// The fixture's "nosecret" endpoint has no secret.
+		`robaws_edge_health_problems{code="no_active_secret"}`: 1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -100,7 +101,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 		f.Use(requireToken(cfg.Token))
 	}
 	h := &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}
-	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(localGatherer(db, r, cfg.Tunnel), promhttp.HandlerOpts{}))
+	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(prometheus.Gatherers{localGatherer(db, r, cfg.Tunnel), healthGatherer(db, r, cfg)}, promhttp.HandlerOpts{}))
 
 	f.Get("/api/health", h.handleHealth)
 	f.Get("/api/stats", h.handleStats)
