@@ -66,21 +66,8 @@ func stats(ctx context.Context, db *store.DB, r *Receiver, now time.Time) (*Stat
 
 // handleListEvents answers GET /api/webhook-logs.
 func (h *handler) handleListEvents(c *fiber.Ctx) error {
-	p, err := queryParams(c, "event", "status", "endpoint", "client_id", "since", "until", "limit", "cursor")
+	f, err := logFilter(c, true)
 	if err != nil {
-		return err
-	}
-	f := store.LogFilter{Event: p["event"], Endpoint: p["endpoint"], ClientID: p["client_id"], Cursor: p["cursor"]}
-	if f.Status, err = p.oneOf("status", statuses...); err != nil {
-		return err
-	}
-	if f.Since, err = p.time("since"); err != nil {
-		return err
-	}
-	if f.Until, err = p.time("until"); err != nil {
-		return err
-	}
-	if f.Limit, err = p.limit(); err != nil {
 		return err
 	}
 	items, next, err := h.db.FindEvents(c.UserContext(), f)
@@ -88,6 +75,33 @@ func (h *handler) handleListEvents(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(Page[*store.Event]{Items: nonNil(items), NextCursor: pageCursor(next)})
+}
+
+// logFilter reads the log list's filters (and, when paged, limit and
+// cursor) from the query.
+func logFilter(c *fiber.Ctx, paged bool) (store.LogFilter, error) {
+	names := []string{"event", "status", "endpoint", "client_id", "since", "until"}
+	if paged {
+		names = append(names, "limit", "cursor")
+	}
+	p, err := queryParams(c, names...)
+	if err != nil {
+		return store.LogFilter{}, err
+	}
+	f := store.LogFilter{Event: p["event"], Endpoint: p["endpoint"], ClientID: p["client_id"], Cursor: p["cursor"]}
+	if f.Status, err = p.oneOf("status", statuses...); err != nil {
+		return f, err
+	}
+	if f.Since, err = p.time("since"); err != nil {
+		return f, err
+	}
+	if f.Until, err = p.time("until"); err != nil {
+		return f, err
+	}
+	if paged {
+		f.Limit, err = p.limit()
+	}
+	return f, err
 }
 
 // handleGetEvent answers GET /api/webhook-logs/{id}.

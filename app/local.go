@@ -106,6 +106,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 	f.Get("/api/health", h.handleHealth)
 	f.Get("/api/stats", h.handleStats)
 	f.Get("/api/webhook-logs", h.handleListEvents)
+	f.Get("/api/webhook-logs/stream", h.handleStreamEvents)
 	f.Post("/api/webhook-logs/replay", h.handleReplayEvents)
 	f.Get("/api/webhook-logs/:id", h.handleGetEvent)
 	f.Post("/api/webhook-logs/:id/replay", h.handleReplayEvent)

@@ -120,6 +120,9 @@ func (db *DB) Ingest(ctx context.Context, d *Delivery) (Result, error) {
 		if applied != nil {
 			db.index.put(applied)
 		}
+		if res.LogID != 0 {
+			db.watch.publish(res.LogID)
+		}
 	})
 	if err != nil {
 		return Result{}, err

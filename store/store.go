@@ -122,6 +122,8 @@ type DB struct {
 	closed  bool
 
 	index *customerIndex
+	// watch tells the log stream which entries commits created or changed.
+	watch watch
 
 	// file is the identity of the file bbolt opened, to notice the path
 	// being removed or replaced under the running daemon.
