@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,9 +13,10 @@ import (
 )
 
 // Customer is the cached form of a Robaws client (SPEC §2). Optional fields
-// are pointers so that "absent" reads as JSON null.
+// are pointers so that "absent" reads as JSON null. A field tagged diff:"-"
+// is not a change a history entry records; every other one is (Diff).
 type Customer struct {
-	ID          string          `json:"id"`
+	ID          string          `json:"id" diff:"-"`
 	Name        string          `json:"name"`
 	Email       *string         `json:"email"`
 	Phone       *string         `json:"phone"`
@@ -29,12 +30,12 @@ type Customer struct {
 	Currency    string          `json:"currency"`
 	ClientType  *string         `json:"client_type"`
 	IsActive    bool            `json:"is_active"`
-	Version     time.Time       `json:"version"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	LastEventID string          `json:"last_event_id"`
-	Source      string          `json:"source"`
-	Raw         json.RawMessage `json:"raw,omitempty"`
+	Version     time.Time       `json:"version" diff:"-"`
+	CreatedAt   time.Time       `json:"created_at" diff:"-"`
+	UpdatedAt   time.Time       `json:"updated_at" diff:"-"`
+	LastEventID string          `json:"last_event_id" diff:"-"`
+	Source      string          `json:"source" diff:"-"`
+	Raw         json.RawMessage `json:"raw,omitempty" diff:"-"`
 
 	// historyHead is the sequence of the newest history entry (0 = none).
 	historyHead uint64
@@ -69,127 +70,87 @@ type HistoryEntry struct {
 	Changes    map[string]Change `json:"changes"`
 }
 
-// fieldNames lists the customer fields that count as changes, flattening
-// the address as address.<part>. raw, version, timestamps and
-// last_event_id are not changes.
-var fieldNames = [numFields]string{
-	"name", "email", "phone", "mobile", "vat_number",
-	"address.line1", "address.line2", "address.street", "address.street_number",
-	"address.postal_code", "address.city", "address.country", "address.country_code",
-	"role", "pricing_code", "website", "language", "currency", "client_type", "is_active",
+// changeField is a customer field whose changes a history entry records:
+// its name there (the address flattened as address.<part>) and its place
+// in Customer.
+type changeField struct {
+	name  string
+	index []int
 }
 
-const numFields = 20
-
-// sortedFields holds the indexes of fieldNames in name order, the order in
-// which json.Marshal writes a map of changes.
-var sortedFields = func() []int {
-	idx := make([]int, numFields)
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(fieldNames[a], fieldNames[b]) })
-	return idx
-}()
-
-// fieldValue is one comparable field's value: null, a string or a bool.
-type fieldValue struct {
-	kind uint8 // valueNull, valueString or valueBool
-	b    bool
-	s    string
-}
-
-const (
-	valueNull = iota
-	valueString
-	valueBool
-)
-
-// fieldValues holds a customer's comparable fields, in fieldNames order.
-type fieldValues [numFields]fieldValue
-
-func strValue(s string) fieldValue { return fieldValue{kind: valueString, s: s} }
-
-func strp(p *string) fieldValue {
-	if p == nil {
-		return fieldValue{}
-	}
-	return strValue(*p)
-}
-
-// values fills v with c's comparable fields.
-func (c *Customer) values(v *fieldValues) {
-	*v = fieldValues{
-		strValue(c.Name), strp(c.Email), strp(c.Phone), strp(c.Mobile), strp(c.VATNumber),
-		strp(c.Address.Line1), strp(c.Address.Line2), strp(c.Address.Street), strp(c.Address.StreetNumber),
-		strp(c.Address.PostalCode), strp(c.Address.City), strp(c.Address.Country), strp(c.Address.CountryCode),
-		strp(c.Role), strp(c.PricingCode), strp(c.Website), strp(c.Language), strValue(c.Currency), strp(c.ClientType),
-		{kind: valueBool, b: c.IsActive},
-	}
-}
-
-// any returns the value as a history Change holds it: nil, string or bool.
-func (f fieldValue) any() any {
-	switch f.kind {
-	case valueString:
-		return f.s
-	case valueBool:
-		return f.b
-	}
-	return nil
-}
-
-// initial reports whether a created customer records the field: it is
-// neither null nor "".
-func (f fieldValue) initial() bool {
-	return f.kind != valueNull && !(f.kind == valueString && f.s == "")
-}
-
-func (f fieldValue) appendJSON(buf []byte) []byte {
-	switch f.kind {
-	case valueString:
-		return appendString(buf, f.s)
-	case valueBool:
-		return strconv.AppendBool(buf, f.b)
-	}
-	return append(buf, "null"...)
-}
-
-// changedFields appends to dst the indexes of the fields that changed from
-// old to v; with old nil (a created customer), of every non-null,
-// non-empty field.
-func changedFields(dst []int, old, v *fieldValues) []int {
-	for i := range v {
-		if old == nil && v[i].initial() || old != nil && v[i] != old[i] {
-			dst = append(dst, i)
+// changeFields lists Customer's fields in declaration order under their
+// JSON names, except those tagged diff:"-". Their values are strings and
+// bools or pointers to them, so that they compare with == and read back
+// from a history entry's JSON as they were.
+var changeFields = func() []changeField {
+	var out []changeField
+	var walk func(t reflect.Type, prefix string, index []int)
+	walk = func(t reflect.Type, prefix string, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" || f.Tag.Get("diff") == "-" {
+				continue
+			}
+			at := append(slices.Clone(index), i)
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix+name+".", at)
+				continue
+			}
+			if k := derefType(f.Type).Kind(); k != reflect.String && k != reflect.Bool {
+				panic("store: change field " + prefix + name + " is neither a string nor a bool")
+			}
+			out = append(out, changeField{name: prefix + name, index: at})
 		}
 	}
-	return dst
+	walk(reflect.TypeFor[Customer](), "", nil)
+	return out
+}()
+
+func derefType(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Pointer {
+		return t.Elem()
+	}
+	return t
+}
+
+// value returns the field of c as a history Change holds it: nil (a nil
+// pointer), a string or a bool.
+func (f changeField) value(c *Customer) any {
+	v := reflect.ValueOf(c).Elem().FieldByIndex(f.index)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	return v.Interface()
 }
 
 // ChangeFields lists the field names a history entry's changes may hold, in
 // record order (the address flattened as address.<part>).
 func ChangeFields() []string {
-	return slices.Clone(fieldNames[:])
+	names := make([]string, len(changeFields))
+	for i, f := range changeFields {
+		names[i] = f.name
+	}
+	return names
 }
 
 // Diff returns the changed fields from old to c. With old nil (a created
 // customer) it returns every non-null, non-empty field.
 func (c *Customer) Diff(old *Customer) map[string]Change {
-	var newV, oldV fieldValues
-	c.values(&newV)
-	var oldP *fieldValues
-	if old != nil {
-		old.values(&oldV)
-		oldP = &oldV
-	}
 	changes := map[string]Change{}
-	for _, i := range changedFields(nil, oldP, &newV) {
-		ch := Change{To: newV[i].any()}
-		if oldP != nil {
-			ch.From = oldV[i].any()
+	for _, f := range changeFields {
+		to := f.value(c)
+		switch {
+		case old == nil && to != nil && to != "":
+			changes[f.name] = Change{To: to}
+		case old != nil:
+			if from := f.value(old); from != to {
+				changes[f.name] = Change{From: from, To: to}
+			}
 		}
-		changes[fieldNames[i]] = ch
 	}
 	return changes
 }
@@ -212,8 +173,6 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 	c.Source, c.LastEventID = ch.source, ch.eventID
 	key := []byte(c.ID)
 	var old *Customer
-	var oldV, newV fieldValues
-	var oldP *fieldValues
 	if v := b.Get(key); v != nil {
 		old = new(Customer)
 		if err := unmarshalCustomer(v, old, false); err != nil {
@@ -227,14 +186,10 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 			return nil, false, StatusStale, nil
 		}
 		c.CreatedAt, c.UpdatedAt, c.historyHead = old.CreatedAt, old.UpdatedAt, old.historyHead
-		old.values(&oldV)
-		oldP = &oldV
 	} else {
 		c.CreatedAt, c.UpdatedAt = now, now
 	}
-	c.values(&newV)
-	var changedBuf [numFields]int
-	changed := changedFields(changedBuf[:0], oldP, &newV)
+	changed := c.Diff(old)
 	if old != nil && len(changed) == 0 && ch.source == SourceReplay {
 		// Replaying a delivery that changes nothing leaves the record as
 		// it is: a replay never applies the same update twice.
@@ -253,8 +208,10 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 		if err != nil {
 			return nil, false, "", err
 		}
-		changes := appendChanges(make([]byte, 0, 64*len(changed)), changed, oldP, &newV)
-		entry, err := marshalHistory(c.ID, now, ch.logID, ch.source, ch.event, changes, c.historyHead)
+		entry, err := marshalHistory(&historyRecord{
+			HistoryEntry: HistoryEntry{CustomerID: c.ID, At: now, LogID: ch.logID, Source: ch.source, Event: ch.event, Changes: changed},
+			Prev:         c.historyHead,
+		})
 		if err != nil {
 			return nil, false, "", err
 		}

@@ -517,7 +517,7 @@ func findEvent(tx *bolt.Tx, id uint64) (*Event, error) {
 		return nil, ErrNotFound
 	}
 	var ev Event
-	if err := json.Unmarshal(v, &ev); err != nil {
+	if err := unmarshalEvent(v, &ev); err != nil {
 		return nil, fmt.Errorf("decode log entry %d: %w", id, err)
 	}
 	return &ev, nil
@@ -529,12 +529,4 @@ func putEvent(logs *bolt.Bucket, ev *Event) error {
 		return err
 	}
 	return logs.Put(itob(ev.ID), data)
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
 }

@@ -107,7 +107,7 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 				continue
 			}
 			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
+			if err := unmarshalEvent(v, &ev); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", id, err)
 			}
 			// Entries are in arrival order, so received_at only falls as
@@ -185,7 +185,7 @@ func indexWalk(b *bolt.Bucket, prefix string, before uint64) func(yield func(uin
 func historyChain(h *bolt.Bucket, head, before uint64) func(yield func(uint64) bool) {
 	prev := func(seq uint64) uint64 {
 		var r historyRecord
-		if v := h.Get(itob(seq)); v == nil || json.Unmarshal(v, &r) != nil {
+		if v := h.Get(itob(seq)); v == nil || unmarshalHistory(v, &r) != nil {
 			return 0
 		}
 		return r.Prev
@@ -260,7 +260,7 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 				continue
 			}
 			var r historyRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := unmarshalHistory(v, &r); err != nil {
 				return fmt.Errorf("decode history %d: %w", seq, err)
 			}
 			e := r.HistoryEntry

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -55,7 +54,7 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
 	c := logs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var ev Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := unmarshalEvent(v, &ev); err != nil {
 			return 0, false, fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 		}
 		// Keys are in arrival order and received_at nearly so; concurrent

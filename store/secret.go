@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,7 +64,7 @@ func (db *DB) CreateSecret(ctx context.Context, s *Secret) error {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var old Secret
-			if err := json.Unmarshal(v, &old); err != nil {
+			if err := unmarshalSecret(v, &old); err != nil {
 				return err
 			}
 			if old.Active && old.Endpoint == s.Endpoint && old.Value == s.Value {
@@ -79,7 +78,7 @@ func (db *DB) CreateSecret(ctx context.Context, s *Secret) error {
 		s.ID = strconv.FormatUint(seq, 10)
 		s.Active = true
 		s.CreatedAt = db.Now().UTC()
-		return putJSON(b, []byte(s.ID), s)
+		return putSecret(b, s)
 	})
 }
 
@@ -94,7 +93,7 @@ func (db *DB) UpdateSecret(ctx context.Context, s *Secret) error {
 		if b.Get([]byte(s.ID)) == nil {
 			return ErrNotFound
 		}
-		return putJSON(b, []byte(s.ID), s)
+		return putSecret(b, s)
 	})
 }
 
@@ -109,7 +108,7 @@ func (db *DB) FindSecretByID(ctx context.Context, id string) (*Secret, error) {
 		if v == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(v, &s)
+		return unmarshalSecret(v, &s)
 	})
 	if err != nil {
 		return nil, err
@@ -126,7 +125,7 @@ func (db *DB) FindSecrets(ctx context.Context) ([]*Secret, error) {
 	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSecrets).ForEach(func(k, v []byte) error {
 			var s Secret
-			if err := json.Unmarshal(v, &s); err != nil {
+			if err := unmarshalSecret(v, &s); err != nil {
 				return fmt.Errorf("decode secret %s: %w", k, err)
 			}
 			out = append(out, &s)
@@ -141,4 +140,12 @@ func (db *DB) FindSecrets(ctx context.Context) ([]*Secret, error) {
 func sortSecrets(list []*Secret) {
 	num := func(s *Secret) uint64 { n, _ := strconv.ParseUint(s.ID, 10, 64); return n }
 	slices.SortFunc(list, func(a, b *Secret) int { return cmp.Compare(num(a), num(b)) })
+}
+
+func putSecret(b *bolt.Bucket, s *Secret) error {
+	data, err := marshalSecret(s)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(s.ID), data)
 }

@@ -30,8 +30,9 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the layout version written to the meta bucket.
-const SchemaVersion = 1
+// SchemaVersion is the layout version written to the meta bucket. Open
+// migrates older files (migrate_v1.go); 2 stores customers as JSON.
+const SchemaVersion = 2
 
 // Errors returned by the store.
 var (
@@ -234,17 +235,10 @@ func (db *DB) init() error {
 				return err
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if got := btoi(v); got > SchemaVersion {
-				return fmt.Errorf("schema version %d is newer than this binary supports (%d)", got, SchemaVersion)
-			}
-			return recountQuarantine(tx)
-		}
-		if err := recountQuarantine(tx); err != nil {
+		if err := migrate(tx); err != nil {
 			return err
 		}
-		return meta.Put(keySchema, itob(SchemaVersion))
+		return recountQuarantine(tx)
 	})
 }
 

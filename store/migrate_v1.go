@@ -1,0 +1,105 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Schema 1 stored a customer as uvarint(history head), uvarint(len(fields)),
+// the fields as the JSON of Customer without raw, then the raw client JSON
+// as it came. Schema 2 stores customerRecord as encoding/json writes it.
+// The log, history and secrets were JSON in schema 1 already (the old
+// encoders wrote what json.Marshal writes) and the quarantine keeps its
+// framed format, so customers are the only records to rewrite.
+
+// migrate brings the file to SchemaVersion; a new file starts there. It
+// runs in Open's transaction, which also writes the new version: a crash
+// or an error leaves the file as it was, at the old version, to migrate
+// again on the next Open, and a migrated file is never migrated twice.
+func migrate(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(keySchema)
+	from := uint64(SchemaVersion)
+	if v != nil {
+		from = btoi(v)
+	}
+	switch {
+	case from > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this binary supports (%d)", from, SchemaVersion)
+	case v != nil && from == SchemaVersion:
+		return nil
+	}
+	if from < 2 {
+		if err := migrateCustomersV1(tx); err != nil {
+			return fmt.Errorf("migrate schema %d to 2: %w", from, err)
+		}
+	}
+	return meta.Put(keySchema, itob(SchemaVersion))
+}
+
+// migrateCustomersV1 rewrites every schema 1 customer record as JSON, a
+// chunk at a time: bbolt's cursor must not walk a bucket being written.
+func migrateCustomersV1(tx *bolt.Tx) error {
+	const chunk = 1024
+	b := tx.Bucket(bucketCustomers)
+	type record struct{ k, v []byte }
+	var after []byte
+	for {
+		recs := make([]record, 0, chunk)
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(recs) < chunk; k, v = c.Next() {
+			cust, err := decodeCustomerV1(v)
+			if err != nil {
+				return fmt.Errorf("customer %s: %w", k, err)
+			}
+			data, err := marshalCustomer(cust)
+			if err != nil {
+				return fmt.Errorf("customer %s: %w", k, err)
+			}
+			recs = append(recs, record{bytes.Clone(k), data})
+		}
+		for _, r := range recs {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		if len(recs) < chunk {
+			return nil
+		}
+		after = recs[len(recs)-1].k
+	}
+}
+
+// decodeCustomerV1 decodes a schema 1 customer record. It copies, so v may
+// be bbolt memory.
+func decodeCustomerV1(v []byte) (*Customer, error) {
+	head, hw := binary.Uvarint(v)
+	if hw <= 0 {
+		return nil, errors.New("corrupt schema 1 customer record")
+	}
+	v = v[hw:]
+	n, w := binary.Uvarint(v)
+	if w <= 0 || uint64(len(v)-w) < n {
+		return nil, errors.New("corrupt schema 1 customer record")
+	}
+	var c Customer
+	if err := json.Unmarshal(v[w:w+int(n)], &c); err != nil {
+		return nil, fmt.Errorf("decode schema 1 customer fields: %w", err)
+	}
+	c.Raw, c.historyHead = nil, head
+	if raw := v[w+int(n):]; len(raw) > 0 {
+		c.Raw = bytes.Clone(raw)
+	}
+	return &c, nil
+}
