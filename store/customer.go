@@ -218,6 +218,9 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 		if err := h.Put(itob(seq), entry); err != nil {
 			return nil, false, "", err
 		}
+		if err := indexHistory(tx, seq, changed); err != nil {
+			return nil, false, "", err
+		}
 		c.historyHead = seq
 	}
 	data, err := marshalCustomer(&c)

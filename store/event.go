@@ -269,7 +269,7 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if countsEvent(ev) {
 		cnt.add("event:"+ev.Event, 1)
 	}
-	return nil
+	return indexLog(tx, ev, 1)
 }
 
 // countsEvent reports whether ev counts in the by-event statistics: only
@@ -291,7 +291,7 @@ func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if countsEvent(ev) {
 		cnt.add("event:"+ev.Event, -1)
 	}
-	return nil
+	return indexLog(tx, ev, -1)
 }
 
 // quarantined is a rejected request kept for inspection and replay.

@@ -39,6 +39,11 @@ func migrate(tx *bolt.Tx) error {
 			return fmt.Errorf("migrate schema %d to 2: %w", from, err)
 		}
 	}
+	if from < 3 {
+		if err := migrateIndexesV2(tx); err != nil {
+			return fmt.Errorf("migrate schema %d to 3: %w", max(from, 2), err)
+		}
+	}
 	return meta.Put(keySchema, itob(SchemaVersion))
 }
 

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -87,23 +86,25 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 				(f.Endpoint == "" || ev.Endpoint == f.Endpoint) && (f.ClientID == "" || ev.ClientID == f.ClientID) &&
 				(f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || ev.ReceivedAt.Before(f.Until))
 		}
-		// ids walks ids newest first, below the cursor. Only status has an index (its keys grow at the end of each status
-		// range, cheap to write). Other filters scan newest first; a
-		// client filter skips entries without the id before decoding.
+		// ids walks ids newest first, below the cursor, through the
+		// narrowest index the filter has (index_log.go); only endpoint,
+		// since and until alone scan the log.
 		var ids func(yield func(uint64) bool)
-		if f.Status != "" {
+		switch {
+		case f.Event != "" && f.Status != "":
+			ids = indexWalk(tx.Bucket(bucketIdxEventStatus), f.Event+"\x00"+f.Status, before)
+		case f.ClientID != "":
+			ids = indexWalk(tx.Bucket(bucketIdxClient), f.ClientID, before)
+		case f.Status != "":
 			ids = indexWalk(tx.Bucket(bucketIdxStatus), f.Status, before)
-		} else {
+		case f.Event != "":
+			ids = indexWalk(tx.Bucket(bucketIdxEvent), f.Event, before)
+		default:
 			ids = keyWalk(logs, before)
-		}
-		var clientNeedle []byte
-		if f.ClientID != "" {
-			q, _ := json.Marshal(f.ClientID)
-			clientNeedle = append([]byte(`"client_id":`), q...)
 		}
 		for id := range ids {
 			v := logs.Get(itob(id))
-			if v == nil || clientNeedle != nil && !bytes.Contains(v, clientNeedle) {
+			if v == nil {
 				continue
 			}
 			var ev Event
@@ -251,6 +252,8 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 				return err
 			}
 			seqs = historyChain(h, c.historyHead, before)
+		} else if f.Field != "" {
+			seqs = indexWalk(tx.Bucket(bucketIdxHistField), f.Field, before)
 		} else {
 			seqs = keyWalk(h, before)
 		}

@@ -35,7 +35,8 @@ type Stats struct {
 }
 
 // Stats returns the counters kept with every write, and the entries received
-// since since, found by walking the log backwards from the newest entry.
+// since since (counted by the minute: since's whole minute counts), from
+// the per-minute counters of the last 25 hours.
 func (db *DB) Stats(ctx context.Context, since time.Time) (*Stats, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -63,31 +64,18 @@ func (db *DB) Stats(ctx context.Context, since time.Time) (*Stats, error) {
 		if err != nil {
 			return err
 		}
-		// Only received_at and status are needed; decoding into a small
-		// struct keeps the walk cheap.
-		var ev struct {
-			ReceivedAt time.Time `json:"received_at"`
-			Status     string    `json:"status"`
-		}
-		c := tx.Bucket(bucketLogs).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			ev.ReceivedAt, ev.Status = time.Time{}, ""
+		// The newest entry gives last_received_at; the per-minute counters
+		// (index_log.go) give the entries since since, to the minute.
+		if k, v := tx.Bucket(bucketLogs).Cursor().Last(); k != nil {
+			var ev struct {
+				ReceivedAt time.Time `json:"received_at"`
+			}
 			if err := json.Unmarshal(v, &ev); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 			}
-			if s.LastReceivedAt.IsZero() {
-				s.LastReceivedAt = ev.ReceivedAt
-			}
-			// Entries are in arrival order; allow a minute of overlap
-			// between concurrent arrivals before stopping.
-			if ev.ReceivedAt.Before(since.Add(-time.Minute)) {
-				break
-			}
-			if !ev.ReceivedAt.Before(since) {
-				s.RecentTotal++
-				s.RecentByStatus[ev.Status]++
-			}
+			s.LastReceivedAt = ev.ReceivedAt
 		}
+		s.RecentTotal, s.RecentByStatus = recentCounts(tx, since)
 		return nil
 	})
 	if err != nil {

@@ -31,8 +31,10 @@ import (
 )
 
 // SchemaVersion is the layout version written to the meta bucket. Open
-// migrates older files (migrate_v1.go); 2 stores customers as JSON.
-const SchemaVersion = 2
+// migrates older files (migrate_v1.go); 2 stores customers as JSON, 3 adds
+// the log's client/event indexes, its per-minute counters and the history's
+// field index (index_log.go).
+const SchemaVersion = 3
 
 // Errors returned by the store.
 var (
@@ -54,17 +56,18 @@ var (
 
 // Bucket names.
 var (
-	bucketMeta         = []byte("meta")
-	bucketLogs         = []byte("logs")       // itob(id) -> Event
-	bucketPayloads     = []byte("payloads")   // itob(id) -> raw body of a verified delivery
-	bucketQuarantine   = []byte("quarantine") // itob(id) -> quarantined (rejected) request
-	bucketDedup        = []byte("dedup")      // endpoint \x00 event id -> itob(log id)
-	bucketIdxStatus    = []byte("idx_status") // status \x00 itob(id) -> nil
-	bucketStats        = []byte("stats")      // counter name -> itob(count)
-	bucketCustomers    = []byte("customers")  // customer id -> Customer
-	bucketHistory      = []byte("history")    // itob(seq) -> history entry, chained per customer (Prev)
-	bucketSecrets      = []byte("secrets")    // secret id -> Secret
-	allBuckets         = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets}
+	bucketMeta       = []byte("meta")
+	bucketLogs       = []byte("logs")       // itob(id) -> Event
+	bucketPayloads   = []byte("payloads")   // itob(id) -> raw body of a verified delivery
+	bucketQuarantine = []byte("quarantine") // itob(id) -> quarantined (rejected) request
+	bucketDedup      = []byte("dedup")      // endpoint \x00 event id -> itob(log id)
+	bucketIdxStatus  = []byte("idx_status") // status \x00 itob(id) -> nil
+	bucketStats      = []byte("stats")      // counter name -> itob(count)
+	bucketCustomers  = []byte("customers")  // customer id -> Customer
+	bucketHistory    = []byte("history")    // itob(seq) -> history entry, chained per customer (Prev)
+	bucketSecrets    = []byte("secrets")    // secret id -> Secret
+	allBuckets       = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets,
+		bucketIdxClient, bucketIdxEvent, bucketIdxEventStatus, bucketRecent, bucketIdxHistField}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
 	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
