@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -50,12 +51,16 @@ type LocalConfig struct {
 	Registrar *robaws.Registrar
 	// Syncer runs customer syncs; nil when no credentials are configured.
 	Syncer *robaws.Syncer
+	// Metrics are the delivery counters /metrics serves; the receiver must
+	// report to them (intake.Config.OnDelivery = Metrics.Delivery). Default:
+	// a fresh Metrics, which counts no deliveries.
+	Metrics *Metrics
 }
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and
 // never on the tunnel. The receiver's endpoint paths are not served here,
 // just as the public app serves no route of this one.
-func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
+func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -64,6 +69,9 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 	}
 	if cfg.Started.IsZero() {
 		cfg.Started = time.Now()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
 	}
 	f := fiber.New(fiber.Config{
 		Immutable:   true,
@@ -82,7 +90,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 		f.Use(requireToken(cfg.Token))
 	}
 	h := &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}
-	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(localGatherer(db, r, cfg.Tunnel), promhttp.HandlerOpts{}))
+	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(localGatherer(db, r, cfg.Metrics, cfg.Tunnel), promhttp.HandlerOpts{}))
 
 	f.Get("/api/health", h.handleHealth)
 	f.Get("/api/stats", h.handleStats)
@@ -115,7 +123,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 // plain function and writes the answer.
 type handler struct {
 	db     *store.DB
-	recv   *Receiver
+	recv   *intake.Receiver
 	cfg    LocalConfig
 	logger *slog.Logger
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestSignatureVectors(t *testing.T) {
 	for i, v := range readVectors(t) {
 		t.Run(fmt.Sprint("vector", i), func(t *testing.T) {
-			if got := app.Sign(v.Secret, v.T, []byte(v.Body)); got != v.Header {
+			if got := intake.Sign(v.Secret, v.T, []byte(v.Body)); got != v.Header {
 				t.Fatalf("Sign = %q, want %q", got, v.Header)
 			}
 			db := MustOpenDB(t, "")
@@ -42,7 +43,7 @@ func TestWebhookRejections(t *testing.T) {
 	now := time.Unix(v.T, 0)
 	flipped := bytes.Clone(body)
 	flipped[10] ^= 0x01
-	sig := func(secret string, ts int64) string { return app.Sign(secret, ts, body) }
+	sig := func(secret string, ts int64) string { return intake.Sign(secret, ts, body) }
 	wrongMAC := strings.Repeat("ab", 32)
 	tests := []struct {
 		name     string
@@ -71,7 +72,7 @@ func TestWebhookRejections(t *testing.T) {
 		{"past beyond tolerance", customersPath, body, sig(testSecret, v.T-301), 401, "timestamp outside tolerance"},
 		{"future beyond tolerance", customersPath, body, sig(testSecret, v.T+301), 401, "timestamp outside tolerance"},
 		{"endpoint without secrets", "/api/webhooks/robaws/nosecret", body, v.Header, 401, "no active secret"},
-		{"empty body signed", customersPath, []byte{}, app.Sign(testSecret, v.T, nil), 200, ""},
+		{"empty body signed", customersPath, []byte{}, intake.Sign(testSecret, v.T, nil), 200, ""},
 		{"past within tolerance", customersPath, body, sig(testSecret, v.T-300), 200, ""},
 		{"future within tolerance", customersPath, body, sig(testSecret, v.T+300), 200, ""},
 		{"first of two secrets", customersPath, body, sig("old-secret", v.T), 200, ""},
@@ -113,7 +114,7 @@ func TestWebhookResponses(t *testing.T) {
 	db := MustOpenDB(t, "")
 	f := app.NewPublic(MustReceiver(t, db, now, nil), app.PublicConfig{})
 	send := func(path string, body []byte) answer {
-		return post(t, f, "POST", path, body, app.Sign(testSecret, now.Unix(), body))
+		return post(t, f, "POST", path, body, intake.Sign(testSecret, now.Unix(), body))
 	}
 	created := readFixture(t, "client-created.json")
 	updated := readFixture(t, "client-updated.json")
@@ -160,7 +161,7 @@ func TestWebhookResponses(t *testing.T) {
 			if strings.Contains(tt.path, "articles") {
 				secret = "articles-secret"
 			}
-			a := post(t, f, "POST", tt.path, []byte(tt.body), app.Sign(secret, now.Unix(), []byte(tt.body)))
+			a := post(t, f, "POST", tt.path, []byte(tt.body), intake.Sign(secret, now.Unix(), []byte(tt.body)))
 			if a.Code != 200 || a.Status != tt.wantStatus || a.Error != tt.wantErr || a.LogID == 0 {
 				t.Fatalf("got %d %+v, want 200 %s %q", a.Code, a, tt.wantStatus, tt.wantErr)
 			}
@@ -184,7 +185,7 @@ func TestWebhookResponses(t *testing.T) {
 	})
 	t.Run("unknown path", func(t *testing.T) {
 		for _, p := range []string{"/", "/api/health", "/api/webhooks/robaws/other", "/api/customers", "/API/WEBHOOKS/robaws/customers", customersPath + "/"} {
-			if a := post(t, f, "POST", p, created, app.Sign(testSecret, now.Unix(), created)); a.Code != 404 || a.Error != "not found" {
+			if a := post(t, f, "POST", p, created, intake.Sign(testSecret, now.Unix(), created)); a.Code != 404 || a.Error != "not found" {
 				t.Fatalf("%s: got %+v, want 404", p, a)
 			}
 		}
@@ -198,14 +199,14 @@ func TestHistory(t *testing.T) {
 	f := app.NewPublic(MustReceiver(t, db, now, nil), app.PublicConfig{})
 	for _, name := range []string{"client-created.json", "client-updated.json"} {
 		body := readFixture(t, name)
-		if a := post(t, f, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body)); a.Status != "processed" {
+		if a := post(t, f, "POST", customersPath, body, intake.Sign(testSecret, now.Unix(), body)); a.Status != "processed" {
 			t.Fatalf("%s: %+v", name, a)
 		}
 	}
 	// The same data again under a new event id changes nothing.
 	same := readFixture(t, "client-updated.json")
 	same = bytes.Replace(same, []byte("d6f1a3c2"), []byte("00000000"), 1)
-	if a := post(t, f, "POST", customersPath, same, app.Sign(testSecret, now.Unix(), same)); a.Status != "processed" {
+	if a := post(t, f, "POST", customersPath, same, intake.Sign(testSecret, now.Unix(), same)); a.Status != "processed" {
 		t.Fatalf("same data: %+v", a)
 	}
 	hist, _, err := db.FindHistory(context.Background(), store.HistoryFilter{CustomerID: "3473"})
@@ -245,7 +246,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 	now := time.Now()
 	base := serve(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}))
 	body := readFixture(t, "client-created.json")
-	sig := app.Sign(testSecret, now.Unix(), body)
+	sig := intake.Sign(testSecret, now.Unix(), body)
 	send := func(base string) answer {
 		req, _ := http.NewRequest("POST", base+customersPath, bytes.NewReader(body))
 		req.Header.Set("Robaws-Signature", sig)
@@ -300,7 +301,7 @@ func TestBodyTooLarge(t *testing.T) {
 	base := serve(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{MaxBodyBytes: 1024}))
 	body := bytes.Repeat([]byte("x"), 2048)
 	req, _ := http.NewRequest("POST", base+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +323,7 @@ func TestStorageUnavailable(t *testing.T) {
 	f := app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{})
 	db.Close()
 	for _, body := range [][]byte{readFixture(t, "client-created.json"), []byte(`not json`)} {
-		a := post(t, f, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+		a := post(t, f, "POST", customersPath, body, intake.Sign(testSecret, now.Unix(), body))
 		if a.Code != 503 || a.Error != "storage unavailable" {
 			t.Fatalf("got %+v, want 503 storage unavailable", a)
 		}
@@ -337,7 +338,7 @@ func TestQuarantineBoundedAndRateLimited(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	r := MustReceiver(t, db, now, func(c *app.ReceiverConfig) { c.RejectedPerMinute = 3 })
+	r := MustReceiver(t, db, now, func(c *intake.Config) { c.RejectedPerMinute = 3 })
 	f := app.NewPublic(r, app.PublicConfig{})
 	for i := range 5 {
 		body := bytes.Repeat([]byte{'a' + byte(i)}, 100)
@@ -375,14 +376,14 @@ func TestNoSecretsInLogs(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	now := time.Now()
 	db := MustOpenDB(t, "")
-	r := MustReceiver(t, db, time.Time{}, func(c *app.ReceiverConfig) { c.Logger = logger })
+	r := MustReceiver(t, db, time.Time{}, func(c *intake.Config) { c.Logger = logger })
 	f := app.NewPublic(r, app.PublicConfig{Logger: logger})
 	body := readFixture(t, "client-created.json")
-	good := app.Sign(testSecret, now.Unix(), body)
-	bad := app.Sign("wrong", now.Unix(), body)
+	good := intake.Sign(testSecret, now.Unix(), body)
+	bad := intake.Sign("wrong", now.Unix(), body)
 	post(t, f, "POST", customersPath, body, good)
 	post(t, f, "POST", customersPath, body, bad)
-	post(t, f, "POST", customersPath, []byte("garbage"), app.Sign(testSecret, now.Unix(), []byte("garbage")))
+	post(t, f, "POST", customersPath, []byte("garbage"), intake.Sign(testSecret, now.Unix(), []byte("garbage")))
 	db.Close()
 	post(t, f, "POST", customersPath, body, good)
 	logs := buf.String()
@@ -434,7 +435,7 @@ func TestCommitFailsGives503(t *testing.T) {
 	got503 := 0
 	for i := range 40 {
 		body := delivery(fmt.Sprint("full-", i), "client.updated", fmt.Sprint("F", i), strings.Repeat("n", 100<<10), "")
-		a := post(t, f, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+		a := post(t, f, "POST", customersPath, body, intake.Sign(testSecret, now.Unix(), body))
 		switch {
 		case a.Code == 503 && a.Error == "storage unavailable":
 			got503++
@@ -492,7 +493,7 @@ func TestOverlongKeysFail(t *testing.T) {
 			db := MustOpenDB(t, "")
 			f := app.NewPublic(MustReceiver(t, db, now, nil), app.PublicConfig{})
 			body := delivery(tt.eventID, tt.event, tt.clientID, "Long", "")
-			a := post(t, f, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+			a := post(t, f, "POST", customersPath, body, intake.Sign(testSecret, now.Unix(), body))
 			if a.Code != 200 || a.Status != "failed" || a.LogID == 0 || !strings.Contains(a.Error, "512") {
 				t.Fatalf("got %d %+v, want 200 failed naming the 512-byte limit", a.Code, a)
 			}
