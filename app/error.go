@@ -19,8 +19,8 @@ type errorResponse struct {
 // errorHandler maps errors to HTTP in one place. Fiber errors keep their
 // code with a lower-case message; a rejected delivery (intake's signature
 // errors) is 401 with its reason; store, intake and robaws sentinels map to
-// 404, 409, 400 and 503; anything else is logged and answered 500 "internal error",
-// so no internal text reaches a client.
+// 404, 409, 400 and 503; anything else is logged and answered 500
+// "internal error", so no internal text reaches a client.
 func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		code, msg := errorStatus(err)

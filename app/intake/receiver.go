@@ -194,10 +194,15 @@ type Outcome struct {
 
 // Incoming is one request as received.
 type Incoming struct {
-	Endpoint        *Endpoint
-	Body            []byte
+	// Endpoint is the route the request came in on; required.
+	Endpoint *Endpoint
+	// Body is the raw body as received on the wire, never decoded; the
+	// receiver keeps it, so it must not be reused by the caller.
+	Body []byte
+	// SignatureHeader is the Robaws-Signature header, "" when absent.
 	SignatureHeader string
-	RemoteAddr      string
+	// RemoteAddr is the sender's IP, logged and stored with the entry.
+	RemoteAddr string
 	// ReceivedAt is the clock read when the request arrived (Receiver.Now);
 	// when zero, Receive reads it. Every time-dependent decision of the
 	// delivery uses this one reading.
