@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"golang.org/x/term"
 )
@@ -249,7 +250,7 @@ func sendOne(ctx context.Context, client *http.Client, url, secret, event, clien
 		return testResult{status: "error", err: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Robaws-Signature", app.Sign(secret, now.Unix(), body))
+	req.Header.Set("Robaws-Signature", intake.Sign(secret, now.Unix(), body))
 	resp, err := client.Do(req)
 	if err != nil {
 		return testResult{status: "error", err: err.Error(), latency: time.Since(now)}

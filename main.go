@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/customer"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 	"github.com/robaws-edge/robaws-edge/tunnel"
@@ -87,7 +88,7 @@ type daemon struct {
 	cfg    Config
 	logger *slog.Logger
 	db     *store.DB
-	recv   *app.Receiver
+	recv   *intake.Receiver
 	public *fiber.App
 	local  *fiber.App
 	// conns caps the public receiver's connections on receiver.listen and
@@ -119,14 +120,15 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, logger: logger, db: db, started: time.Now()}
-	var endpoints []app.Endpoint
+	var endpoints []intake.Endpoint
 	for _, name := range cfg.endpointNames() {
 		ep := cfg.Endpoints[name]
-		endpoints = append(endpoints, app.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.autoRegister()})
+		endpoints = append(endpoints, intake.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.autoRegister()})
 	}
 	mapping := customer.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
-	d.recv, err = app.NewReceiver(db, app.ReceiverConfig{
-		Endpoints: endpoints,
+	metrics := app.NewMetrics()
+	d.recv, err = intake.NewReceiver(db, intake.Config{
+		Endpoints: endpoints, OnDelivery: metrics.Delivery,
 		Mapping:   mapping,
 		Tolerance: cfg.Receiver.SignatureTolerance, RejectedPerMinute: cfg.Receiver.RejectedPerMinute,
 		Logger: logger.With("component", "receiver"),
@@ -169,7 +171,7 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	d.local = app.NewLocal(db, d.recv, app.LocalConfig{
 		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,
 		Tunnel: d.tunnelStatus, Started: d.started, Logger: logger.With("component", "api"),
-		Registrar: d.registrar, Syncer: d.syncer,
+		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics,
 	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 )
 
 // storeConfig writes a config for a daemon on fresh loopback ports over
@@ -36,7 +37,7 @@ func postDelivery(t *testing.T, receiverAddr, eventID string) int {
 	t.Helper()
 	body := fmt.Sprintf(`{"id":%q,"event":"client.created","data":{"id":"TEST-%s","name":"Store Test"}}`, eventID, eventID)
 	req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
-	req.Header.Set("Robaws-Signature", app.Sign("store-test-secret-0001", time.Now().Unix(), []byte(body)))
+	req.Header.Set("Robaws-Signature", intake.Sign("store-test-secret-0001", time.Now().Unix(), []byte(body)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

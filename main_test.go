@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -179,7 +180,7 @@ retention: {max_age: 2160h}
 	deliver := func(secret string, body string) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
-		req.Header.Set("Robaws-Signature", app.Sign(secret, time.Now().Unix(), []byte(body)))
+		req.Header.Set("Robaws-Signature", intake.Sign(secret, time.Now().Unix(), []byte(body)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

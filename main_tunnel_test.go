@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/tunnel/tunneltest"
 )
 
@@ -197,7 +198,7 @@ robaws: {base_url: %q, api_key: test-api-key, sync_interval: 0}
 		t.Helper()
 		body := fmt.Sprintf(`{"id":%q,"event":"client.updated","data":{"id":"TEST-7","name":"Through the tunnel"}}`, eventID)
 		req, _ := http.NewRequest("POST", "/api/webhooks/robaws/customers", strings.NewReader(body))
-		req.Header.Set("Robaws-Signature", app.Sign(secret, time.Now().Unix(), []byte(body)))
+		req.Header.Set("Robaws-Signature", intake.Sign(secret, time.Now().Unix(), []byte(body)))
 		resp, err := edge.Do(req, "203.0.113.7:4711")
 		if err != nil {
 			return 0, nil

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -40,7 +41,7 @@ func (h *handler) handleStats(c *fiber.Ctx) error {
 
 // stats gathers the counters of the log and the customer cache; last_24h
 // counts entries received in the 24 hours before now.
-func stats(ctx context.Context, db *store.DB, r *Receiver, now time.Time) (*Stats, error) {
+func stats(ctx context.Context, db *store.DB, r *intake.Receiver, now time.Time) (*Stats, error) {
 	s, err := db.Stats(ctx, now.Add(-24*time.Hour))
 	if err != nil {
 		return nil, err
@@ -167,14 +168,14 @@ func (h *handler) handleReplayEvent(c *fiber.Ctx) error {
 // does not verify: on the local API a 401 always means the token. Returns
 // store.ErrNotFound for an unknown entry, and a conflict when no payload is
 // kept or its endpoint is no longer configured.
-func replay(ctx context.Context, r *Receiver, id uint64) (*ReplayAnswer, error) {
+func replay(ctx context.Context, r *intake.Receiver, id uint64) (*ReplayAnswer, error) {
 	a, err := r.Replay(ctx, id)
-	if errors.Is(err, ErrUnknownEndpoint) {
+	if errors.Is(err, intake.ErrUnknownEndpoint) {
 		return nil, fiber.NewError(fiber.StatusConflict, err.Error())
 	} else if err != nil {
 		return nil, err
 	}
-	return &ReplayAnswer{Status: a.Status, LogID: a.LogID, Error: a.Error}, nil
+	return &a, nil
 }
 
 // handleReplayEvents answers POST /api/webhook-logs/replay?status=….
@@ -199,7 +200,7 @@ func (h *handler) handleReplayEvents(c *fiber.Ctx) error {
 // replayAll replays every entry with status, oldest first so that a
 // customer's updates apply in arrival order. It collects the ids before
 // replaying, since each replay moves its entry out of the status index.
-func replayAll(ctx context.Context, db *store.DB, r *Receiver, status string) (*ReplaySummary, error) {
+func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status string) (*ReplaySummary, error) {
 	var ids []uint64
 	f := store.LogFilter{Status: status, Limit: store.MaxLimit}
 	for {
@@ -220,7 +221,7 @@ func replayAll(ctx context.Context, db *store.DB, r *Receiver, status string) (*
 	for _, id := range ids {
 		a, err := r.Replay(ctx, id)
 		switch {
-		case errors.Is(err, store.ErrConflict), errors.Is(err, ErrUnknownEndpoint), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrConflict), errors.Is(err, intake.ErrUnknownEndpoint), errors.Is(err, store.ErrNotFound):
 			s.Skipped++ // no payload kept, endpoint gone, or pruned meanwhile
 		case err != nil:
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -65,7 +66,7 @@ func TestBackup(t *testing.T) {
 				default:
 				}
 				body := clientBody(fmt.Sprintf("bg-%d-%d", w, i), "client.created", map[string]any{"id": fmt.Sprintf("bg-%d-%d", w, i), "name": "Background"})
-				req, _ := newSigned(publicURL+customersPath, body, app.Sign(testSecret, fx.now.Unix(), body))
+				req, _ := newSigned(publicURL+customersPath, body, intake.Sign(testSecret, fx.now.Unix(), body))
 				if resp, err := httpClient.Do(req); err == nil {
 					resp.Body.Close()
 					sent.Add(1)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -89,7 +90,7 @@ func TestReplayAfterMappingFix(t *testing.T) {
 
 	// The config fix: role_field is the field's UUID. A restart builds a new
 	// receiver and local API over the same store.
-	fixed := MustReceiver(t, fx.db, fx.now.Add(2*time.Hour), func(cfg *app.ReceiverConfig) {
+	fixed := MustReceiver(t, fx.db, fx.now.Add(2*time.Hour), func(cfg *intake.Config) {
 		cfg.Mapping.RoleField = "9F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0"
 	})
 	fx.local = app.NewLocal(fx.db, fixed, app.LocalConfig{})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -67,14 +68,14 @@ func TestLogStream(t *testing.T) {
 
 	now := time.Now()
 	rejected := clientBody("ev-stream-0", "client.created", map[string]any{"id": "7", "name": "Wrong"})
-	post(t, pub, "POST", customersPath, rejected, app.Sign("not-the-secret", now.Unix(), rejected))
+	post(t, pub, "POST", customersPath, rejected, intake.Sign("not-the-secret", now.Unix(), rejected))
 	body := clientBody("ev-stream-1", "client.created", map[string]any{"id": "7", "name": "Streamed"})
-	a := post(t, pub, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+	a := post(t, pub, "POST", customersPath, body, intake.Sign(testSecret, now.Unix(), body))
 	ev := next("processed delivery")
 	if ev.ID != a.LogID || ev.Status != "processed" || ev.EventID != "ev-stream-1" || ev.Deliveries != 1 {
 		t.Fatalf("streamed %+v, want log entry %d processed (the rejected one filtered out)", ev, a.LogID)
 	}
-	post(t, pub, "POST", customersPath, body, app.Sign(testSecret, now.Unix(), body))
+	post(t, pub, "POST", customersPath, body, intake.Sign(testSecret, now.Unix(), body))
 	if ev := next("repeat"); ev.ID != a.LogID || ev.Deliveries != 2 {
 		t.Fatalf("streamed %+v, want entry %d with 2 deliveries", ev, a.LogID)
 	}

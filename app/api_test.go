@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -27,7 +28,7 @@ import (
 // the deliveries in last_24h).
 type fixture struct {
 	db     *store.DB
-	recv   *app.Receiver
+	recv   *intake.Receiver
 	public *fiber.App
 	local  *fiber.App
 	now    time.Time
@@ -39,7 +40,10 @@ func newFixture(tb testing.TB, cfg app.LocalConfig) *fixture {
 	tb.Helper()
 	db := MustOpenDB(tb, "")
 	now := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
-	recv := MustReceiver(tb, db, now, nil)
+	// The daemon's wiring: the receiver reports deliveries to the metrics
+	// that the local API serves.
+	cfg.Metrics = app.NewMetrics()
+	recv := MustReceiver(tb, db, now, func(c *intake.Config) { c.OnDelivery = cfg.Metrics.Delivery })
 	cfg.Version = "test"
 	return &fixture{db: db, recv: recv, public: app.NewPublic(recv, app.PublicConfig{}),
 		local: app.NewLocal(db, recv, cfg), now: now, token: cfg.Token, ids: map[string]uint64{}}
@@ -59,7 +63,7 @@ func role(name string) map[string]any {
 // records its log id under name.
 func (fx *fixture) deliver(tb testing.TB, name, secret string, body []byte) answer {
 	tb.Helper()
-	a := post(tb, fx.public, "POST", customersPath, body, app.Sign(secret, fx.now.Unix(), body))
+	a := post(tb, fx.public, "POST", customersPath, body, intake.Sign(secret, fx.now.Unix(), body))
 	if a.LogID == 0 {
 		// Rejected answers carry no log id; find the newest entry.
 		evs, _, err := fx.db.FindEvents(context.Background(), store.LogFilter{Limit: 1})
@@ -392,7 +396,7 @@ func TestLocalWebhooks(t *testing.T) {
 		t.Errorf("listed = %+v, want 1 inactive", last)
 	}
 	body2 := clientBody("ev-new-2", "client.updated", map[string]any{"id": 5, "name": "Eve"})
-	if a := post(t, fx.public, "POST", customersPath, body2, app.Sign("added-secret-9876", fx.now.Unix(), body2)); a.Code != 401 {
+	if a := post(t, fx.public, "POST", customersPath, body2, intake.Sign("added-secret-9876", fx.now.Unix(), body2)); a.Code != 401 {
 		t.Errorf("delivery with the deactivated secret = %+v, want 401", a)
 	}
 }
@@ -601,7 +605,7 @@ func TestIsolation(t *testing.T) {
 		body := clientBody("iso-"+ep.Name, "client.updated", map[string]any{"id": 9, "name": "Iso"})
 		for _, method := range []string{"POST", "GET"} {
 			req, _ := http.NewRequest(method, localURL+ep.Path, bytes.NewReader(body))
-			req.Header.Set("Robaws-Signature", app.Sign(testSecret, fx.now.Unix(), body))
+			req.Header.Set("Robaws-Signature", intake.Sign(testSecret, fx.now.Unix(), body))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

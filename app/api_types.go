@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -170,9 +171,6 @@ type CreateWebhookRequest struct {
 }
 
 // ReplayAnswer is POST /api/webhook-logs/{id}/replay: the outcome of
-// processing the entry again, shaped like a receiver answer (SPEC §1).
-type ReplayAnswer struct {
-	Status string `json:"status"`
-	LogID  uint64 `json:"log_id"`
-	Error  string `json:"error,omitempty"`
-}
+// processing the entry again, the receiver's own Outcome (SPEC §1). The
+// alias lets Client's callers name it without importing intake.
+type ReplayAnswer = intake.Outcome

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -66,7 +67,7 @@ func (h *handler) handleDeleteWebhook(c *fiber.Ctx) error {
 
 // listWebhooks returns the config secrets of every endpoint, then the
 // stored secrets oldest first, inactive ones included.
-func listWebhooks(ctx context.Context, db *store.DB, r *Receiver) ([]*Webhook, error) {
+func listWebhooks(ctx context.Context, db *store.DB, r *intake.Receiver) ([]*Webhook, error) {
 	var out []*Webhook
 	for _, ep := range r.Endpoints() {
 		for i, v := range ep.Secrets {
@@ -91,7 +92,7 @@ func listWebhooks(ctx context.Context, db *store.DB, r *Receiver) ([]*Webhook, e
 // the receiver records it on log entries.
 func configSecretID(endpoint string, i int) string { return fmt.Sprintf("config:%s#%d", endpoint, i+1) }
 
-func storedWebhook(r *Receiver, s *store.Secret, now time.Time) *Webhook {
+func storedWebhook(r *intake.Receiver, s *store.Secret, now time.Time) *Webhook {
 	w := &Webhook{
 		ID: s.ID, Endpoint: s.Endpoint, WebhookID: optional(s.WebhookID), URL: optional(s.URL),
 		Events: s.Events, Active: s.Active && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)),
@@ -121,7 +122,7 @@ const MinSecretLen = 16
 // createWebhook stores a known secret for an endpoint and makes the
 // receiver use it at once. A secret the endpoint already has (in the config
 // or stored and active) is a conflict.
-func createWebhook(ctx context.Context, db *store.DB, r *Receiver, req CreateWebhookRequest) (*Webhook, error) {
+func createWebhook(ctx context.Context, db *store.DB, r *intake.Receiver, req CreateWebhookRequest) (*Webhook, error) {
 	req.Secret = strings.TrimSpace(req.Secret)
 	if req.Endpoint == "" {
 		return nil, badRequest("invalid endpoint: required")
@@ -155,7 +156,7 @@ func createWebhook(ctx context.Context, db *store.DB, r *Receiver, req CreateWeb
 // deactivateWebhook stops a stored secret from verifying deliveries; it
 // stays listed as inactive. Config secrets live in the file and cannot be
 // deactivated here. Returns store.ErrNotFound for an unknown id.
-func deactivateWebhook(ctx context.Context, db *store.DB, r *Receiver, id string) (*Webhook, error) {
+func deactivateWebhook(ctx context.Context, db *store.DB, r *intake.Receiver, id string) (*Webhook, error) {
 	if strings.HasPrefix(id, "config:") {
 		return nil, badRequest("invalid id: %s is a config secret; remove it from the endpoint's secrets in the config file", id)
 	}

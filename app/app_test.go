@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -42,8 +42,8 @@ func MustOpenDB(tb testing.TB, path string) *store.DB {
 
 // testEndpoints returns the default customers endpoint with testSecret
 // and a second endpoint with its own secret.
-func testEndpoints() []app.Endpoint {
-	return []app.Endpoint{
+func testEndpoints() []intake.Endpoint {
+	return []intake.Endpoint{
 		{Name: "customers", Path: customersPath, Events: []string{"client.created", "client.updated"}, Secrets: []string{"old-secret", testSecret}},
 		{Name: "articles", Path: "/api/webhooks/robaws/articles", Events: []string{"article.updated"}, Secrets: []string{"articles-secret"}},
 		{Name: "nosecret", Path: "/api/webhooks/robaws/nosecret", Events: []string{"client.updated"}},
@@ -51,13 +51,13 @@ func testEndpoints() []app.Endpoint {
 }
 
 // MustReceiver returns a receiver over db with a clock fixed at now.
-func MustReceiver(tb testing.TB, db *store.DB, now time.Time, mutate func(*app.ReceiverConfig)) *app.Receiver {
+func MustReceiver(tb testing.TB, db *store.DB, now time.Time, mutate func(*intake.Config)) *intake.Receiver {
 	tb.Helper()
-	cfg := app.ReceiverConfig{Endpoints: testEndpoints(), Logger: slog.New(slog.DiscardHandler)}
+	cfg := intake.Config{Endpoints: testEndpoints(), Logger: slog.New(slog.DiscardHandler)}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	r, err := app.NewReceiver(db, cfg)
+	r, err := intake.NewReceiver(db, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 )
 
 // loadResult is one phase of BenchmarkIntake.
@@ -87,7 +88,7 @@ func BenchmarkIntake(b *testing.B) {
 			id := fmt.Sprintf("bench-%d-%d-%d", now.UnixNano(), iter, i)
 			body := []byte(fmt.Sprintf(`{"id":%q,"event":"client.updated","data":{"id":"%d","name":"Customer %d","email":"c%d@example.com","tel":"0471 12 34 %02d","vatNumber":"BE0437.311.%03d","address":{"addressLine1":"Street %d","postalCode":"2000","city":"Antwerpen","country":"Belgium"},"extraFields":{"Role":{"stringValue":"ROLE %d"},"PRICING":{"stringValue":"TIER A"}},"updatedAt":%q}}`,
 				id, i%customers, i%customers, i, i%100, i%1000, i, i%7, now.Add(time.Duration(i)*time.Millisecond).UTC().Format(time.RFC3339Nano)))
-			reqs[i] = [2][]byte{body, []byte(app.Sign(testSecret, now.Unix(), body))}
+			reqs[i] = [2][]byte{body, []byte(intake.Sign(testSecret, now.Unix(), body))}
 		}
 
 		noop := fiber.New(fiber.Config{DisableStartupMessage: true})

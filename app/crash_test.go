@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -42,7 +43,7 @@ func crashChild(path string) {
 		fmt.Println("CHECK-ERROR", err)
 		os.Exit(3)
 	}
-	r, err := app.NewReceiver(db, app.ReceiverConfig{Endpoints: testEndpoints()})
+	r, err := intake.NewReceiver(db, intake.Config{Endpoints: testEndpoints()})
 	if err != nil {
 		fmt.Println("RECEIVER-ERROR", err)
 		os.Exit(3)
@@ -110,7 +111,7 @@ func TestCrashRecovery(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	post := func(base string, body []byte) (answer, error) {
 		req, _ := http.NewRequest("POST", base+customersPath, bytes.NewReader(body))
-		req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+		req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 		resp, err := client.Do(req)
 		if err != nil {
 			return answer{}, err

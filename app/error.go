@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -16,9 +17,10 @@ type errorResponse struct {
 }
 
 // errorHandler maps errors to HTTP in one place. Fiber errors keep their
-// code with a lower-case message; store and app sentinels map to 404, 409,
-// 400 and 503; anything else is logged and answered 500 "internal error",
-// so no internal text reaches a client.
+// code with a lower-case message; a rejected delivery (intake's signature
+// errors) is 401 with its reason; store, intake and robaws sentinels map to
+// 404, 409, 400 and 503; anything else is logged and answered 500
+// "internal error", so no internal text reaches a client.
 func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		code, msg := errorStatus(err)
@@ -53,13 +55,18 @@ func errorStatus(err error) (int, string) {
 		return code, msg
 	}
 	switch {
-	case errors.Is(err, ErrStorageUnavailable):
+	case errors.Is(err, intake.ErrMissingSignature), errors.Is(err, intake.ErrMalformed),
+		errors.Is(err, intake.ErrTimestamp), errors.Is(err, intake.ErrNoActiveSecret),
+		errors.Is(err, intake.ErrBadSignature):
+		// The reason is the whole text (SPEC §1.3); it names no MAC or secret.
+		return fiber.StatusUnauthorized, err.Error()
+	case errors.Is(err, intake.ErrStorageUnavailable):
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):
 		return fiber.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict), errors.Is(err, robaws.ErrSyncRunning):
 		return fiber.StatusConflict, err.Error()
-	case errors.Is(err, ErrUnknownEndpoint), errors.Is(err, store.ErrInvalidCursor):
+	case errors.Is(err, intake.ErrUnknownEndpoint), errors.Is(err, store.ErrInvalidCursor):
 		return fiber.StatusBadRequest, err.Error()
 	}
 	return fiber.StatusInternalServerError, "internal error"

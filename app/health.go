@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -23,7 +24,7 @@ const (
 
 // health reports the daemon's state from live values: it is "degraded"
 // exactly when it lists a problem.
-func health(ctx context.Context, db *store.DB, r *Receiver, cfg LocalConfig, now time.Time) Health {
+func health(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConfig, now time.Time) Health {
 	t := cfg.Tunnel()
 	out := Health{
 		Status:        "ok",
@@ -59,7 +60,7 @@ func health(ctx context.Context, db *store.DB, r *Receiver, cfg LocalConfig, now
 
 // problems lists what keeps deliveries from arriving or being kept, each
 // with what to do (SPEC §4.1).
-func problems(ctx context.Context, db *store.DB, r *Receiver, cfg LocalConfig, t TunnelStatus, lastDelivery *time.Time, now time.Time) []Problem {
+func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConfig, t TunnelStatus, lastDelivery *time.Time, now time.Time) []Problem {
 	ps := []Problem{}
 	add := func(code, format string, args ...any) {
 		ps = append(ps, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
@@ -69,7 +70,7 @@ func problems(ctx context.Context, db *store.DB, r *Receiver, cfg LocalConfig, t
 	}
 	canRegister := cfg.Registrar != nil
 	for _, ep := range r.Endpoints() {
-		if len(r.ActiveSecrets(ep)) == 0 && !(ep.AutoRegister && canRegister) {
+		if len(r.ActiveSecrets(ep, now)) == 0 && !(ep.AutoRegister && canRegister) {
 			add(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401: paste the secret Robaws showed you (robaws-edge webhooks add --endpoint %s --secret …, or the console's Webhooks page), or set robaws credentials so it registers itself", ep.Name, ep.Name)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/customer"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -42,19 +43,19 @@ func fakeRobawsAPI(t *testing.T, status, remaining int) *robaws.Client {
 // from /api/health.
 func TestHealthProblems(t *testing.T) {
 	started := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
-	withSecret := []app.Endpoint{{Name: "customers", Path: customersPath, Events: []string{"client.created", "client.updated"}, Secrets: []string{testSecret}, AutoRegister: true}}
-	noSecret := []app.Endpoint{{Name: "customers", Path: customersPath, Events: []string{"client.created"}, AutoRegister: true}}
+	withSecret := []intake.Endpoint{{Name: "customers", Path: customersPath, Events: []string{"client.created", "client.updated"}, Secrets: []string{testSecret}, AutoRegister: true}}
+	noSecret := []intake.Endpoint{{Name: "customers", Path: customersPath, Events: []string{"client.created"}, AutoRegister: true}}
 	online := func() app.TunnelStatus {
 		return app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOnline, PublicURL: "https://office.ngrok.app"}
 	}
 	type env struct {
 		db   *store.DB
-		recv *app.Receiver
+		recv *intake.Receiver
 		cfg  *app.LocalConfig
 	}
 	tests := []struct {
 		name      string
-		endpoints []app.Endpoint
+		endpoints []intake.Endpoint
 		setup     func(t *testing.T, e env)
 		wantCode  string // "" = no problem at all
 		wantInMsg string
@@ -115,7 +116,7 @@ func TestHealthProblems(t *testing.T) {
 			e.cfg.Now = func() time.Time { return started.Add(25 * time.Hour) }
 			e.recv.Now = func() time.Time { return started.Add(24 * time.Hour) }
 			body := clientBody("ev-silence", "client.created", map[string]any{"id": "1", "name": "A"})
-			if a := post(t, app.NewPublic(e.recv, app.PublicConfig{}), "POST", customersPath, body, app.Sign(testSecret, started.Add(24*time.Hour).Unix(), body)); a.Status != "processed" {
+			if a := post(t, app.NewPublic(e.recv, app.PublicConfig{}), "POST", customersPath, body, intake.Sign(testSecret, started.Add(24*time.Hour).Unix(), body)); a.Status != "processed" {
 				t.Fatalf("delivery: %+v", a)
 			}
 		}, "", ""},
@@ -123,7 +124,7 @@ func TestHealthProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := MustOpenDB(t, "")
-			recv := MustReceiver(t, db, time.Time{}, func(c *app.ReceiverConfig) { c.Endpoints = tt.endpoints })
+			recv := MustReceiver(t, db, time.Time{}, func(c *intake.Config) { c.Endpoints = tt.endpoints })
 			cfg := app.LocalConfig{Started: started, Now: func() time.Time { return started.Add(time.Hour) }}
 			if tt.setup != nil {
 				tt.setup(t, env{db, recv, &cfg})

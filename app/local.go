@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -66,12 +67,16 @@ type LocalConfig struct {
 	// Now is the clock of health and stats; tests replace it. Default
 	// time.Now.
 	Now func() time.Time
+	// Metrics are the delivery counters /metrics serves; the receiver must
+	// report to them (intake.Config.OnDelivery = Metrics.Delivery). Default:
+	// a fresh Metrics, which counts no deliveries.
+	Metrics *Metrics
 }
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and
 // never on the tunnel. The receiver's endpoint paths are not served here,
 // just as the public app serves no route of this one.
-func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
+func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,6 +88,9 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 	}
 	if cfg.Started.IsZero() {
 		cfg.Started = cfg.Now()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
 	}
 	f := fiber.New(fiber.Config{
 		Immutable:   true,
@@ -101,7 +109,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 		f.Use(requireToken(cfg.Token))
 	}
 	h := &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}
-	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(prometheus.Gatherers{localGatherer(db, r, cfg.Tunnel), healthGatherer(db, r, cfg)}, promhttp.HandlerOpts{}))
+	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(prometheus.Gatherers{localGatherer(db, r, cfg.Metrics, cfg.Tunnel), healthGatherer(db, r, cfg)}, promhttp.HandlerOpts{}))
 
 	f.Get("/api/health", h.handleHealth)
 	f.Get("/api/stats", h.handleStats)
@@ -135,7 +143,7 @@ func NewLocal(db *store.DB, r *Receiver, cfg LocalConfig) *fiber.App {
 // plain function and writes the answer.
 type handler struct {
 	db     *store.DB
-	recv   *Receiver
+	recv   *intake.Receiver
 	cfg    LocalConfig
 	logger *slog.Logger
 }

@@ -4,18 +4,22 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// Metrics holds the Prometheus collectors served on /metrics. Each Receiver
-// has its own registry, so tests and several receivers never collide.
+// Metrics holds the delivery collectors served on /metrics. Each Metrics
+// has its own registry, so tests and several daemons in one process never
+// collide. Wire one into both ends: intake.Config.OnDelivery =
+// m.Delivery and LocalConfig.Metrics = m.
 type Metrics struct {
 	registry   *prometheus.Registry
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 }
 
-func newMetrics() *Metrics {
+// NewMetrics returns collectors with no deliveries counted.
+func NewMetrics() *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -32,18 +36,21 @@ func newMetrics() *Metrics {
 	return m
 }
 
-func (m *Metrics) delivery(endpoint, status string, took time.Duration) {
+// Delivery counts one delivery by endpoint and status and, unless it was
+// rejected, observes took, the time from receipt to commit. It has the
+// shape of intake.Config.OnDelivery and is safe for concurrent use.
+func (m *Metrics) Delivery(endpoint, status string, took time.Duration) {
 	m.deliveries.WithLabelValues(endpoint, status).Inc()
-	if status != "rejected" {
+	if status != store.StatusRejected {
 		m.latency.WithLabelValues(endpoint).Observe(took.Seconds())
 	}
 }
 
-// localGatherer is what /metrics serves: the receiver's collectors plus
+// localGatherer is what /metrics serves: m's delivery collectors plus
 // gauges read at scrape time from the store, the tunnel and the receiver.
 // They live in a registry of the local app's own, so building several local
 // apps over one receiver never registers a collector twice.
-func localGatherer(db *store.DB, r *Receiver, tunnel func() TunnelStatus) prometheus.Gatherer {
+func localGatherer(db *store.DB, r *intake.Receiver, m *Metrics, tunnel func() TunnelStatus) prometheus.Gatherer {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -64,5 +71,5 @@ func localGatherer(db *store.DB, r *Receiver, tunnel func() TunnelStatus) promet
 			Help: "Rejected deliveries not logged because of receiver.rejected_per_minute, since start.",
 		}, func() float64 { return float64(r.RejectedDropped()) }),
 	)
-	return prometheus.Gatherers{r.metrics.registry, reg}
+	return prometheus.Gatherers{m.registry, reg}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -19,7 +20,7 @@ var (
 // scrape time, from the same function as /api/health.
 type healthCollector struct {
 	db   *store.DB
-	recv *Receiver
+	recv *intake.Receiver
 	cfg  LocalConfig
 }
 
@@ -44,7 +45,7 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // healthGatherer serves healthCollector from a registry of its own.
-func healthGatherer(db *store.DB, r *Receiver, cfg LocalConfig) prometheus.Gatherer {
+func healthGatherer(db *store.DB, r *intake.Receiver, cfg LocalConfig) prometheus.Gatherer {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(healthCollector{db: db, recv: r, cfg: cfg})
 	return reg

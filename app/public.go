@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 )
 
 // PublicConfig configures NewPublic.
@@ -36,7 +37,7 @@ const maxDrainBytes = 4 << 20
 // handler reads the rest into a buffer that grows only as bytes arrive, up
 // to MaxBodyBytes. ReadTimeout (10s) bounds reading headers and body
 // together, so a slow sender holds a connection for at most that long.
-func NewPublic(r *Receiver, cfg PublicConfig) *fiber.App {
+func NewPublic(r *intake.Receiver, cfg PublicConfig) *fiber.App {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -75,24 +76,27 @@ func NewPublic(r *Receiver, cfg PublicConfig) *fiber.App {
 }
 
 type publicHandler struct {
-	recv    *Receiver
+	recv    *intake.Receiver
 	maxBody int
 }
 
-// handleWebhook answers one delivery to ep (SPEC §1).
-func (h *publicHandler) handleWebhook(ep *Endpoint) fiber.Handler {
+// handleWebhook answers one delivery to ep (SPEC §1): 200 with the
+// outcome, or the error map's 401 (rejected) or 503 (storage unavailable).
+func (h *publicHandler) handleWebhook(ep *intake.Endpoint) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if c.Method() != fiber.MethodPost {
 			discardBody(c, maxDrainBytes)
 			c.Set(fiber.HeaderAllow, fiber.MethodPost)
 			return fiber.ErrMethodNotAllowed
 		}
+		// The request's one clock reading, taken before the body is read so
+		// that durations count from receipt.
 		received := h.recv.Now()
 		body, err := readBody(c, h.maxBody)
 		if err != nil {
 			return err
 		}
-		a, err := h.recv.Receive(c.UserContext(), Incoming{
+		o, err := h.recv.Receive(c.UserContext(), intake.Incoming{
 			Endpoint:        ep,
 			Body:            body,
 			SignatureHeader: c.Get("Robaws-Signature"),
@@ -102,7 +106,7 @@ func (h *publicHandler) handleWebhook(ep *Endpoint) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		return c.Status(a.Code).JSON(a)
+		return c.JSON(o)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -45,7 +46,7 @@ func signedPost(tb testing.TB, addr, eventID string) answer {
 	tb.Helper()
 	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
 	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -159,7 +160,7 @@ func TestBodyTooLargeReachesSender(t *testing.T) {
 					r = io.MultiReader(r) // unknown length: Transfer-Encoding: chunked
 				}
 				req, _ := http.NewRequest("POST", "http://"+addr+customersPath, r)
-				req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+				req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 				// A fresh connection for each try.
 				client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 				resp, err := client.Do(req)
@@ -214,14 +215,14 @@ func TestStreamedBodyKeepAlive(t *testing.T) {
 		t.Fatalf("PUT: got %+v, want 405", a)
 	}
 	body := delivery("chunked-1", "client.updated", "C-1", "Name", "")
-	req := newReq("POST", io.MultiReader(bytes.NewReader(body)), app.Sign(testSecret, time.Now().Unix(), body))
+	req := newReq("POST", io.MultiReader(bytes.NewReader(body)), intake.Sign(testSecret, time.Now().Unix(), body))
 	if a := roundTrip(req); a.Code != 200 || a.Status != store.StatusProcessed {
 		t.Fatalf("chunked delivery after a 405 on the same connection: got %+v, want 200 processed", a)
 	}
 	exact := append(bytes.Clone(body[:len(body)-1]), bytes.Repeat([]byte(" "), max-len(body))...)
 	exact = append(exact, '}')
 	exact = bytes.Replace(exact, []byte("chunked-1"), []byte("exactly-1"), 1)
-	if a := roundTrip(newReq("POST", bytes.NewReader(exact), app.Sign(testSecret, time.Now().Unix(), exact))); a.Code != 200 || a.Status != store.StatusProcessed {
+	if a := roundTrip(newReq("POST", bytes.NewReader(exact), intake.Sign(testSecret, time.Now().Unix(), exact))); a.Code != 200 || a.Status != store.StatusProcessed {
 		t.Fatalf("body of exactly max_body_bytes: got %+v, want 200 processed", a)
 	}
 }
@@ -315,7 +316,7 @@ func signedPostFrom(tb testing.TB, local, addr, eventID string) answer {
 	tb.Helper()
 	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
 	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", app.Sign(testSecret, time.Now().Unix(), body))
+	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
 	resp, err := client.Do(req)

@@ -1,4 +1,4 @@
-package app
+package intake
 
 import (
 	"crypto/hmac"
@@ -10,7 +10,9 @@ import (
 	"time"
 )
 
-// Reasons a delivery is rejected (SPEC §1.3); their texts are the API's.
+// Reasons a delivery is rejected (SPEC §1.3). Verify and Receive return
+// exactly these values, unwrapped: their texts are the receiver's 401
+// answers and the rejected log entries' reasons.
 var (
 	ErrMissingSignature = errors.New("missing signature")
 	ErrMalformed        = errors.New("malformed signature")
@@ -104,12 +106,13 @@ func computeMAC(secret, t string, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// verifySignature checks header against body under any of secrets that is
-// active at now, and returns the signed timestamp and the matching secret's
-// ID. A negative tolerance skips the timestamp check (replay of a stored
-// delivery). The error is one of the reject reasons and never contains a MAC
-// or secret.
-func verifySignature(header string, body []byte, secrets []Secret, now time.Time, tolerance time.Duration) (int64, string, error) {
+// Verify checks a Robaws-Signature header against the raw body under any of
+// secrets that is active at now, and returns the signed timestamp and the
+// matching secret's ID. A negative tolerance skips the timestamp check
+// (replay of a stored delivery). The error is one of ErrMissingSignature,
+// ErrMalformed, ErrNoActiveSecret, ErrTimestamp or ErrBadSignature and never
+// contains a MAC or secret; t is set whenever the header parsed.
+func Verify(header string, body []byte, secrets []Secret, now time.Time, tolerance time.Duration) (t int64, secretID string, err error) {
 	sig, err := parseSignature(header)
 	if err != nil {
 		return 0, "", err

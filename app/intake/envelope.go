@@ -1,0 +1,130 @@
+package intake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/app/customer"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// maxIDLen bounds event ids and names: they become bbolt keys (at most
+// 32 KiB) and counter names.
+const maxIDLen = 512
+
+// clip shortens an untrusted identifier to maxIDLen bytes.
+func clip(s string) string {
+	if len(s) > maxIDLen {
+		return s[:maxIDLen]
+	}
+	return s
+}
+
+// envelope is the delivery's outer object: the values of id, event and
+// data as they appear in the body (nil when absent).
+type envelope struct {
+	ID    json.RawMessage `json:"id"`
+	Event json.RawMessage `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// parseEnvelope decodes body with json.Unmarshal: keys match
+// case-insensitively, the last of a repeated key wins, and null is an empty
+// envelope. ok is false when body is not valid JSON or holds something
+// other than an object.
+func parseEnvelope(body []byte) (env envelope, ok bool) {
+	return env, json.Unmarshal(body, &env) == nil
+}
+
+// newDelivery parses a verified body signed at t into what the store keeps
+// (SPEC §1.5–7); the customer's raw is the body's data as it is.
+func newDelivery(ep *Endpoint, mapping customer.Mapping, body []byte, t int64) *store.Delivery {
+	d := &store.Delivery{Endpoint: ep.Name, Payload: body, SignatureTimestamp: t}
+	env, ok := parseEnvelope(body)
+	if !ok {
+		d.Status, d.Error = store.StatusFailed, "body is not a JSON object"
+		return d
+	}
+	eventID, okID := jsonString(env.ID)
+	event, okEvent := jsonString(env.Event)
+	d.EventID, d.Event = eventID, event
+	switch {
+	case !okID:
+		d.Status, d.Error = store.StatusFailed, "id missing or not a string"
+		return d
+	case len(eventID) > maxIDLen || len(event) > maxIDLen:
+		d.EventID, d.Event = clip(eventID), clip(event)
+		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("id or event longer than %d bytes", maxIDLen)
+		return d
+	case !okEvent:
+		d.Status, d.Error = store.StatusFailed, "event missing or not a string"
+		return d
+	case !isObject(env.Data):
+		d.Status, d.Error = store.StatusFailed, "data missing or not an object"
+		return d
+	}
+	if !slices.Contains(ep.Events, event) {
+		d.ClientID = clip(customer.ID(env.Data))
+		d.Status = store.StatusIgnored
+		return d
+	}
+	if event != "client.created" && event != "client.updated" {
+		d.ClientID = clip(customer.ID(env.Data))
+		return d // accepted, nothing else to do
+	}
+	// Map fails only when data has no id (or does not decode), so the log
+	// entry then has no client id either.
+	c, err := customer.Map(env.Data, mapping)
+	if err != nil {
+		d.Status, d.Error = store.StatusFailed, err.Error()
+		return d
+	}
+	d.ClientID = clip(c.ID)
+	if len(c.ID) > maxIDLen {
+		// The customer id is a bbolt key (at most 32 KiB): a longer one
+		// would fail the commit and be retried by Robaws forever.
+		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("data.id longer than %d bytes", maxIDLen)
+		return d
+	}
+	if c.Version.IsZero() {
+		c.Version = time.Unix(t, 0).UTC()
+	}
+	d.Customer = c
+	return d
+}
+
+// rejectedDelivery is the log entry of a delivery rejected for reason at
+// now. The event and client ids are unverified, but they help find the
+// entry.
+func rejectedDelivery(in Incoming, t int64, reason error, now time.Time) *store.Delivery {
+	d := &store.Delivery{
+		Endpoint: in.Endpoint.Name, Status: store.StatusRejected, Error: reason.Error(),
+		ReceivedAt: now, RemoteAddr: in.RemoteAddr, SignatureTimestamp: t,
+		Payload: in.Body, SignatureHeader: in.SignatureHeader,
+	}
+	if env, ok := parseEnvelope(in.Body); ok {
+		id, _ := jsonString(env.ID)
+		event, _ := jsonString(env.Event)
+		d.EventID, d.Event, d.ClientID = clip(id), clip(event), clip(customer.ID(env.Data))
+	}
+	return d
+}
+
+// jsonString decodes a JSON string; ok is false when raw is not a string or
+// the string is blank.
+func jsonString(raw json.RawMessage) (string, bool) {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, strings.TrimSpace(s) != ""
+}
+
+func isObject(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '{'
+}
