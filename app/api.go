@@ -129,6 +129,10 @@ func findLogEntry(ctx context.Context, db *store.DB, id uint64) (*LogEntry, erro
 		return nil, err
 	}
 	e := &LogEntry{Event: *ev}
+	if len(e.StatusHistory) == 0 {
+		// Entries stored before status histories began.
+		e.StatusHistory = []store.StatusChange{{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}}
+	}
 	p, err := db.FindPayload(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -49,7 +49,35 @@ type Event struct {
 	RemoteAddr         string    `json:"remote_addr"`
 	// SecretID names the secret that verified the delivery (never the secret).
 	SecretID string `json:"secret_id,omitempty"`
+	// StatusHistory lists the statuses the entry had, oldest first: its
+	// delivery's, then each replay's (the last maxStatusHistory), so a
+	// replay does not erase that the entry was rejected.
+	StatusHistory []StatusChange `json:"status_history,omitempty"`
+	// Signature summarises a rejected delivery's Robaws-Signature header
+	// (never the MAC).
+	Signature *SignatureSummary `json:"signature,omitempty"`
 }
+
+// StatusChange is one status a log entry took.
+type StatusChange struct {
+	At     time.Time `json:"at"`
+	Status string    `json:"status"`
+	// By is "delivery" or "replay".
+	By string `json:"by"`
+}
+
+// SignatureSummary describes a rejected delivery's signature header: its
+// timestamp (null when it had none that parses), the timestamp's age when
+// it arrived, and how many v1 elements it had.
+type SignatureSummary struct {
+	Timestamp  *time.Time `json:"timestamp"`
+	AgeSeconds *int64     `json:"age_seconds"`
+	V1Count    int        `json:"v1_count"`
+}
+
+// maxStatusHistory bounds an entry's status history; replaying it a
+// thousand times keeps the first status and the latest ones.
+const maxStatusHistory = 20
 
 // Delivery is what the receiver hands to Ingest: a request already verified
 // (or rejected) and parsed, with the customer mapped from it when it carries
@@ -72,6 +100,8 @@ type Delivery struct {
 	// bounded quarantine together with SignatureHeader.
 	Payload         []byte
 	SignatureHeader string
+	// Signature summarises a rejected delivery's header.
+	Signature *SignatureSummary
 	// Customer is the mapped client of a client.created/updated event.
 	Customer *Customer
 	// Source is SourceWebhook or SourceReplay.
@@ -166,10 +196,16 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	}
 
 	var ev *Event
+	by := "delivery"
 	if d.ReplayOf != 0 {
 		old, err := findEvent(tx, d.ReplayOf)
 		if err != nil {
 			return Result{}, nil, err
+		}
+		by = "replay"
+		if len(old.StatusHistory) == 0 {
+			// Entries stored before status histories began.
+			old.StatusHistory = []StatusChange{{At: old.ReceivedAt, Status: old.Status, By: "delivery"}}
 		}
 		if err := unindexEvent(tx, db.counts, old); err != nil {
 			return Result{}, nil, err
@@ -203,7 +239,7 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 			ID: id, ReceivedAt: received.UTC(), Endpoint: d.Endpoint, Event: d.Event, EventID: d.EventID,
 			ClientID: d.ClientID, Error: d.Error, Deliveries: 1, LastDeliveryAt: received.UTC(),
 			DurationUS: d.DurationUS, SignatureTimestamp: d.SignatureTimestamp, RemoteAddr: d.RemoteAddr,
-			SecretID: d.SecretID,
+			SecretID: d.SecretID, Signature: d.Signature,
 		}
 		if d.Status == StatusRejected {
 			if err := db.quarantine(tx, id, d.SignatureHeader, d.Payload); err != nil {
@@ -232,6 +268,14 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 			}
 			ev.Status, applied = status, c
 		}
+	}
+	at := now
+	if by == "delivery" {
+		at = ev.ReceivedAt
+	}
+	ev.StatusHistory = append(ev.StatusHistory, StatusChange{At: at, Status: ev.Status, By: by})
+	if n := len(ev.StatusHistory); n > maxStatusHistory {
+		ev.StatusHistory = append(ev.StatusHistory[:1], ev.StatusHistory[n-maxStatusHistory+1:]...)
 	}
 	if dkey != nil {
 		if err := dedup.Put(dkey, itob(ev.ID)); err != nil {

@@ -105,6 +105,7 @@ func rejectedDelivery(in Incoming, t int64, reason error, now time.Time) *store.
 		Endpoint: in.Endpoint.Name, Status: store.StatusRejected, Error: reason.Error(),
 		ReceivedAt: now, RemoteAddr: in.RemoteAddr, SignatureTimestamp: t,
 		Payload: in.Body, SignatureHeader: in.SignatureHeader,
+		Signature: summarize(in.SignatureHeader, now),
 	}
 	if env, ok := parseEnvelope(in.Body); ok {
 		id, _ := jsonString(env.ID)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robaws-edge/robaws-edge/store"
 )
 
 // Reasons a delivery is rejected (SPEC §1.3). Verify and Receive return
@@ -144,4 +146,29 @@ func Verify(header string, body []byte, secrets []Secret, now time.Time, toleran
 		}
 	}
 	return sig.t, "", ErrBadSignature
+}
+
+// summarize describes a rejected delivery's signature header for its log
+// entry (SPEC §4): the timestamp when it is digits, its age at received,
+// and how many v1 elements the header had. Never the MAC.
+func summarize(header string, received time.Time) *store.SignatureSummary {
+	s := &store.SignatureSummary{}
+	for _, el := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(el, "=")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "t":
+			v = strings.TrimSpace(v)
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && allDigits(v) && s.Timestamp == nil {
+				t := time.Unix(n, 0).UTC()
+				age := int64(received.Sub(t) / time.Second)
+				s.Timestamp, s.AgeSeconds = &t, &age
+			}
+		case "v1":
+			s.V1Count++
+		}
+	}
+	return s
 }
