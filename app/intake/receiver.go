@@ -283,7 +283,14 @@ func (r *Receiver) ingest(ctx context.Context, ep *Endpoint, d *store.Delivery) 
 		r.logger.Error("store delivery", "endpoint", ep.Name, "event_id", d.EventID, "error", err)
 		return Outcome{}, fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 	}
-	r.logger.Debug("delivery", "endpoint", ep.Name, "event", d.Event, "event_id", d.EventID, "status", res.Status, "log_id", res.LogID)
+	// One info line per delivery, so journalctl -f tails them; never the
+	// payload or the secret.
+	what := "delivery"
+	if d.ReplayOf != 0 {
+		what = "replay"
+	}
+	r.logger.Info(what, "endpoint", ep.Name, "event", d.Event, "event_id", d.EventID, "status", res.Status,
+		"log_id", res.LogID, "duration_ms", float64(d.DurationUS)/1000)
 	o := Outcome{Status: res.Status, LogID: res.LogID}
 	if res.Status == store.StatusFailed {
 		o.Error = d.Error
