@@ -35,7 +35,7 @@ endpoints:
 // postDelivery sends one signed client.created and returns the status code.
 func postDelivery(t *testing.T, receiverAddr, eventID string) int {
 	t.Helper()
-	body := fmt.Sprintf(`{"id":%q,"event":"client.created","data":{"id":"TEST-%s","name":"Store Test"}}`, eventID, eventID)
+	body := fmt.Sprintf(`{"id":%q,"event":"client.created","data":{"id":"C-%s","name":"Store Test"}}`, eventID, eventID)
 	req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
 	req.Header.Set("Robaws-Signature", intake.Sign("store-test-secret-0001", time.Now().Unix(), []byte(body)))
 	resp, err := http.DefaultClient.Do(req)

@@ -187,9 +187,9 @@ retention: {max_age: 2160h}
 		}
 		resp.Body.Close()
 	}
-	deliver(secret, `{"id":"e2e-1","event":"client.created","data":{"id":"TEST-1","name":"Test Customer","email":"Test@Example.com","extraFields":{"Role":{"stringValue":"driver"}}}}`)
+	deliver(secret, `{"id":"e2e-1","event":"client.created","data":{"id":"C-1","name":"Test Customer","email":"Test@Example.com","extraFields":{"Role":{"stringValue":"driver"}}}}`)
 	deliver(secret, `{"id":"e2e-2","event":"client.updated","data":{"name":"no id"}}`)
-	deliver("rotated-secret-x", `{"id":"e2e-3","event":"client.created","data":{"id":"TEST-2","name":"Late Secret"}}`)
+	deliver("rotated-secret-x", `{"id":"e2e-3","event":"client.created","data":{"id":"C-2","name":"Late Secret"}}`)
 
 	cfg := []string{"--config", config}
 	cli := func(wantCode int, args ...string) cliResult {
@@ -234,14 +234,14 @@ retention: {max_age: 2160h}
 		t.Errorf("status --json = %+v", st)
 	}
 
-	contains(cli(0, "logs"), "ID", "processed", "failed", "rejected", "TEST-1", "signature mismatch")
+	contains(cli(0, "logs"), "ID", "processed", "failed", "rejected", "C-1", "signature mismatch")
 	var evs []store.Event
-	jsonOut(cli(0, "logs", "--client", "TEST-1", "--json"), &evs)
+	jsonOut(cli(0, "logs", "--client", "C-1", "--json"), &evs)
 	if len(evs) != 1 || evs[0].EventID != "e2e-1" {
-		t.Errorf("logs --client TEST-1 = %+v", evs)
+		t.Errorf("logs --client C-1 = %+v", evs)
 	}
 	jsonOut(cli(0, "logs", "--event", "client.created", "--limit", "1", "--json"), &evs)
-	if len(evs) != 1 || evs[0].ClientID != "TEST-2" {
+	if len(evs) != 1 || evs[0].ClientID != "C-2" {
 		t.Errorf("logs --event client.created --limit 1 = %+v", evs)
 	}
 	processed, rejected := logID("processed"), logID("rejected")
@@ -269,18 +269,18 @@ retention: {max_age: 2160h}
 	}
 	cli(2, "replay")
 
-	contains(cli(0, "customers"), "TEST-1", "Test Customer", "DRIVER", "TEST-2", "Late Secret")
+	contains(cli(0, "customers"), "C-1", "Test Customer", "DRIVER", "C-2", "Late Secret")
 	var cs []store.Customer
 	jsonOut(cli(0, "customers", "--q", "example.com", "--json"), &cs)
-	if len(cs) != 1 || cs[0].ID != "TEST-1" || cs[0].Raw != nil {
+	if len(cs) != 1 || cs[0].ID != "C-1" || cs[0].Raw != nil {
 		t.Errorf("customers --q example.com = %+v", cs)
 	}
 	jsonOut(cli(0, "customers", "--role", "driver", "--json"), &cs)
-	if len(cs) != 1 || cs[0].ID != "TEST-1" {
+	if len(cs) != 1 || cs[0].ID != "C-1" {
 		t.Errorf("customers --role driver = %+v", cs)
 	}
-	contains(cli(0, "customers", "show", "TEST-1"), "test@example.com", "DRIVER", "webhook")
-	contains(cli(0, "customers", "history", "TEST-2"), "replay", "name: null → \"Late Secret\"")
+	contains(cli(0, "customers", "show", "C-1"), "test@example.com", "DRIVER", "webhook")
+	contains(cli(0, "customers", "history", "C-2"), "replay", "name: null → \"Late Secret\"")
 	if r := cli(1, "customers", "show", "NOPE"); !strings.Contains(r.stderr, "not found") {
 		t.Errorf("customers show unknown: %s", r.stderr)
 	}

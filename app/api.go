@@ -29,10 +29,15 @@ func (h *handler) handleHealth(c *fiber.Ctx) error {
 
 // handleStats answers GET /api/stats.
 func (h *handler) handleStats(c *fiber.Ctx) error {
-	if _, err := queryParams(c); err != nil {
+	p, err := queryParams(c, "test")
+	if err != nil {
 		return err
 	}
-	s, err := stats(c.UserContext(), h.db, h.recv, h.cfg.Now())
+	test, err := p.flag("test")
+	if err != nil {
+		return err
+	}
+	s, err := stats(c.UserContext(), h.db, h.recv, h.cfg.Now(), test)
 	if err != nil {
 		return err
 	}
@@ -40,9 +45,10 @@ func (h *handler) handleStats(c *fiber.Ctx) error {
 }
 
 // stats gathers the counters of the log and the customer cache; last_24h
-// counts entries received in the 24 hours before now.
-func stats(ctx context.Context, db *store.DB, r *intake.Receiver, now time.Time) (*Stats, error) {
-	s, err := db.Stats(ctx, now.Add(-24*time.Hour))
+// counts entries received in the 24 hours before now. Send-test data is
+// left out unless test.
+func stats(ctx context.Context, db *store.DB, r *intake.Receiver, now time.Time, test bool) (*Stats, error) {
+	s, err := db.Stats(ctx, now.Add(-24*time.Hour), test)
 	if err != nil {
 		return nil, err
 	}
@@ -239,11 +245,14 @@ func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status str
 
 // handleListCustomers answers GET /api/customers.
 func (h *handler) handleListCustomers(c *fiber.Ctx) error {
-	p, err := queryParams(c, "q", "role", "pricing_code", "active", "limit", "cursor")
+	p, err := queryParams(c, "q", "role", "pricing_code", "active", "test", "limit", "cursor")
 	if err != nil {
 		return err
 	}
 	f := store.CustomerFilter{Q: p["q"], Role: p["role"], Cursor: p["cursor"]}
+	if f.Test, err = p.flag("test"); err != nil {
+		return err
+	}
 	if f.PricingCode, err = p.oneOf("pricing_code", "A", "B", "C"); err != nil {
 		return err
 	}

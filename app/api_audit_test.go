@@ -62,3 +62,41 @@ func (fx *fixture) latestID(tb testing.TB) uint64 {
 	}
 	return evs[0].ID
 }
+
+// TestSendTestDataLeftOut: deliveries and customers of send-test (ids
+// starting "TEST-") stay out of /api/stats, /metrics and the customer list
+// unless ?test=true (SPEC §6), and still show in the log.
+func TestSendTestDataLeftOut(t *testing.T) {
+	fx := newFixture(t, app.LocalConfig{})
+	for i, id := range []string{"TEST-1", "TEST-2", "real-1"} {
+		body := clientBody(fmt.Sprint("ev-test-", i), "client.created", map[string]any{"id": id, "name": "N " + id})
+		if a := fx.deliver(t, id, testSecret, body); a.Status != "processed" {
+			t.Fatalf("deliver %s: %+v", id, a)
+		}
+	}
+	_, data := do(t, fx.local, "GET", "/api/stats", "", nil)
+	s := decode[app.Stats](t, data)
+	if s.Deliveries.Total != 1 || s.Customers.Total != 1 || s.Deliveries.Last24h.Total != 1 {
+		t.Fatalf("stats = %s, want only the real delivery and customer", data)
+	}
+	_, data = do(t, fx.local, "GET", "/api/stats?test=true", "", nil)
+	if s := decode[app.Stats](t, data); s.Deliveries.Total != 3 || s.Customers.Total != 1 {
+		t.Fatalf("stats?test=true = %s, want 3 deliveries", data)
+	}
+	_, data = do(t, fx.local, "GET", "/api/customers", "", nil)
+	if p := decode[app.Page[*store.Customer]](t, data); len(p.Items) != 1 || p.Items[0].ID != "real-1" {
+		t.Fatalf("customers = %s, want real-1 only", data)
+	}
+	_, data = do(t, fx.local, "GET", "/api/customers?test=true", "", nil)
+	if p := decode[app.Page[*store.Customer]](t, data); len(p.Items) != 3 {
+		t.Fatalf("customers?test=true = %s, want 3", data)
+	}
+	_, data = do(t, fx.local, "GET", "/metrics", "", nil)
+	if !strings.Contains(string(data), "robaws_edge_customers 1\n") {
+		t.Fatalf("metrics count test customers:\n%s", data)
+	}
+	_, data = do(t, fx.local, "GET", "/api/webhook-logs?client_id=TEST-1", "", nil)
+	if p := decode[app.Page[*store.Event]](t, data); len(p.Items) != 1 || !p.Items[0].Test {
+		t.Fatalf("log for TEST-1 = %s, want one entry marked test", data)
+	}
+}

@@ -89,6 +89,12 @@ func (p params) bool(name string) (*bool, error) {
 	return &b, nil
 }
 
+// flag returns a boolean parameter, false when absent.
+func (p params) flag(name string) (bool, error) {
+	b, err := p.bool(name)
+	return b != nil && *b, err
+}
+
 // oneOf returns the parameter when it is one of values ("" when absent).
 func (p params) oneOf(name string, values ...string) (string, error) {
 	s, ok := p[name]

@@ -234,7 +234,7 @@ func TestRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	evs, err := db.Stats(ctx, time.Time{})
+	evs, err := db.Stats(ctx, time.Time{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,6 +54,9 @@ type Event struct {
 	// delivery's, then each replay's (the last maxStatusHistory), so a
 	// replay does not erase that the entry was rejected.
 	StatusHistory []StatusChange `json:"status_history,omitempty"`
+	// Test marks send-test data (a client id starting "TEST-"): listed,
+	// but left out of the statistics and the per-minute counters.
+	Test bool `json:"test,omitempty"`
 	// Signature summarises a rejected delivery's Robaws-Signature header
 	// (never the MAC).
 	Signature *SignatureSummary `json:"signature,omitempty"`
@@ -239,7 +243,7 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 			ID: id, ReceivedAt: received.UTC(), Endpoint: d.Endpoint, Event: d.Event, EventID: d.EventID,
 			ClientID: d.ClientID, Error: d.Error, Deliveries: 1, LastDeliveryAt: received.UTC(),
 			DurationUS: d.DurationUS, SignatureTimestamp: d.SignatureTimestamp, RemoteAddr: d.RemoteAddr,
-			SecretID: d.SecretID, Signature: d.Signature,
+			SecretID: d.SecretID, Signature: d.Signature, Test: IsTestID(d.ClientID),
 		}
 		if d.Status == StatusRejected {
 			if err := db.quarantine(tx, id, d.SignatureHeader, d.Payload); err != nil {
@@ -309,11 +313,24 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 			return err
 		}
 	}
-	cnt.add("status:"+ev.Status, 1)
+	cnt.add(testPrefix(ev)+"status:"+ev.Status, 1)
 	if countsEvent(ev) {
-		cnt.add("event:"+ev.Event, 1)
+		cnt.add(testPrefix(ev)+"event:"+ev.Event, 1)
 	}
 	return indexLog(tx, ev, 1)
+}
+
+// IsTestID reports whether a client id is send-test's (SPEC §6: they start
+// "TEST-"): such customers and deliveries are test data.
+func IsTestID(id string) bool { return strings.HasPrefix(id, "TEST-") }
+
+// testPrefix is the prefix of a test entry's counters: Stats adds them only
+// when asked to.
+func testPrefix(ev *Event) string {
+	if ev.Test {
+		return "test:"
+	}
+	return ""
 }
 
 // countsEvent reports whether ev counts in the by-event statistics: only
@@ -331,9 +348,9 @@ func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if err := tx.Bucket(bucketIdxStatus).Delete(indexKey(ev.Status, ev.ID)); err != nil {
 		return err
 	}
-	cnt.add("status:"+ev.Status, -1)
+	cnt.add(testPrefix(ev)+"status:"+ev.Status, -1)
 	if countsEvent(ev) {
-		cnt.add("event:"+ev.Event, -1)
+		cnt.add(testPrefix(ev)+"event:"+ev.Event, -1)
 	}
 	return indexLog(tx, ev, -1)
 }

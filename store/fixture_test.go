@@ -77,7 +77,7 @@ func dumpStore(t *testing.T, db *DB) *storeDump {
 	if d.Secrets, err = db.FindSecrets(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d.Stats, err = db.Stats(ctx, fixtureSince); err != nil {
+	if d.Stats, err = db.Stats(ctx, fixtureSince, false); err != nil {
 		t.Fatal(err)
 	}
 	if d.LastSync, err = db.LastSyncStarted(ctx); err != nil {

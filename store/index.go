@@ -33,6 +33,7 @@ type customerRef struct {
 	role     string // upper-case role or ""
 	pricing  string
 	active   bool
+	test     bool  // a send-test customer (IsTestID)
 	slot     int32 // in the trigram index
 
 	// During putAll: pending is a ref not yet in sorted, gone one that a
@@ -72,6 +73,7 @@ func newCustomerRef(c *Customer) *customerRef {
 		role:     deref(c.Role),
 		pricing:  deref(c.PricingCode),
 		active:   c.IsActive,
+		test:     IsTestID(c.ID),
 	}
 }
 
@@ -204,6 +206,8 @@ type CustomerFilter struct {
 	PricingCode string
 	// Active, when set, matches is_active.
 	Active *bool
+	// Test includes send-test customers (ids starting "TEST-").
+	Test bool
 	// Limit defaults to 50; at most 1000.
 	Limit int
 	// Cursor is the next_cursor of a previous page.
@@ -241,7 +245,7 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 		after = string(b)
 	}
 	match := func(r *customerRef) bool {
-		return (role == "" || r.role == role) && (pricing == "" || r.pricing == pricing) &&
+		return (f.Test || !r.test) && (role == "" || r.role == role) && (pricing == "" || r.pricing == pricing) &&
 			(f.Active == nil || r.active == *f.Active) && (q == "" || strings.Contains(r.haystack, q)) &&
 			r.sortKey > after
 	}
@@ -304,5 +308,11 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 func (db *DB) CustomerCount() int {
 	db.index.mu.RLock()
 	defer db.index.mu.RUnlock()
-	return len(db.index.sorted)
+	n := 0
+	for _, r := range db.index.sorted {
+		if !r.test {
+			n++
+		}
+	}
+	return n
 }

@@ -62,7 +62,7 @@ func TestQuarantineBoundedAsStored(t *testing.T) {
 	if logCounted != logStored || logCounted > maxBytes {
 		t.Errorf("rejected_log_bytes: got %d, want %d (what is stored), at most %d", logCounted, logStored, maxBytes)
 	}
-	st, err := db.Stats(context.Background(), db.Now())
+	st, err := db.Stats(context.Background(), db.Now(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func TestPruneEvents(t *testing.T) {
 			t.Errorf("status %s lists %d entries (%v), want %d", status, len(evs), err, want)
 		}
 	}
-	s, err := db.Stats(context.Background(), t0.Add(-48*time.Hour))
+	s, err := db.Stats(context.Background(), t0.Add(-48*time.Hour), false)
 	if err != nil {
 		t.Fatal(err)
 	}

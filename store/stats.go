@@ -37,7 +37,10 @@ type Stats struct {
 // Stats returns the counters kept with every write, and the entries received
 // since since (counted by the minute: since's whole minute counts), from
 // the per-minute counters of the last 25 hours.
-func (db *DB) Stats(ctx context.Context, since time.Time) (*Stats, error) {
+//
+// Send-test entries (IsTestID) are left out unless includeTest; last_24h
+// always leaves them out.
+func (db *DB) Stats(ctx context.Context, since time.Time, includeTest bool) (*Stats, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -45,6 +48,12 @@ func (db *DB) Stats(ctx context.Context, since time.Time) (*Stats, error) {
 	err := db.view(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketStats).ForEach(func(k, v []byte) error {
 			name, n := string(k), int64(btoi(v))
+			if rest, ok := strings.CutPrefix(name, "test:"); ok {
+				if !includeTest {
+					return nil
+				}
+				name = rest
+			}
 			switch {
 			case strings.HasPrefix(name, "status:"):
 				s.ByStatus[name[len("status:"):]] = n
