@@ -192,7 +192,10 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 		defer func() {
 			qctx, cancel := quick(context.WithoutCancel(ctx))
 			defer cancel()
-			c.DeleteWebhook(qctx, w.ID)
+			// Removed, not only deactivated: it leaves no trace in the list.
+			if _, err := c.PurgeWebhook(qctx, w.ID); err != nil {
+				fmt.Fprintf(env.stderr, "robaws-edge: could not remove send-test's temporary secret %s: %v (remove it with: robaws-edge webhooks delete %s)\n", w.ID, apiError(err, addr), w.ID)
+			}
 		}()
 	}
 

@@ -67,6 +67,13 @@ robaws: {base_url: %q, username: api-user, password: api-password-123, sync_inte
 	if r := cli(0, "customers", "show", "TEST-1"); !strings.Contains(r.stdout, "TEST-1") {
 		t.Errorf("customers show TEST-1: %q", r.stdout)
 	}
+	// Its temporary secret is gone, and its customer is test data.
+	if r := cli(0, "webhooks", "list"); strings.Contains(r.stdout, "send-test") {
+		t.Errorf("send-test left its secret behind:\n%s", r.stdout)
+	}
+	if r := cli(0, "customers"); strings.Contains(r.stdout, "TEST-1") {
+		t.Errorf("customers lists send-test's customer:\n%s", r.stdout)
+	}
 	if r := cli(0, "send-test", "--count", "1000", "--concurrency", "32"); !strings.Contains(r.stdout, "deliveries/s") || !strings.Contains(r.stdout, "processed") {
 		t.Errorf("send-test --count 1000: %q", r.stdout)
 	} else {

@@ -45,7 +45,7 @@ func (h *handler) handleDeleteWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p, err := queryParams(c, "remote")
+	p, err := queryParams(c, "remote", "purge")
 	if err != nil {
 		return err
 	}
@@ -53,10 +53,17 @@ func (h *handler) handleDeleteWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	purge, err := p.flag("purge")
+	if err != nil {
+		return err
+	}
 	var w *Webhook
-	if remote != nil && *remote {
+	switch {
+	case remote != nil && *remote:
 		w, err = deleteRemote(c.UserContext(), h, id)
-	} else {
+	case purge:
+		w, err = purgeWebhook(c.UserContext(), h.db, h.recv, id)
+	default:
 		w, err = deactivateWebhook(c.UserContext(), h.db, h.recv, id)
 	}
 	if err != nil {
@@ -151,6 +158,16 @@ func createWebhook(ctx context.Context, db *store.DB, r *intake.Receiver, req Cr
 		return nil, err
 	}
 	return storedWebhook(r, s, r.Now()), nil
+}
+
+// purgeWebhook deactivates stored secret id and then removes it (send-test
+// cleans up its temporary secret so): it no longer shows in the list.
+func purgeWebhook(ctx context.Context, db *store.DB, r *intake.Receiver, id string) (*Webhook, error) {
+	w, err := deactivateWebhook(ctx, db, r, id)
+	if err != nil {
+		return nil, err
+	}
+	return w, db.DeleteSecret(ctx, id)
 }
 
 // deactivateWebhook stops a stored secret from verifying deliveries; it

@@ -149,6 +149,12 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string) (*Webhook, error)
 	return call[Webhook](ctx, c, http.MethodDelete, "/api/webhooks/"+url.PathEscape(id), nil, nil)
 }
 
+// PurgeWebhook deactivates stored secret id and removes it for good
+// (DELETE /api/webhooks/{id}?purge=true).
+func (c *Client) PurgeWebhook(ctx context.Context, id string) (*Webhook, error) {
+	return call[Webhook](ctx, c, http.MethodDelete, "/api/webhooks/"+url.PathEscape(id), url.Values{"purge": {"true"}}, nil)
+}
+
 // Backup copies a consistent snapshot of the database to w and returns its
 // size. It fails when fewer bytes arrive than announced.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {

@@ -97,6 +97,21 @@ func (db *DB) UpdateSecret(ctx context.Context, s *Secret) error {
 	})
 }
 
+// DeleteSecret removes secret id for good (send-test's temporary secret).
+// Returns ErrNotFound if it does not exist.
+func (db *DB) DeleteSecret(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSecrets)
+		if b.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		return b.Delete([]byte(id))
+	})
+}
+
 // FindSecretByID returns the secret id. Returns ErrNotFound if it does not exist.
 func (db *DB) FindSecretByID(ctx context.Context, id string) (*Secret, error) {
 	if err := ctx.Err(); err != nil {
