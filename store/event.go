@@ -317,7 +317,7 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if countsEvent(ev) {
 		cnt.add(testPrefix(ev)+"event:"+ev.Event, 1)
 	}
-	return indexLog(tx, ev, 1)
+	return indexLog(tx, cnt, ev, 1)
 }
 
 // IsTestID reports whether a client id is send-test's (SPEC §6: they start
@@ -352,7 +352,7 @@ func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if countsEvent(ev) {
 		cnt.add(testPrefix(ev)+"event:"+ev.Event, -1)
 	}
-	return indexLog(tx, ev, -1)
+	return indexLog(tx, cnt, ev, -1)
 }
 
 // quarantined is a rejected request kept for inspection and replay.

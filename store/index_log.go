@@ -30,7 +30,16 @@ const recentKeep = 25 * time.Hour
 
 // indexLog adds (delta 1) or removes (delta -1) ev's secondary index keys
 // and its per-minute counter.
-func indexLog(tx *bolt.Tx, ev *Event, delta int) error {
+func indexLog(tx *bolt.Tx, cnt *counters, ev *Event, delta int) error {
+	if err := indexKeys(tx, ev, delta); err != nil {
+		return err
+	}
+	countRecent(cnt, ev, delta)
+	return nil
+}
+
+// indexKeys adds (delta 1) or removes (delta -1) ev's secondary index keys.
+func indexKeys(tx *bolt.Tx, ev *Event, delta int) error {
 	type ref struct {
 		bucket []byte
 		prefix string
@@ -56,10 +65,18 @@ func indexLog(tx *bolt.Tx, ev *Event, delta int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// countRecent adds delta to ev's per-minute and per-second counters; test
+// data stays out of last_24h.
+func countRecent(cnt *counters, ev *Event, delta int) {
 	if ev.Test {
-		return nil // test data stays out of last_24h
+		return
 	}
-	return countRecent(tx, ev.ReceivedAt, ev.Status, delta)
+	at := ev.ReceivedAt.Unix()
+	cnt.addRecent(recentKey(grainMinute, at/60, ev.Status), int64(delta))
+	cnt.addRecent(recentKey(grainSecond, at, ev.Status), int64(delta))
 }
 
 // Recent counters come in two grains: per minute ('m' itob(minute)
@@ -79,39 +96,24 @@ func recentKey(grain byte, unit int64, status string) []byte {
 	return append(k, status...)
 }
 
-// countRecent adds delta to the minute and second counters of (at, status)
-// when at is within recentKeep of the newest counted second, and drops the
-// counters that fell out of that window.
-func countRecent(tx *bolt.Tx, at time.Time, status string, delta int) error {
-	b := tx.Bucket(bucketRecent)
-	newest := at.Unix()
-	if k, _ := b.Cursor().Seek([]byte{grainSecond + 1}); k == nil {
-		if k, _ := b.Cursor().Last(); len(k) >= 9 && k[0] == grainSecond {
-			newest = max(newest, int64(btoi(k[1:9])))
-		}
+// pruneRecent drops the counters more than recentKeep older than the
+// newest counted second; the counters' flush calls it once per commit.
+func pruneRecent(b *bolt.Bucket) error {
+	c := b.Cursor()
+	k, _ := c.Last()
+	if len(k) < 9 || k[0] != grainSecond {
+		return nil
 	}
-	cutoff := newest - int64(recentKeep/time.Second)
-	if at.Unix() >= cutoff {
-		for _, key := range [][]byte{recentKey(grainMinute, at.Unix()/60, status), recentKey(grainSecond, at.Unix(), status)} {
-			n := int64(btoi(b.Get(key))) + int64(delta)
-			var err error
-			if n <= 0 {
-				err = b.Delete(key)
-			} else {
-				err = b.Put(key, itob(uint64(n)))
-			}
-			if err != nil {
-				return err
-			}
-		}
+	cutoff := int64(btoi(k[1:9])) - int64(recentKeep/time.Second)
+	if cutoff <= 0 {
+		return nil
 	}
-	// Prune the oldest of each grain; usually nothing or one unit's keys.
+	// The oldest keys come first; usually none or one unit's.
 	for _, g := range []struct {
 		grain  byte
 		cutoff int64
 	}{{grainMinute, cutoff / 60}, {grainSecond, cutoff}} {
-		end := recentKey(g.grain, max(g.cutoff, 0), "")
-		c := b.Cursor()
+		end := recentKey(g.grain, g.cutoff, "")
 		for k, _ := c.Seek([]byte{g.grain}); k != nil && k[0] == g.grain && bytes.Compare(k, end) < 0; k, _ = c.Seek([]byte{g.grain}) {
 			if err := b.Delete(k); err != nil {
 				return err
@@ -157,14 +159,33 @@ func indexHistory(tx *bolt.Tx, seq uint64, changes map[string]Change) error {
 // the history of a schema 2 file, in Open's transaction.
 func migrateIndexesV2(tx *bolt.Tx) error {
 	logs := tx.Bucket(bucketLogs)
+	cnt := newCounters(tx)
+	// Only the last recentKeep before the newest entry gets counters.
+	var cutoff time.Time
+	if _, v := logs.Cursor().Last(); v != nil {
+		var ev Event
+		if err := unmarshalEvent(v, &ev); err != nil {
+			return fmt.Errorf("decode newest log entry: %w", err)
+		}
+		cutoff = ev.ReceivedAt.Add(-recentKeep - time.Minute)
+	}
 	err := logs.ForEach(func(k, v []byte) error {
 		var ev Event
 		if err := unmarshalEvent(v, &ev); err != nil {
 			return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 		}
-		return indexLog(tx, &ev, 1)
+		if err := indexKeys(tx, &ev, 1); err != nil {
+			return err
+		}
+		if !ev.ReceivedAt.Before(cutoff) {
+			countRecent(cnt, &ev, 1)
+		}
+		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := cnt.flushRecent(); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error {

@@ -508,10 +508,43 @@ func indexKey(prefix string, id uint64) []byte {
 type counters struct {
 	stats *bolt.Bucket
 	vals  map[string]int64
+	// recent and rvals are the per-minute/second counters (index_log.go),
+	// batched the same way.
+	recent *bolt.Bucket
+	rvals  map[string]int64
 }
 
 func newCounters(tx *bolt.Tx) *counters {
-	return &counters{stats: tx.Bucket(bucketStats), vals: make(map[string]int64, 8)}
+	return &counters{stats: tx.Bucket(bucketStats), vals: make(map[string]int64, 8),
+		recent: tx.Bucket(bucketRecent), rvals: make(map[string]int64, 8)}
+}
+
+func (c *counters) addRecent(key []byte, delta int64) {
+	n, ok := c.rvals[string(key)]
+	if !ok {
+		n = int64(btoi(c.recent.Get(key)))
+	}
+	c.rvals[string(key)] = max(n+delta, 0)
+}
+
+// flushRecent writes the per-minute/second counters and prunes the old ones.
+func (c *counters) flushRecent() error {
+	if len(c.rvals) == 0 {
+		return nil
+	}
+	for key, n := range c.rvals {
+		var err error
+		if n <= 0 {
+			err = c.recent.Delete([]byte(key))
+		} else {
+			err = c.recent.Put([]byte(key), itob(uint64(n)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	clear(c.rvals)
+	return pruneRecent(c.recent)
 }
 
 func (c *counters) add(name string, delta int64) {
@@ -523,6 +556,9 @@ func (c *counters) add(name string, delta int64) {
 }
 
 func (c *counters) flush() error {
+	if err := c.flushRecent(); err != nil {
+		return err
+	}
 	for name, n := range c.vals {
 		var err error
 		if n <= 0 {
