@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -91,5 +92,42 @@ func TestLogStream(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("shutdown with an open stream took %v", took)
+	}
+}
+
+// TestClientFollow reads the stream through app.Client, as logs --follow
+// does: a delivery posted after it starts arrives within a second.
+func TestClientFollow(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	pub := app.NewPublic(r, app.PublicConfig{})
+	base := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
+	c := app.NewClient(strings.TrimPrefix(base, "http://"), "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan *store.Event, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Follow(ctx, store.LogFilter{ClientID: "99"}, func(ev *store.Event) error {
+			got <- ev
+			return nil
+		})
+	}()
+	// Entries committed before the stream opens are not streamed (it starts
+	// at "now"), so let it open first.
+	time.Sleep(100 * time.Millisecond)
+	body := clientBody("ev-follow", "client.created", map[string]any{"id": "99", "name": "Followed"})
+	a := post(t, pub, "POST", customersPath, body, intake.Sign(testSecret, time.Now().Unix(), body))
+	select {
+	case ev := <-got:
+		if ev.ID != a.LogID || ev.ClientID != "99" {
+			t.Fatalf("followed %+v, want entry %d", ev, a.LogID)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no entry within 1 s")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Follow after cancel = %v, want context.Canceled", err)
 	}
 }

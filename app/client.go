@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app/robaws"
@@ -78,6 +80,53 @@ func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Ev
 	setTime(q, "until", f.Until)
 	setPage(q, f.Limit, f.Cursor)
 	return call[Page[*store.Event]](ctx, c, http.MethodGet, "/api/webhook-logs", q, nil)
+}
+
+// Follow reads GET /api/webhook-logs/stream with f's filters and calls fn
+// with each new or changed log entry until ctx ends, fn returns an error or
+// the stream does (then it returns io.ErrUnexpectedEOF: the daemon went
+// away). The HTTP client's timeout must not bound the stream: Follow uses a
+// client of its own without one.
+func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.Event) error) error {
+	q := url.Values{}
+	set(q, "event", f.Event)
+	set(q, "status", f.Status)
+	set(q, "endpoint", f.Endpoint)
+	set(q, "client_id", f.ClientID)
+	setTime(q, "since", f.Since)
+	setTime(q, "until", f.Until)
+	stream := *c
+	stream.HTTPClient = &http.Client{}
+	if c.HTTPClient != nil {
+		stream.HTTPClient.Transport = c.HTTPClient.Transport
+	}
+	resp, err := stream.send(ctx, http.MethodGet, "/api/webhook-logs/stream", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue // comments and blank lines
+		}
+		var ev store.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return fmt.Errorf("read log stream: %w", err)
+		}
+		if err := fn(&ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read log stream: %w", err)
+	}
+	return io.ErrUnexpectedEOF
 }
 
 // Event returns log entry id with its payload. A missing entry is an
