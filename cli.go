@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/service"
 )
 
@@ -117,11 +118,11 @@ func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "run")
-	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+	configPath := fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists, else built-in defaults)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, used, err := LoadConfig(*configPath)
+	cfg, used, err := configs.Load(*configPath)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -137,11 +138,11 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	logger := newLogger(logOut, cfg.Log)
 	if used == "" {
-		logger.Info("no config file, using built-in defaults", "default_path", DefaultConfigPath())
+		logger.Info("no config file, using built-in defaults", "default_path", configs.DefaultConfigPath())
 	} else {
 		logger.Info("config loaded", "path", used)
 	}
-	if !cfg.tunnelEnabled() {
+	if !cfg.TunnelEnabled() {
 		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
 	}
 	// Open the store and build the apps before handing over to the service
@@ -177,7 +178,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 	}
 	sub := args[0]
 	fs := newFlags(env, "config "+sub)
-	configPath := fs.String("config", DefaultConfigPath(), "config file")
+	configPath := fs.String("config", configs.DefaultConfigPath(), "config file")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -192,7 +193,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		} else if err != nil {
 			return err
 		}
-		if _, err := f.Write(exampleConfig); err != nil {
+		if _, err := io.WriteString(f, configs.Example()); err != nil {
 			f.Close()
 			return err
 		}
@@ -202,7 +203,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stdout, "wrote", *configPath)
 		return nil
 	case "check":
-		if _, err := ReadConfigFile(*configPath); err != nil {
+		if _, err := configs.ReadFile(*configPath); err != nil {
 			return usageError("%v", err)
 		}
 		fmt.Fprintln(env.stdout, *configPath+": ok")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/configs"
 )
 
 // This file holds what every data command shares: reading the config for
@@ -25,7 +26,7 @@ const apiTimeout = 30 * time.Second
 // daemonClient reads the config at path (as `run` does) and returns a
 // client of the daemon's local API, and the address it talks to.
 func daemonClient(path string) (*app.Client, string, error) {
-	cfg, _, err := LoadConfig(path)
+	cfg, _, err := configs.Load(path)
 	if err != nil {
 		return nil, "", usageError("%v", err)
 	}
@@ -52,7 +53,7 @@ func apiError(err error, addr string) error {
 
 // configFlag adds --config to fs.
 func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+	return fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists, else built-in defaults)")
 }
 
 // limitFlag adds --limit to fs.

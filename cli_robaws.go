@@ -18,6 +18,7 @@ import (
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
+	"github.com/robaws-edge/robaws-edge/configs"
 	"golang.org/x/term"
 )
 
@@ -144,13 +145,13 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	case *concurrency < 1:
 		return usageError("invalid value %d for flag -concurrency: must be at least 1", *concurrency)
 	}
-	cfg, _, err := LoadConfig(*configPath)
+	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
 		return usageError("%v", err)
 	}
 	ep, ok := cfg.Endpoints[*endpoint]
 	if !ok {
-		return usageError("invalid value %q for flag -endpoint: not in the config (have %s)", *endpoint, strings.Join(cfg.endpointNames(), ", "))
+		return usageError("invalid value %q for flag -endpoint: not in the config (have %s)", *endpoint, strings.Join(cfg.EndpointNames(), ", "))
 	}
 	c, addr := app.NewClient(cfg.Admin.Listen, cfg.Admin.Token), cfg.Admin.Listen
 	qctx, cancel := quick(ctx)

@@ -21,6 +21,7 @@ import (
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
+	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/store"
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
@@ -70,7 +71,7 @@ func usageError(format string, args ...any) error {
 }
 
 // newLogger builds the one logger of the process.
-func newLogger(w io.Writer, c LogConfig) *slog.Logger {
+func newLogger(w io.Writer, c configs.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -84,7 +85,7 @@ func newLogger(w io.Writer, c LogConfig) *slog.Logger {
 // the local API. Fields are set by openDaemon (fast, fails loudly) and used
 // by serve (the long-running part).
 type daemon struct {
-	cfg    Config
+	cfg    configs.Config
 	logger *slog.Logger
 	db     *store.DB
 	recv   *app.Receiver
@@ -112,7 +113,7 @@ type daemon struct {
 }
 
 // openDaemon opens the store and builds the apps. Nothing listens yet.
-func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
+func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 	dbPath := cfg.DBPath()
 	db, err := store.Open(dbPath, store.Options{QuarantineMaxBytes: cfg.Receiver.QuarantineMaxBytes})
 	if err != nil {
@@ -120,15 +121,15 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	}
 	d := &daemon{cfg: cfg, logger: logger, db: db, started: time.Now()}
 	var endpoints []app.Endpoint
-	for _, name := range cfg.endpointNames() {
+	for _, name := range cfg.EndpointNames() {
 		ep := cfg.Endpoints[name]
-		endpoints = append(endpoints, app.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.autoRegister()})
+		endpoints = append(endpoints, app.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.Registers()})
 	}
 	mapping := customer.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
 	d.recv, err = app.NewReceiver(db, app.ReceiverConfig{
 		Endpoints: endpoints,
 		Mapping:   mapping,
-		Tolerance: cfg.Receiver.SignatureTolerance, RejectedPerMinute: cfg.Receiver.RejectedPerMinute,
+		Tolerance: time.Duration(cfg.Receiver.SignatureTolerance), RejectedPerMinute: cfg.Receiver.RejectedPerMinute,
 		Logger: logger.With("component", "receiver"),
 	})
 	if err != nil {
@@ -138,7 +139,7 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	d.conns = app.NewConnLimiter(cfg.Receiver.MaxConnections, cfg.Receiver.MaxConnectionsPerIP, logger.With("component", "receiver"))
 	d.public = d.newPublic()
 	d.tunnel = &tunnelState{provider: "none"}
-	if cfg.tunnelEnabled() {
+	if cfg.TunnelEnabled() {
 		d.tunnel.provider = "ngrok"
 	}
 	d.robaws, err = robaws.New(robaws.Config{
@@ -228,7 +229,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	jobsWG.Go(func() { d.retain(jobs) })
 	if d.syncer != nil && d.cfg.Robaws.SyncInterval > 0 {
 		jobsWG.Go(func() {
-			if err := d.syncer.RunPeriodic(jobs, d.cfg.Robaws.SyncInterval); err != nil && jobs.Err() == nil {
+			if err := d.syncer.RunPeriodic(jobs, time.Duration(d.cfg.Robaws.SyncInterval)); err != nil && jobs.Err() == nil {
 				d.logger.Error("background sync stopped", "error", err)
 			}
 		})
@@ -238,7 +239,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	tunnelCtx, stopTunnel := context.WithCancel(context.Background())
 	defer stopTunnel()
 	var tunnelWG sync.WaitGroup
-	if d.cfg.tunnelEnabled() {
+	if d.cfg.TunnelEnabled() {
 		sup := &tunnelSupervisor{
 			cfg: tunnel.Config{
 				Authtoken: d.cfg.Tunnel.Authtoken, URL: d.cfg.Tunnel.URL,
@@ -286,7 +287,7 @@ func (d *daemon) serve(ctx context.Context) error {
 
 // retain prunes the log daily (retention.max_age), first at start.
 func (d *daemon) retain(ctx context.Context) {
-	maxAge := d.cfg.Retention.MaxAge
+	maxAge := time.Duration(d.cfg.Retention.MaxAge)
 	if maxAge <= 0 {
 		return
 	}
