@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -101,7 +102,9 @@ type daemon struct {
 	robaws    *robaws.Client // nil without credentials
 	registrar *robaws.Registrar
 	syncer    *robaws.Syncer
-	tunnel    *tunnelState
+	// tunnel is the tunnel's supervisor while serve runs one (nil before,
+	// and when the tunnel is off).
+	tunnel atomic.Pointer[tunnel.Supervisor]
 	// tunnelBackoff is the first retry delay of the tunnel and
 	// tunnelConnectTimeout its connect deadline (default 30s); tests shorten
 	// them.
@@ -138,10 +141,6 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 	}
 	d.conns = app.NewConnLimiter(cfg.Receiver.MaxConnections, cfg.Receiver.MaxConnectionsPerIP, logger.With("component", "receiver"))
 	d.public = d.newPublic()
-	d.tunnel = &tunnelState{provider: "none"}
-	if cfg.TunnelEnabled() {
-		d.tunnel.provider = "ngrok"
-	}
 	d.robaws, err = robaws.New(robaws.Config{
 		BaseURL: cfg.Robaws.BaseURL, Username: cfg.Robaws.Username, Password: cfg.Robaws.Password, APIKey: cfg.Robaws.APIKey,
 		RequestsPerSecond: cfg.Robaws.RequestsPerSecond, Version: Version(), Logger: logger.With("component", "robaws"),
@@ -183,8 +182,41 @@ func (d *daemon) newPublic() *fiber.App {
 
 // tunnelStatus reports the tunnel for /api/health and /metrics.
 func (d *daemon) tunnelStatus() app.TunnelStatus {
-	provider, status, url := d.tunnel.get()
-	return app.TunnelStatus{Provider: provider, Status: status, PublicURL: url}
+	if !d.cfg.TunnelEnabled() {
+		return app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}
+	}
+	st := app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline}
+	if sup := d.tunnel.Load(); sup != nil {
+		if url := sup.URL(); url != "" {
+			st.Status, st.PublicURL = app.TunnelOnline, url
+		}
+	}
+	return st
+}
+
+// serveTunnel serves one tunnel session with its own public app (a Fiber
+// app serves one listener at a time safely), under the receiver's
+// connection caps, until ctx ends; then it shuts the app down, letting
+// in-flight requests finish.
+func (d *daemon) serveTunnel(ctx context.Context, ln net.Listener) error {
+	public := d.newPublic()
+	served := make(chan error, 1)
+	go func() { served <- public.Listener(d.conns.Listener(ln)) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := public.ShutdownWithContext(sctx); err != nil {
+		d.logger.Warn("tunnel receiver shutdown", "component", "tunnel", "error", err)
+	}
+	select {
+	case <-served:
+	case <-sctx.Done():
+	}
+	return nil
 }
 
 // onPublicURL runs after each tunnel connect (and hourly): keep the Robaws
@@ -240,17 +272,18 @@ func (d *daemon) serve(ctx context.Context) error {
 	defer stopTunnel()
 	var tunnelWG sync.WaitGroup
 	if d.cfg.TunnelEnabled() {
-		sup := &tunnelSupervisor{
-			cfg: tunnel.Config{
+		sup := tunnel.NewSupervisor(tunnel.SupervisorConfig{
+			Tunnel: tunnel.Config{
 				Authtoken: d.cfg.Tunnel.Authtoken, URL: d.cfg.Tunnel.URL,
 				ConnectURL: d.cfg.Tunnel.ConnectURL, ConnectCAFile: d.cfg.Tunnel.ConnectCAFile,
 				ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
 				ConnectTimeout: d.tunnelConnectTimeout, DrainTimeout: 3 * time.Second,
 			},
-			newPublic: d.newPublic, conns: d.conns, state: d.tunnel, logger: d.logger.With("component", "tunnel"),
-			onURL: d.onPublicURL, minBackoff: d.tunnelBackoff,
-		}
-		tunnelWG.Go(func() { sup.run(tunnelCtx) })
+			Serve: d.serveTunnel, OnURL: d.onPublicURL, MinBackoff: d.tunnelBackoff,
+			Logger: d.logger.With("component", "tunnel"),
+		})
+		d.tunnel.Store(sup)
+		tunnelWG.Go(func() { sup.Run(tunnelCtx) })
 	}
 	if d.ready != nil {
 		addr := ""
