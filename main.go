@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -20,9 +22,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/cli"
 	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/configs"
+	"github.com/robaws-edge/robaws-edge/service"
 	"github.com/robaws-edge/robaws-edge/store"
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
@@ -42,33 +46,77 @@ func Version() string {
 	return "dev"
 }
 
-// errUsage marks bad usage or config: exit code 2.
-var errUsage = errors.New("usage")
-
 // errLogged marks an error `run` already wrote to its log, so main does not
 // print it a second time.
 var errLogged = errors.New("logged")
 
+// main runs the command, prints its error once and exits 1, or 2 for bad
+// usage or config.
 func main() {
-	err := Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	err := cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, cli.Options{Version: Version(), Run: run})
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errLogged) {
-			msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error())
+			msg := strings.TrimSuffix(err.Error(), ": "+cli.ErrUsage.Error())
 			if !strings.HasPrefix(msg, "robaws-edge ") {
 				msg = "robaws-edge: " + msg
 			}
 			fmt.Fprintln(os.Stderr, msg)
 		}
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, cli.ErrUsage) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
 }
 
-// usageError wraps err so that main exits 2.
-func usageError(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errUsage)
+// run is the `run` command once its config is loaded (path is the file
+// used, "" for the built-in defaults): it builds the logger, opens the
+// store and the apps, then hands d.serve to the service manager, which runs
+// it until SIGTERM, Interrupt or the service's stop.
+func run(_ context.Context, cfg configs.Config, path string, stderr io.Writer) error {
+	logOut := stderr
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// A Windows service's stderr goes nowhere: log to the data dir.
+		f, err := openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = f
+	}
+	logger := newLogger(logOut, cfg.Log)
+	if path == "" {
+		logger.Info("no config file, using built-in defaults", "default_path", configs.DefaultConfigPath())
+	} else {
+		logger.Info("config loaded", "path", path)
+	}
+	if !cfg.TunnelEnabled() {
+		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
+	}
+	// Open the store and build the apps before handing over to the service
+	// manager: a locked database or bad config fails loudly and at once.
+	d, err := openDaemon(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := service.Run(service.Config{ConfigPath: path, Logger: logger}, d.serve); err != nil {
+		logger.Error("stopped", "error", err)
+		return fmt.Errorf("%w: %w", errLogged, err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// openLogFile opens path for appending (0600), first moving a file over
+// 50 MiB aside to path.1 so the log cannot grow without bound.
+func openLogFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 50<<20 {
+		os.Rename(path, path+".1")
+	}
+	return os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 }
 
 // newLogger builds the one logger of the process.
@@ -151,7 +199,7 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		d.robaws = nil
 	case err != nil:
 		db.Close()
-		return nil, usageError("robaws: %v", err)
+		return nil, fmt.Errorf("robaws: %v: %w", err, cli.ErrUsage)
 	}
 	if d.robaws != nil {
 		var eps []robaws.Endpoint

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -16,6 +16,10 @@ import (
 	"github.com/robaws-edge/robaws-edge/configs"
 )
 
+// The data commands of SPEC §6. Each reads the config for admin.listen and
+// admin.token and talks to the running daemon through app.Client; none opens
+// the database file, which the daemon holds locked.
+//
 // This file holds what every data command shares: reading the config for
 // the daemon's address and token, turning API errors into CLI errors, and
 // printing tables and JSON.
