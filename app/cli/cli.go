@@ -86,8 +86,12 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		}
 		return nil
 	}
+	name := args[0]
+	if name == "--version" || name == "-version" {
+		name = "version" // SPEC §6: version | --version
+	}
 	for _, c := range commands() {
-		if c.name == args[0] {
+		if c.name == name {
 			return c.run(ctx, env, args[1:])
 		}
 	}
