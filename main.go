@@ -12,16 +12,22 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/cli"
 	"github.com/robaws-edge/robaws-edge/app/customer"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
+	"github.com/robaws-edge/robaws-edge/configs"
+	"github.com/robaws-edge/robaws-edge/service"
 	"github.com/robaws-edge/robaws-edge/store"
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
@@ -41,37 +47,81 @@ func Version() string {
 	return "dev"
 }
 
-// errUsage marks bad usage or config: exit code 2.
-var errUsage = errors.New("usage")
-
 // errLogged marks an error `run` already wrote to its log, so main does not
 // print it a second time.
 var errLogged = errors.New("logged")
 
+// main runs the command, prints its error once and exits 1, or 2 for bad
+// usage or config.
 func main() {
-	err := Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	err := cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, cli.Options{Version: Version(), Run: run})
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errLogged) {
-			msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error())
+			msg := strings.TrimSuffix(err.Error(), ": "+cli.ErrUsage.Error())
 			if !strings.HasPrefix(msg, "robaws-edge ") {
 				msg = "robaws-edge: " + msg
 			}
 			fmt.Fprintln(os.Stderr, msg)
 		}
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, cli.ErrUsage) || errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
 		os.Exit(1)
 	}
 }
 
-// usageError wraps err so that main exits 2.
-func usageError(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errUsage)
+// run is the `run` command once its config is loaded (path is the file
+// used, "" for the built-in defaults): it builds the logger, opens the
+// store and the apps, then hands d.serve to the service manager, which runs
+// it until SIGTERM, Interrupt or the service's stop.
+func run(_ context.Context, cfg configs.Config, path string, stderr io.Writer) error {
+	logOut := stderr
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// A Windows service's stderr goes nowhere: log to the data dir.
+		f, err := openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = f
+	}
+	logger := newLogger(logOut, cfg.Log)
+	if path == "" {
+		logger.Info("no config file, using built-in defaults", "default_path", configs.DefaultConfigPath())
+	} else {
+		logger.Info("config loaded", "path", path)
+	}
+	if !cfg.TunnelEnabled() {
+		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
+	}
+	// Open the store and build the apps before handing over to the service
+	// manager: a locked database or bad config fails loudly and at once.
+	d, err := openDaemon(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := service.Run(service.Config{ConfigPath: path, Logger: logger}, d.serve); err != nil {
+		logger.Error("stopped", "error", err)
+		return fmt.Errorf("%w: %w", errLogged, err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// openLogFile opens path for appending (0600), first moving a file over
+// 50 MiB aside to path.1 so the log cannot grow without bound.
+func openLogFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 50<<20 {
+		os.Rename(path, path+".1")
+	}
+	return os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 }
 
 // newLogger builds the one logger of the process.
-func newLogger(w io.Writer, c LogConfig) *slog.Logger {
+func newLogger(w io.Writer, c configs.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -85,7 +135,7 @@ func newLogger(w io.Writer, c LogConfig) *slog.Logger {
 // the local API. Fields are set by openDaemon (fast, fails loudly) and used
 // by serve (the long-running part).
 type daemon struct {
-	cfg    Config
+	cfg    configs.Config
 	logger *slog.Logger
 	db     *store.DB
 	recv   *intake.Receiver
@@ -101,7 +151,9 @@ type daemon struct {
 	robaws    *robaws.Client // nil without credentials
 	registrar *robaws.Registrar
 	syncer    *robaws.Syncer
-	tunnel    *tunnelState
+	// tunnel is the tunnel's supervisor while serve runs one (nil before,
+	// and when the tunnel is off).
+	tunnel atomic.Pointer[tunnel.Supervisor]
 	// tunnelBackoff is the first retry delay of the tunnel and
 	// tunnelConnectTimeout its connect deadline (default 30s); tests shorten
 	// them.
@@ -113,7 +165,7 @@ type daemon struct {
 }
 
 // openDaemon opens the store and builds the apps. Nothing listens yet.
-func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
+func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 	dbPath := cfg.DBPath()
 	db, err := store.Open(dbPath, store.Options{QuarantineMaxBytes: cfg.Receiver.QuarantineMaxBytes})
 	if err != nil {
@@ -121,16 +173,16 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	}
 	d := &daemon{cfg: cfg, logger: logger, db: db, started: time.Now()}
 	var endpoints []intake.Endpoint
-	for _, name := range cfg.endpointNames() {
+	for _, name := range cfg.EndpointNames() {
 		ep := cfg.Endpoints[name]
-		endpoints = append(endpoints, intake.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.autoRegister()})
+		endpoints = append(endpoints, intake.Endpoint{Name: name, Path: ep.Path, Events: ep.Events, Secrets: ep.Secrets, AutoRegister: ep.Registers()})
 	}
 	mapping := customer.Mapping{DefaultCountry: cfg.Customers.DefaultCountry, RoleField: cfg.Customers.RoleField, PricingField: cfg.Customers.PricingField}
 	metrics := app.NewMetrics()
 	d.recv, err = intake.NewReceiver(db, intake.Config{
 		Endpoints: endpoints, OnDelivery: metrics.Delivery,
 		Mapping:   mapping,
-		Tolerance: cfg.Receiver.SignatureTolerance, RejectedPerMinute: cfg.Receiver.RejectedPerMinute,
+		Tolerance: time.Duration(cfg.Receiver.SignatureTolerance), RejectedPerMinute: cfg.Receiver.RejectedPerMinute,
 		Logger: logger.With("component", "receiver"),
 	})
 	if err != nil {
@@ -139,10 +191,6 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 	}
 	d.conns = app.NewConnLimiter(cfg.Receiver.MaxConnections, cfg.Receiver.MaxConnectionsPerIP, logger.With("component", "receiver"))
 	d.public = d.newPublic()
-	d.tunnel = &tunnelState{provider: "none"}
-	if cfg.tunnelEnabled() {
-		d.tunnel.provider = "ngrok"
-	}
 	d.robaws, err = robaws.New(robaws.Config{
 		BaseURL: cfg.Robaws.BaseURL, Username: cfg.Robaws.Username, Password: cfg.Robaws.Password, APIKey: cfg.Robaws.APIKey,
 		RequestsPerSecond: cfg.Robaws.RequestsPerSecond, Version: Version(), Logger: logger.With("component", "robaws"),
@@ -153,7 +201,7 @@ func openDaemon(cfg Config, logger *slog.Logger) (*daemon, error) {
 		d.robaws = nil
 	case err != nil:
 		db.Close()
-		return nil, usageError("robaws: %v", err)
+		return nil, fmt.Errorf("robaws: %v: %w", err, cli.ErrUsage)
 	}
 	if d.robaws != nil {
 		var eps []robaws.Endpoint
@@ -184,8 +232,41 @@ func (d *daemon) newPublic() *fiber.App {
 
 // tunnelStatus reports the tunnel for /api/health and /metrics.
 func (d *daemon) tunnelStatus() app.TunnelStatus {
-	provider, status, url := d.tunnel.get()
-	return app.TunnelStatus{Provider: provider, Status: status, PublicURL: url}
+	if !d.cfg.TunnelEnabled() {
+		return app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}
+	}
+	st := app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline}
+	if sup := d.tunnel.Load(); sup != nil {
+		if url := sup.URL(); url != "" {
+			st.Status, st.PublicURL = app.TunnelOnline, url
+		}
+	}
+	return st
+}
+
+// serveTunnel serves one tunnel session with its own public app (a Fiber
+// app serves one listener at a time safely), under the receiver's
+// connection caps, until ctx ends; then it shuts the app down, letting
+// in-flight requests finish.
+func (d *daemon) serveTunnel(ctx context.Context, ln net.Listener) error {
+	public := d.newPublic()
+	served := make(chan error, 1)
+	go func() { served <- public.Listener(d.conns.Listener(ln)) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := public.ShutdownWithContext(sctx); err != nil {
+		d.logger.Warn("tunnel receiver shutdown", "component", "tunnel", "error", err)
+	}
+	select {
+	case <-served:
+	case <-sctx.Done():
+	}
+	return nil
 }
 
 // onPublicURL runs after each tunnel connect (and hourly): keep the Robaws
@@ -230,7 +311,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	jobsWG.Go(func() { d.retain(jobs) })
 	if d.syncer != nil && d.cfg.Robaws.SyncInterval > 0 {
 		jobsWG.Go(func() {
-			if err := d.syncer.RunPeriodic(jobs, d.cfg.Robaws.SyncInterval); err != nil && jobs.Err() == nil {
+			if err := d.syncer.RunPeriodic(jobs, time.Duration(d.cfg.Robaws.SyncInterval)); err != nil && jobs.Err() == nil {
 				d.logger.Error("background sync stopped", "error", err)
 			}
 		})
@@ -240,18 +321,19 @@ func (d *daemon) serve(ctx context.Context) error {
 	tunnelCtx, stopTunnel := context.WithCancel(context.Background())
 	defer stopTunnel()
 	var tunnelWG sync.WaitGroup
-	if d.cfg.tunnelEnabled() {
-		sup := &tunnelSupervisor{
-			cfg: tunnel.Config{
+	if d.cfg.TunnelEnabled() {
+		sup := tunnel.NewSupervisor(tunnel.SupervisorConfig{
+			Tunnel: tunnel.Config{
 				Authtoken: d.cfg.Tunnel.Authtoken, URL: d.cfg.Tunnel.URL,
 				ConnectURL: d.cfg.Tunnel.ConnectURL, ConnectCAFile: d.cfg.Tunnel.ConnectCAFile,
 				ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
 				ConnectTimeout: d.tunnelConnectTimeout, DrainTimeout: 3 * time.Second,
 			},
-			newPublic: d.newPublic, conns: d.conns, state: d.tunnel, logger: d.logger.With("component", "tunnel"),
-			onURL: d.onPublicURL, minBackoff: d.tunnelBackoff,
-		}
-		tunnelWG.Go(func() { sup.run(tunnelCtx) })
+			Serve: d.serveTunnel, OnURL: d.onPublicURL, MinBackoff: d.tunnelBackoff,
+			Logger: d.logger.With("component", "tunnel"),
+		})
+		d.tunnel.Store(sup)
+		tunnelWG.Go(func() { sup.Run(tunnelCtx) })
 	}
 	if d.ready != nil {
 		addr := ""
@@ -288,7 +370,7 @@ func (d *daemon) serve(ctx context.Context) error {
 
 // retain prunes the log daily (retention.max_age), first at start.
 func (d *daemon) retain(ctx context.Context) {
-	maxAge := d.cfg.Retention.MaxAge
+	maxAge := time.Duration(d.cfg.Retention.MaxAge)
 	if maxAge <= 0 {
 		return
 	}

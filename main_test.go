@@ -228,7 +228,10 @@ retention: {max_age: 2160h}
 	}
 
 	contains(cli(0, "status"), "service", "daemon", "ok (version", adminAddr, receiverAddr, "robaws-edge.db")
-	var st statusReport
+	var st struct { // `status --json`
+		Service string      `json:"service"`
+		Daemon  *app.Health `json:"daemon"`
+	}
 	jsonOut(cli(0, "status", "--json"), &st)
 	if st.Daemon == nil || st.Daemon.Status != "ok" || st.Service == "" {
 		t.Errorf("status --json = %+v", st)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/intake"
+	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/tunnel/tunneltest"
 )
 
@@ -83,7 +84,7 @@ func (f *fakeRobaws) lastSecret() (id, secret string, url any) {
 // returns a client of its local API and the log text so far (a func).
 func startDaemon(t *testing.T, yaml string, tweak func(*daemon)) (*app.Client, func() string) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(yaml))
+	cfg, err := configs.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/store"
 	"golang.org/x/term"
 )
@@ -14,11 +15,11 @@ import (
 // of a stopped daemon, with progress on a terminal.
 func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "check")
-	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists)")
+	configPath := fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists)")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, _, err := LoadConfig(*configPath)
+	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -52,7 +53,7 @@ func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 // stopped daemon's database, keeping the current file aside.
 func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "restore")
-	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists)")
+	configPath := fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -60,7 +61,7 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	if len(pos) != 1 {
 		return usageError("restore needs one FILE: a backup written by `robaws-edge backup`")
 	}
-	cfg, _, err := LoadConfig(*configPath)
+	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
 		return usageError("%v", err)
 	}

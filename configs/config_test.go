@@ -1,8 +1,6 @@
-package main
+package configs
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,7 @@ import (
 // valid and say exactly what the built-in defaults are.
 func TestExampleConfig(t *testing.T) {
 	t.Setenv("NGROK_AUTHTOKEN", "")
-	cfg, err := ReadConfigFile("configs/robaws-edge.example.yaml")
+	cfg, err := ReadFile("robaws-edge.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,12 +22,16 @@ func TestExampleConfig(t *testing.T) {
 	if diff := cmp.Diff(def, cfg, cmpopts.EquateEmpty(), cmp.Comparer(func(a, b *bool) bool { return (a == nil || *a) == (b == nil || *b) })); diff != "" {
 		t.Fatalf("example config differs from DefaultConfig (-default +example):\n%s", diff)
 	}
-	if string(exampleConfig) == "" {
-		t.Fatal("embedded example config is empty")
+	embedded, err := Parse([]byte(Example()))
+	if err != nil {
+		t.Fatalf("embedded example: %v", err)
+	}
+	if diff := cmp.Diff(cfg, embedded); diff != "" {
+		t.Fatalf("embedded example differs from the file (-file +embedded):\n%s", diff)
 	}
 }
 
-func TestParseConfig(t *testing.T) {
+func TestParse(t *testing.T) {
 	t.Setenv("TEST_SECRET", "s3cret")
 	t.Setenv("NGROK_AUTHTOKEN", "")
 	tests := []struct {
@@ -48,12 +50,12 @@ func TestParseConfig(t *testing.T) {
 			if len(ep.Secrets) != 2 || ep.Secrets[0] != "s3cret" || ep.Secrets[1] != "lit$eral" {
 				t.Fatalf("secrets = %q", ep.Secrets)
 			}
-			if ep.Path != "/api/webhooks/robaws/customers" || len(ep.Events) != 2 || !ep.autoRegister() {
+			if ep.Path != "/api/webhooks/robaws/customers" || len(ep.Events) != 2 || !ep.Registers() {
 				t.Fatalf("customers defaults lost: %+v", ep)
 			}
 		}},
 		{name: "durations", yaml: "receiver:\n  signature_tolerance: 90s\nrobaws: {base_url: \"https://x.example\", sync_interval: 0}\n", check: func(t *testing.T, c Config) {
-			if c.Receiver.SignatureTolerance != 90*time.Second || c.Robaws.SyncInterval != 0 {
+			if c.Receiver.SignatureTolerance != Duration(90*time.Second) || c.Robaws.SyncInterval != 0 {
 				t.Fatalf("got %v %v", c.Receiver.SignatureTolerance, c.Robaws.SyncInterval)
 			}
 		}},
@@ -65,7 +67,15 @@ func TestParseConfig(t *testing.T) {
 		{name: "unknown top-level key", yaml: "datadir: /x\n", wantErr: `unknown key "datadir" in the top level (line 1)`},
 		{name: "unknown nested key", yaml: "receiver:\n  listne: x\n", wantErr: `unknown key "listne" in receiver (line 2)`},
 		{name: "unknown endpoint key", yaml: "endpoints:\n  customers:\n    secret: x\n", wantErr: `unknown key "secret" in an endpoint (line 3)`},
-		{name: "bad duration", yaml: "receiver:\n  signature_tolerance: soon\n", wantErr: "receiver.signature_tolerance: cannot unmarshal a string: must be a duration such as 30s, 5m or 24h (line 2)"},
+		{name: "days", yaml: "retention: {max_age: 90d}\nrobaws: {sync_interval: 1d12h}\nreceiver: {signature_tolerance: \"0d5m\"}\n", check: func(t *testing.T, c Config) {
+			if c.Retention.MaxAge != Duration(90*24*time.Hour) || c.Robaws.SyncInterval != Duration(36*time.Hour) || c.Receiver.SignatureTolerance != Duration(5*time.Minute) {
+				t.Fatalf("got %v %v %v, want 2160h 36h 5m", c.Retention.MaxAge, c.Robaws.SyncInterval, c.Receiver.SignatureTolerance)
+			}
+		}},
+		{name: "bad duration", yaml: "receiver:\n  signature_tolerance: soon\n", wantErr: `receiver.signature_tolerance: must be a duration such as 30s, 5m, 24h or 90d (1d = 24h) (got "soon", line 2)`},
+		{name: "bare number duration", yaml: "robaws:\n  sync_interval: 24\n", wantErr: `robaws.sync_interval: must be a duration such as 30s, 5m, 24h or 90d (1d = 24h) (got "24", line 2)`},
+		{name: "duration as a list", yaml: "retention:\n  max_age: [1d]\n", wantErr: "retention.max_age: cannot unmarshal a list: must be a duration such as 30s, 5m, 24h or 90d (1d = 24h) (line 2)"},
+		{name: "negative days", yaml: "retention:\n  max_age: -1d\n", wantErr: "retention.max_age: must not be negative"},
 		{name: "bad number", yaml: "receiver:\n  max_body_bytes: lots\n", wantErr: "receiver.max_body_bytes: cannot unmarshal a string: must be a whole number (line 2)"},
 		{name: "connection caps", yaml: "receiver:\n  max_connections: 100\n  max_connections_per_ip: 10\n", check: func(t *testing.T, c Config) {
 			if c.Receiver.MaxConnections != 100 || c.Receiver.MaxConnectionsPerIP != 10 {
@@ -103,7 +113,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseConfig([]byte(tt.yaml))
+			c, err := Parse([]byte(tt.yaml))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one naming %q", err, tt.wantErr)
@@ -118,31 +128,6 @@ func TestParseConfig(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
-	}
-}
-
-func TestConfigInitAndCheck(t *testing.T) {
-	t.Setenv("NGROK_AUTHTOKEN", "")
-	path := filepath.Join(t.TempDir(), "sub", "config.yaml")
-	var out, errOut strings.Builder
-	if err := Main(t.Context(), []string{"config", "init", "--config", path}, &out, &errOut); err != nil {
-		t.Fatal(err)
-	}
-	if err := Main(t.Context(), []string{"config", "check", "--config", path}, &out, &errOut); err != nil {
-		t.Fatalf("check of the template: %v", err)
-	}
-	if err := Main(t.Context(), []string{"config", "init", "--config", path}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("second init: %v, want a refusal", err)
-	}
-	if err := os.WriteFile(path, []byte("log:\n  level: loud\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err := Main(t.Context(), []string{"config", "check", "--config", path}, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), errUsage.Error()) {
-		t.Fatalf("check of a bad file: %v, want a usage error naming log.level", err)
-	}
-	if err := Main(t.Context(), []string{"config", "check", "--nope"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "nope") {
-		t.Fatalf("bad flag: %v, want an error naming it", err)
 	}
 }
 
@@ -181,12 +166,14 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 		{"expanded number with backquotes", "receiver:\n  max_body_bytes: ${BAD_NUMBER}\n",
 			"receiver.max_body_bytes: cannot unmarshal a string: must be a whole number (line 2)"},
 		{"expanded unknown key", "${BAD_KEY}: 1\n", "unknown key"},
+		{"expanded duration", "receiver:\n  signature_tolerance: ${BAD_LEVEL}\n",
+			"receiver.signature_tolerance: must be a duration such as 30s, 5m, 24h or 90d (1d = 24h) (got a value from ${VAR}, not shown, line 2)"},
 		{"token expanded into a map key", "admin:\n  token:\n    ${A_TOKEN}: x\n",
 			"admin.token: cannot unmarshal a mapping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tt.yaml))
+			_, err := Parse([]byte(tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
 			}
@@ -194,5 +181,27 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 				t.Fatalf("error %q shows a secret or expanded value", err)
 			}
 		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"0", 0, true}, {"5m", 5 * time.Minute, true}, {"1h30m", 90 * time.Minute, true},
+		{"90d", 90 * 24 * time.Hour, true}, {"1d12h", 36 * time.Hour, true}, {"-2d", -48 * time.Hour, true},
+		{"0d", 0, true}, {"+1d", 24 * time.Hour, true},
+		{"", 0, false}, {"d", 0, false}, {"1.5d", 0, false}, {"1d-1h", 0, false}, {"12h1d", 0, false},
+		{"1d1d", 0, false}, {"300", 0, false}, {"999999999d", 0, false}, {"soon", 0, false},
+	} {
+		got, err := ParseDuration(tt.in)
+		if (err == nil) != tt.ok || time.Duration(got) != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok %v", tt.in, time.Duration(got), err, tt.want, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "1d = 24h") {
+			t.Errorf("ParseDuration(%q) error %q does not name the day form", tt.in, err)
+		}
 	}
 }

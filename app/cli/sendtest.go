@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,107 +17,8 @@ import (
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/intake"
-	"github.com/robaws-edge/robaws-edge/app/robaws"
-	"golang.org/x/term"
+	"github.com/robaws-edge/robaws-edge/configs"
 )
-
-// cmdSync is `sync customers [--since T]`: start a sync in the daemon (or
-// follow the one that runs) and show its progress until it ends.
-func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] != "customers" {
-		return usageError("sync needs customers (robaws-edge sync customers [--since T])")
-	}
-	fs := newFlags(env, "sync customers")
-	configPath := configFlag(fs)
-	sinceText := fs.String("since", "", "only clients updated since T (RFC 3339 or a duration such as 24h); default: all")
-	if err := noArgs(fs, args[1:]); err != nil {
-		return err
-	}
-	since, err := sinceFlag(*sinceText)
-	if err != nil {
-		return err
-	}
-	c, addr, err := daemonClient(*configPath)
-	if err != nil {
-		return err
-	}
-	var sincePtr *time.Time
-	if !since.IsZero() {
-		sincePtr = &since
-	}
-	qctx, cancel := quick(ctx)
-	_, err = c.StartSync(qctx, sincePtr)
-	cancel()
-	var ae *app.APIError
-	if errors.As(err, &ae) && ae.Code == http.StatusConflict && strings.Contains(ae.Message, "already running") {
-		fmt.Fprintln(env.stderr, "a sync is already running; following it")
-	} else if err != nil {
-		return apiError(err, addr)
-	}
-	tty := false
-	if f, ok := env.stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	bar := &progressBar{w: env.stderr, tty: tty}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		qctx, cancel := quick(ctx)
-		p, err := c.Sync(qctx)
-		cancel()
-		if err != nil {
-			return apiError(err, addr)
-		}
-		bar.show(p)
-		if !p.Running {
-			bar.done()
-			fmt.Fprintf(env.stdout, "sync finished: fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d\n",
-				p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
-			if p.Error != "" {
-				return fmt.Errorf("sync stopped early: %s", p.Error)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// progressBar draws a one-line bar on a terminal, and plain lines (at most
-// every two seconds) elsewhere.
-type progressBar struct {
-	w        io.Writer
-	tty      bool
-	lastLine time.Time
-	drawn    bool
-}
-
-func (b *progressBar) show(p *robaws.SyncProgress) {
-	counts := fmt.Sprintf("%d/%d fetched, %d applied, %d unchanged, %d stale, %d errors", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
-	if !b.tty {
-		if time.Since(b.lastLine) >= 2*time.Second || !p.Running {
-			fmt.Fprintln(b.w, "sync:", counts)
-			b.lastLine = time.Now()
-		}
-		return
-	}
-	const width = 30
-	filled := 0
-	if p.Total > 0 {
-		filled = min(width, p.Fetched*width/p.Total)
-	}
-	fmt.Fprintf(b.w, "\r[%s%s] %s\x1b[K", strings.Repeat("#", filled), strings.Repeat(".", width-filled), counts)
-	b.drawn = true
-}
-
-func (b *progressBar) done() {
-	if b.tty && b.drawn {
-		fmt.Fprintln(b.w)
-	}
-}
 
 // cmdSendTest is `send-test`: sign test deliveries with an active secret of
 // the endpoint and post them to the local receiver (or, with --public, to
@@ -145,13 +45,13 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	case *concurrency < 1:
 		return usageError("invalid value %d for flag -concurrency: must be at least 1", *concurrency)
 	}
-	cfg, _, err := LoadConfig(*configPath)
+	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
 		return usageError("%v", err)
 	}
 	ep, ok := cfg.Endpoints[*endpoint]
 	if !ok {
-		return usageError("invalid value %q for flag -endpoint: not in the config (have %s)", *endpoint, strings.Join(cfg.endpointNames(), ", "))
+		return usageError("invalid value %q for flag -endpoint: not in the config (have %s)", *endpoint, strings.Join(cfg.EndpointNames(), ", "))
 	}
 	c, addr := app.NewClient(cfg.Admin.Listen, cfg.Admin.Token), cfg.Admin.Listen
 	qctx, cancel := quick(ctx)

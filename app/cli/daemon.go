@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,8 +13,13 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/configs"
 )
 
+// The data commands of SPEC §6. Each reads the config for admin.listen and
+// admin.token and talks to the running daemon through app.Client; none opens
+// the database file, which the daemon holds locked.
+//
 // This file holds what every data command shares: reading the config for
 // the daemon's address and token, turning API errors into CLI errors, and
 // printing tables and JSON.
@@ -25,7 +30,7 @@ const apiTimeout = 30 * time.Second
 // daemonClient reads the config at path (as `run` does) and returns a
 // client of the daemon's local API, and the address it talks to.
 func daemonClient(path string) (*app.Client, string, error) {
-	cfg, _, err := LoadConfig(path)
+	cfg, _, err := configs.Load(path)
 	if err != nil {
 		return nil, "", usageError("%v", err)
 	}
@@ -52,7 +57,7 @@ func apiError(err error, addr string) error {
 
 // configFlag adds --config to fs.
 func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+	return fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists, else built-in defaults)")
 }
 
 // limitFlag adds --limit to fs.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/service"
 )
 
@@ -24,11 +25,11 @@ var serviceDone = map[string]string{
 func cmdService(action string) func(context.Context, *cliEnv, []string) error {
 	return func(_ context.Context, env *cliEnv, args []string) error {
 		fs := newFlags(env, action)
-		configPath := fs.String("config", "", "config file the service runs with (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+		configPath := fs.String("config", "", "config file the service runs with (default: "+configs.DefaultConfigPath()+" if it exists, else built-in defaults)")
 		if err := noArgs(fs, args); err != nil {
 			return err
 		}
-		_, used, err := LoadConfig(*configPath)
+		_, used, err := configs.Load(*configPath)
 		if err != nil {
 			return usageError("%v", err)
 		}

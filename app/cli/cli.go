@@ -1,4 +1,10 @@
-package main
+// Package cli is robaws-edge's command-line interface (SPEC §6): Main
+// dispatches a table of commands, one flag set each. Data commands talk to
+// the running daemon through app.Client and never open the database file;
+// `check` and `restore` work on the file of a stopped daemon through store;
+// the service commands go through service. The daemon itself (`run`) is
+// wired in main and reaches the CLI as the function Options.Run.
+package cli
 
 import (
 	"context"
@@ -8,10 +14,27 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 
-	"github.com/robaws-edge/robaws-edge/service"
+	"github.com/robaws-edge/robaws-edge/configs"
 )
+
+// ErrUsage marks bad usage or config: main exits 2 for an error wrapping it.
+var ErrUsage = errors.New("usage")
+
+// usageError wraps a message with ErrUsage.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrUsage)
+}
+
+// Options is what main gives the CLI.
+type Options struct {
+	// Version is printed by `version`.
+	Version string
+	// Run runs the daemon with cfg (read from path, "" for the built-in
+	// defaults) until it is stopped, logging to stderr or where cfg says.
+	// Required for `run`.
+	Run func(ctx context.Context, cfg configs.Config, path string, stderr io.Writer) error
+}
 
 // command is one subcommand of the CLI.
 type command struct {
@@ -20,10 +43,11 @@ type command struct {
 	run   func(ctx context.Context, env *cliEnv, args []string) error
 }
 
-// cliEnv carries the streams of one invocation.
+// cliEnv carries the streams and options of one invocation.
 type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	opts           Options
 }
 
 func commands() []command {
@@ -49,9 +73,12 @@ func commands() []command {
 	}
 }
 
-// Main runs the CLI with args (without the program name).
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := &cliEnv{stdin: os.Stdin, stdout: stdout, stderr: stderr}
+// Main runs the command in args (without the program name), reading stdin
+// and writing to stdout and stderr. It returns the command's error, unprinted
+// (main prints it once); an error wrapping ErrUsage means bad usage or
+// config (exit 2), flag.ErrHelp a request for help.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts Options) error {
+	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr, opts: opts}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printUsage(stderr)
 		if len(args) == 0 {
@@ -59,8 +86,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	name := args[0]
+	if name == "--version" || name == "-version" {
+		name = "version" // SPEC §6: version | --version
+	}
 	for _, c := range commands() {
-		if c.name == args[0] {
+		if c.name == name {
 			return c.run(ctx, env, args[1:])
 		}
 	}
@@ -111,64 +142,26 @@ func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.stdout, "robaws-edge", Version())
+	fmt.Fprintln(env.stdout, "robaws-edge", env.opts.Version)
 	return nil
 }
 
+// cmdRun is `run`: load the config (a bad one is a usage error), then hand
+// over to Options.Run, which owns the daemon.
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "run")
-	configPath := fs.String("config", "", "config file (default: "+DefaultConfigPath()+" if it exists, else built-in defaults)")
+	configPath := configFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, used, err := LoadConfig(*configPath)
+	cfg, used, err := configs.Load(*configPath)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	logOut := env.stderr
-	if runtime.GOOS == "windows" && !service.Interactive() {
-		// A Windows service's stderr goes nowhere: log to the data dir.
-		f, err := openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		logOut = f
+	if env.opts.Run == nil {
+		return errors.New("run: this build has no daemon")
 	}
-	logger := newLogger(logOut, cfg.Log)
-	if used == "" {
-		logger.Info("no config file, using built-in defaults", "default_path", DefaultConfigPath())
-	} else {
-		logger.Info("config loaded", "path", used)
-	}
-	if !cfg.tunnelEnabled() {
-		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
-	}
-	// Open the store and build the apps before handing over to the service
-	// manager: a locked database or bad config fails loudly and at once.
-	d, err := openDaemon(cfg, logger)
-	if err != nil {
-		return err
-	}
-	err = service.Run(service.Config{ConfigPath: used, Logger: logger}, d.serve)
-	if err != nil {
-		logger.Error("stopped", "error", err)
-		return fmt.Errorf("%w: %w", errLogged, err)
-	}
-	logger.Info("stopped")
-	return nil
-}
-
-// openLogFile opens path for appending (0600), first moving a file over
-// 50 MiB aside to path.1 so the log cannot grow without bound.
-func openLogFile(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 50<<20 {
-		os.Rename(path, path+".1")
-	}
-	return os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	return env.opts.Run(ctx, cfg, used, env.stderr)
 }
 
 func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
@@ -177,7 +170,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 	}
 	sub := args[0]
 	fs := newFlags(env, "config "+sub)
-	configPath := fs.String("config", DefaultConfigPath(), "config file")
+	configPath := fs.String("config", configs.DefaultConfigPath(), "config file")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -192,7 +185,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		} else if err != nil {
 			return err
 		}
-		if _, err := f.Write(exampleConfig); err != nil {
+		if _, err := io.WriteString(f, configs.Example()); err != nil {
 			f.Close()
 			return err
 		}
@@ -202,7 +195,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stdout, "wrote", *configPath)
 		return nil
 	case "check":
-		if _, err := ReadConfigFile(*configPath); err != nil {
+		if _, err := configs.ReadFile(*configPath); err != nil {
 			return usageError("%v", err)
 		}
 		fmt.Fprintln(env.stdout, *configPath+": ok")

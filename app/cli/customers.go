@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 && (args[0] == "show" || args[0] == "history") {
+		return cmdCustomer(ctx, env, args[0], args[1:])
+	}
+	fs := newFlags(env, "customers")
+	configPath := configFlag(fs)
+	var f store.CustomerFilter
+	fs.StringVar(&f.Q, "q", "", "search id, name, email, VAT number, phone, mobile and city")
+	fs.StringVar(&f.Role, "role", "", "only this role")
+	fs.StringVar(&f.PricingCode, "pricing-code", "", "only this pricing code (A, B or C)")
+	active := fs.String("active", "", "only active (true) or inactive (false) customers")
+	limit := limitFlag(fs, 50)
+	asJSON := fs.Bool("json", false, "print JSON (an array of customers)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if err := checkLimit(*limit); err != nil {
+		return err
+	}
+	if *active != "" {
+		b, err := strconv.ParseBool(*active)
+		if err != nil {
+			return usageError("invalid value %q for flag -active: want true or false", *active)
+		}
+		f.Active = &b
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := quick(ctx)
+	defer cancel()
+	items, err := pages(*limit, func(n int, cursor string) (*app.Page[*store.Customer], error) {
+		f.Limit, f.Cursor = n, cursor
+		return c.Customers(qctx, f)
+	})
+	if err != nil {
+		return apiError(err, addr)
+	}
+	if *asJSON {
+		return printJSON(env.stdout, nonNilSlice(items))
+	}
+	t := newTable(env.stdout, "ID", "NAME", "EMAIL", "PHONE", "CITY", "ROLE", "PRICING", "ACTIVE", "UPDATED")
+	for _, cu := range items {
+		t.row(cu.ID, orDash(cu.Name), str(cu.Email), str(cu.Phone), str(cu.Address.City), str(cu.Role), str(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
+	}
+	return t.flush()
+}
+
+// cmdCustomer runs `customers show ID` and `customers history ID`.
+func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) error {
+	fs := newFlags(env, "customers "+sub)
+	configPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := new(int)
+	if sub == "history" {
+		limit = limitFlag(fs, 50)
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if sub == "history" {
+		if err := checkLimit(*limit); err != nil {
+			return err
+		}
+	}
+	if len(pos) != 1 {
+		return usageError("customers %s needs one customer ID", sub)
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := quick(ctx)
+	defer cancel()
+	if sub == "show" {
+		cu, err := c.Customer(qctx, pos[0])
+		if err != nil {
+			return apiError(err, addr)
+		}
+		if *asJSON {
+			return printJSON(env.stdout, cu)
+		}
+		return printCustomer(env, cu)
+	}
+	items, err := pages(*limit, func(n int, cursor string) (*app.Page[*store.HistoryEntry], error) {
+		return c.History(qctx, store.HistoryFilter{CustomerID: pos[0], Limit: n, Cursor: cursor})
+	})
+	if err != nil {
+		return apiError(err, addr)
+	}
+	if *asJSON {
+		return printJSON(env.stdout, nonNilSlice(items))
+	}
+	t := newTable(env.stdout, "AT", "SOURCE", "EVENT", "LOG", "CHANGES")
+	for _, h := range items {
+		logID := "-"
+		if h.LogID != nil {
+			logID = strconv.FormatUint(*h.LogID, 10)
+		}
+		t.row(when(h.At), h.Source, h.Event, logID, changes(h.Changes))
+	}
+	return t.flush()
+}
+
+func printCustomer(env *cliEnv, c *store.Customer) error {
+	t := newTable(env.stdout, "FIELD", "VALUE")
+	a := c.Address
+	for _, r := range [][2]string{
+		{"id", c.ID}, {"name", orDash(c.Name)}, {"email", str(c.Email)}, {"phone", str(c.Phone)},
+		{"mobile", str(c.Mobile)}, {"vat_number", str(c.VATNumber)},
+		{"address", joinParts(a.Line1, a.Line2, a.PostalCode, a.City, a.Country)},
+		{"role", str(c.Role)}, {"pricing_code", str(c.PricingCode)}, {"website", str(c.Website)},
+		{"language", str(c.Language)}, {"currency", c.Currency}, {"client_type", str(c.ClientType)},
+		{"is_active", strconv.FormatBool(c.IsActive)}, {"version", when(c.Version)},
+		{"created_at", when(c.CreatedAt)}, {"updated_at", when(c.UpdatedAt)},
+		{"last_event_id", orDash(c.LastEventID)}, {"source", c.Source},
+	} {
+		t.row(r[0], r[1])
+	}
+	return t.flush()
+}
+
+func joinParts(parts ...*string) string {
+	var out []string
+	for _, p := range parts {
+		if p != nil && *p != "" {
+			out = append(out, *p)
+		}
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ", ")
+}
+
+// changes renders a history entry's changes as "field: from → to; …".
+func changes(m map[string]store.Change) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %s → %s", k, value(m[k].From), value(m[k].To))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func value(v any) string {
+	if v == nil {
+		return "null"
+	}
+	data, _ := json.Marshal(v)
+	return string(data)
+}

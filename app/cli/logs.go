@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 && args[0] == "show" {
+		return cmdLogsShow(ctx, env, args[1:])
+	}
+	fs := newFlags(env, "logs")
+	configPath := configFlag(fs)
+	var f store.LogFilter
+	fs.StringVar(&f.Event, "event", "", "only this event, e.g. client.updated")
+	fs.StringVar(&f.Status, "status", "", "only this status: processed, failed, ignored, stale or rejected")
+	fs.StringVar(&f.ClientID, "client", "", "only deliveries about this client id")
+	fs.StringVar(&f.Endpoint, "endpoint", "", "only this endpoint")
+	since := fs.String("since", "", "only entries received since this time (RFC 3339) or this long ago (e.g. 24h)")
+	limit := limitFlag(fs, 50)
+	asJSON := fs.Bool("json", false, "print JSON (an array of log entries)")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if err := checkLimit(*limit); err != nil {
+		return err
+	}
+	var err error
+	if f.Since, err = sinceFlag(*since); err != nil {
+		return err
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := quick(ctx)
+	defer cancel()
+	items, err := pages(*limit, func(n int, cursor string) (*app.Page[*store.Event], error) {
+		f.Limit, f.Cursor = n, cursor
+		return c.Events(qctx, f)
+	})
+	if err != nil {
+		return apiError(err, addr)
+	}
+	if *asJSON {
+		return printJSON(env.stdout, nonNilSlice(items))
+	}
+	t := newTable(env.stdout, "ID", "RECEIVED", "ENDPOINT", "EVENT", "CLIENT", "STATUS", "DELIVERIES", "ERROR")
+	for _, e := range items {
+		t.row(strconv.FormatUint(e.ID, 10), when(e.ReceivedAt), e.Endpoint, orDash(e.Event), orDash(e.ClientID), e.Status, strconv.Itoa(e.Deliveries), orDash(e.Error))
+	}
+	return t.flush()
+}
+
+func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "logs show")
+	configPath := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("logs show needs one log entry ID")
+	}
+	id, err := parseLogID(pos[0])
+	if err != nil {
+		return err
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := quick(ctx)
+	defer cancel()
+	e, err := c.Event(qctx, id)
+	if err != nil {
+		return apiError(err, addr)
+	}
+	if *asJSON {
+		return printJSON(env.stdout, e)
+	}
+	t := newTable(env.stdout, "FIELD", "VALUE")
+	t.row("id", strconv.FormatUint(e.ID, 10))
+	t.row("received_at", when(e.ReceivedAt))
+	t.row("endpoint", e.Endpoint)
+	t.row("event", orDash(e.Event.Event))
+	t.row("event_id", orDash(e.EventID))
+	t.row("client_id", orDash(e.ClientID))
+	t.row("status", e.Status)
+	t.row("error", orDash(e.Error))
+	t.row("deliveries", strconv.Itoa(e.Deliveries))
+	t.row("last_delivery_at", when(e.LastDeliveryAt))
+	t.row("duration_us", strconv.FormatInt(e.DurationUS, 10))
+	t.row("signature_timestamp", strconv.FormatInt(e.SignatureTimestamp, 10))
+	t.row("remote_addr", orDash(e.RemoteAddr))
+	t.row("secret_id", orDash(e.SecretID))
+	if err := t.flush(); err != nil {
+		return err
+	}
+	switch {
+	case e.Payload != nil:
+		fmt.Fprintln(env.stdout, "\npayload:")
+		return printJSON(env.stdout, e.Payload)
+	case e.PayloadText != nil:
+		fmt.Fprintf(env.stdout, "\npayload (not JSON):\n%s\n", *e.PayloadText)
+	case e.PayloadBase64 != nil:
+		fmt.Fprintf(env.stdout, "\npayload (not UTF-8 text, %d bytes, base64):\n%s\n", len(e.PayloadBase64), base64.StdEncoding.EncodeToString(e.PayloadBase64))
+	default:
+		fmt.Fprintln(env.stdout, "\npayload: not kept")
+	}
+	return nil
+}
+
+func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "replay")
+	configPath := configFlag(fs)
+	status := fs.String("status", "", "replay every entry with this status: failed or rejected")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *status == "" && len(pos) == 0:
+		return usageError("replay needs log entry IDs or --status failed|rejected")
+	case *status != "" && len(pos) > 0:
+		return usageError("replay takes IDs or --status, not both")
+	case *status != "" && *status != store.StatusFailed && *status != store.StatusRejected:
+		return usageError("invalid value %q for flag -status: want failed or rejected", *status)
+	}
+	ids := make([]uint64, len(pos))
+	for i, s := range pos {
+		if ids[i], err = parseLogID(s); err != nil {
+			return err
+		}
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	if *status != "" {
+		s, err := c.ReplayAll(ctx, *status)
+		if err != nil {
+			return apiError(err, addr)
+		}
+		if *asJSON {
+			return printJSON(env.stdout, s)
+		}
+		fmt.Fprintf(env.stdout, "replayed %d %s entries: %s", s.Replayed, *status, counts(s.ByStatus))
+		if s.Skipped > 0 {
+			fmt.Fprintf(env.stdout, " (%d skipped: no payload kept or endpoint gone)", s.Skipped)
+		}
+		fmt.Fprintln(env.stdout)
+		return nil
+	}
+	type result struct {
+		id uint64
+		*app.ReplayAnswer
+	}
+	var results []result
+	var failed error
+	for _, id := range ids {
+		qctx, cancel := quick(ctx)
+		a, err := c.Replay(qctx, id)
+		cancel()
+		var ae *app.APIError
+		if errors.As(err, &ae) && (ae.Code == 404 || ae.Code == 409) {
+			// Report this entry and go on with the others.
+			fmt.Fprintf(env.stderr, "robaws-edge: replay %d: %s\n", id, ae.Message)
+			failed = errors.New("some entries were not replayed")
+			continue
+		} else if err != nil {
+			return apiError(err, addr)
+		}
+		results = append(results, result{id, a})
+	}
+	if *asJSON {
+		list := []*app.ReplayAnswer{}
+		for _, r := range results {
+			list = append(list, r.ReplayAnswer)
+		}
+		if err := printJSON(env.stdout, list); err != nil {
+			return err
+		}
+		return failed
+	}
+	// LOG differs from ID when the entry turned out to duplicate another.
+	t := newTable(env.stdout, "ID", "STATUS", "LOG", "ERROR")
+	for _, r := range results {
+		t.row(strconv.FormatUint(r.id, 10), r.Status, strconv.FormatUint(r.LogID, 10), orDash(r.Error))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return failed
+}

@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/robaws-edge/robaws-edge/app"
+)
+
+func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return usageError("webhooks needs list, add, register or delete")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(env, "webhooks "+sub)
+	configPath := configFlag(fs)
+	switch sub {
+	case "list":
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := noArgs(fs, args); err != nil {
+			return err
+		}
+		c, addr, err := daemonClient(*configPath)
+		if err != nil {
+			return err
+		}
+		qctx, cancel := quick(ctx)
+		defer cancel()
+		list, err := c.Webhooks(qctx)
+		if err != nil {
+			return apiError(err, addr)
+		}
+		if *asJSON {
+			return printJSON(env.stdout, nonNilSlice(list))
+		}
+		t := newTable(env.stdout, "ID", "ENDPOINT", "SOURCE", "ACTIVE", "SECRET", "WEBHOOK ID", "URL", "CREATED")
+		for _, w := range list {
+			created := "-"
+			if w.CreatedAt != nil {
+				created = when(*w.CreatedAt)
+			}
+			t.row(w.ID, w.Endpoint, w.Source, strconv.FormatBool(w.Active), w.SecretHint, str(w.WebhookID), str(w.URL), created)
+		}
+		return t.flush()
+	case "add":
+		endpoint := fs.String("endpoint", "customers", "endpoint the secret signs")
+		secret := fs.String("secret", "", "the signing secret (required; - reads it from stdin)")
+		webhookID := fs.String("webhook-id", "", "the Robaws webhook id, if known")
+		url := fs.String("url", "", "the URL registered at Robaws, if known")
+		if err := noArgs(fs, args); err != nil {
+			return err
+		}
+		if *secret == "-" {
+			line, err := bufio.NewReader(env.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return fmt.Errorf("read secret from stdin: %w", err)
+			}
+			*secret = strings.TrimSpace(line)
+		}
+		if *secret == "" {
+			return usageError("flag -secret is required")
+		}
+		if n := len(strings.TrimSpace(*secret)); n < app.MinSecretLen {
+			return usageError("flag -secret: %d characters, want at least %d: paste the whole secret Robaws showed you (a UUID)", n, app.MinSecretLen)
+		}
+		c, addr, err := daemonClient(*configPath)
+		if err != nil {
+			return err
+		}
+		qctx, cancel := quick(ctx)
+		defer cancel()
+		w, err := c.CreateWebhook(qctx, app.CreateWebhookRequest{Endpoint: *endpoint, Secret: *secret, WebhookID: *webhookID, URL: *url})
+		if err != nil {
+			return apiError(err, addr)
+		}
+		fmt.Fprintf(env.stdout, "added secret %s for endpoint %s (%s)\n", w.ID, w.Endpoint, w.SecretHint)
+		return nil
+	case "register":
+		endpoint := fs.String("endpoint", "", "endpoint to register (required)")
+		url := fs.String("url", "", "URL Robaws should call (default: the tunnel's public URL + the endpoint's path)")
+		force := fs.Bool("force", false, "register even if the endpoint already has an active registration")
+		if err := noArgs(fs, args); err != nil {
+			return err
+		}
+		if *endpoint == "" {
+			return usageError("flag -endpoint is required")
+		}
+		c, addr, err := daemonClient(*configPath)
+		if err != nil {
+			return err
+		}
+		qctx, cancel := quick(ctx)
+		defer cancel()
+		w, err := c.RegisterWebhook(qctx, app.RegisterWebhookRequest{Endpoint: *endpoint, URL: *url, Force: *force})
+		if err != nil {
+			return apiError(err, addr)
+		}
+		fmt.Fprintf(env.stdout, "registered %s at Robaws as webhook %s for %s; secret %s stored\n", w.Endpoint, str(w.WebhookID), str(w.URL), w.SecretHint)
+		return nil
+	case "delete":
+		remote := fs.Bool("remote", false, "also delete the registration at Robaws")
+		pos, err := parseFlags(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usageError("webhooks delete needs one ID (see `robaws-edge webhooks list`)")
+		}
+		c, addr, err := daemonClient(*configPath)
+		if err != nil {
+			return err
+		}
+		qctx, cancel := quick(ctx)
+		defer cancel()
+		del := c.DeleteWebhook
+		if *remote {
+			del = c.DeleteWebhookRemote
+		}
+		w, err := del(qctx, pos[0])
+		if err != nil {
+			return apiError(err, addr)
+		}
+		fmt.Fprintf(env.stdout, "deactivated secret %s of endpoint %s\n", w.ID, w.Endpoint)
+		if *remote {
+			fmt.Fprintf(env.stdout, "deleted webhook %s at Robaws\n", str(w.WebhookID))
+		}
+		return nil
+	}
+	return usageError("unknown webhooks subcommand %q (want list, add, register or delete)", sub)
+}

@@ -1,0 +1,205 @@
+// Package configs is robaws-edge's configuration file (SPEC §3): the Config
+// type with every default in one place (DefaultConfig), a strict YAML
+// loader that expands ${VAR} from the environment (Load, ReadFile, Parse),
+// Validate, which refuses everything `run` would refuse, and the commented
+// example file `config init` writes (Example).
+//
+// Errors name the key, the value and the accepted forms, but never a
+// secret's value nor a value that came from a ${VAR}: Parse checks the YAML
+// tree against Config's types itself (decode.go) instead of reading yaml's
+// error texts, and scrubs what it returns as a last guard.
+package configs
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"time"
+)
+
+// example is robaws-edge.example.yaml, written by `config init`.
+//
+//go:embed robaws-edge.example.yaml
+var example string
+
+// Example returns the commented example configuration: every key with its
+// built-in default (a test checks it against DefaultConfig).
+func Example() string { return example }
+
+// Config is the YAML configuration file (SPEC §3). Keep
+// configs/robaws-edge.example.yaml in step with it: a test checks both.
+type Config struct {
+	DataDir   string                    `yaml:"data_dir"`
+	Log       LogConfig                 `yaml:"log"`
+	Receiver  ReceiverConfig            `yaml:"receiver"`
+	Admin     AdminConfig               `yaml:"admin"`
+	Tunnel    TunnelConfig              `yaml:"tunnel"`
+	Endpoints map[string]EndpointConfig `yaml:"endpoints"`
+	Robaws    RobawsConfig              `yaml:"robaws"`
+	Customers CustomersConfig           `yaml:"customers"`
+	Retention RetentionConfig           `yaml:"retention"`
+}
+
+// LogConfig is the log section.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// ReceiverConfig is the receiver section.
+type ReceiverConfig struct {
+	Listen             string   `yaml:"listen"`
+	MaxBodyBytes       int      `yaml:"max_body_bytes"`
+	SignatureTolerance Duration `yaml:"signature_tolerance"`
+	QuarantineMaxBytes int64    `yaml:"quarantine_max_bytes"`
+	RejectedPerMinute  int      `yaml:"rejected_per_minute"`
+	// MaxConnections caps the receiver's open connections, receiver.listen
+	// and the tunnel together; MaxConnectionsPerIP those from one client IP
+	// (tunnel connections carry the real client's IP). Over a cap a new
+	// connection is closed at once.
+	MaxConnections      int `yaml:"max_connections"`
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+}
+
+// AdminConfig is the admin section (the local JSON API).
+type AdminConfig struct {
+	Listen string `yaml:"listen"`
+	Token  string `yaml:"token"`
+}
+
+// TunnelConfig is the tunnel section.
+type TunnelConfig struct {
+	Provider      string `yaml:"provider"`
+	Authtoken     string `yaml:"authtoken"`
+	URL           string `yaml:"url"`
+	ConnectURL    string `yaml:"connect_url"`
+	ConnectCAFile string `yaml:"connect_ca_file"`
+}
+
+// EndpointConfig is one entry of the endpoints section.
+type EndpointConfig struct {
+	Path         string   `yaml:"path"`
+	Events       []string `yaml:"events"`
+	Secrets      []string `yaml:"secrets"`
+	AutoRegister *bool    `yaml:"auto_register"`
+}
+
+// RobawsConfig is the robaws section.
+type RobawsConfig struct {
+	BaseURL           string   `yaml:"base_url"`
+	Username          string   `yaml:"username"`
+	Password          string   `yaml:"password"`
+	APIKey            string   `yaml:"api_key"`
+	RequestsPerSecond float64  `yaml:"requests_per_second"`
+	SyncInterval      Duration `yaml:"sync_interval"`
+}
+
+// CustomersConfig is the customers section.
+type CustomersConfig struct {
+	DefaultCountry string `yaml:"default_country"`
+	RoleField      string `yaml:"role_field"`
+	PricingField   string `yaml:"pricing_field"`
+}
+
+// RetentionConfig is the retention section.
+type RetentionConfig struct {
+	MaxAge Duration `yaml:"max_age"`
+}
+
+const defaultEndpointName = "customers"
+
+func defaultEndpoint() EndpointConfig {
+	return EndpointConfig{
+		Path:   "/api/webhooks/robaws/customers",
+		Events: []string{"client.created", "client.updated"},
+	}
+}
+
+// DefaultConfig returns the built-in configuration used when no file
+// exists. The ngrok authtoken comes from NGROK_AUTHTOKEN, as in the template.
+func DefaultConfig() Config {
+	return Config{
+		Log: LogConfig{Level: "info", Format: "text"},
+		Receiver: ReceiverConfig{
+			Listen:             "127.0.0.1:8080",
+			MaxBodyBytes:       1 << 20,
+			SignatureTolerance: Duration(5 * time.Minute),
+			QuarantineMaxBytes: 64 << 20,
+			RejectedPerMinute:  600,
+
+			MaxConnections:      512,
+			MaxConnectionsPerIP: 64,
+		},
+		Admin:     AdminConfig{Listen: "127.0.0.1:8787"},
+		Tunnel:    TunnelConfig{Provider: "auto", Authtoken: os.Getenv("NGROK_AUTHTOKEN")},
+		Endpoints: map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()},
+		Robaws: RobawsConfig{
+			BaseURL:           "https://app.robaws.com",
+			RequestsPerSecond: 10,
+			SyncInterval:      Duration(24 * time.Hour),
+		},
+		Customers: CustomersConfig{DefaultCountry: "BE", RoleField: "Role", PricingField: "PRICING"},
+		Retention: RetentionConfig{MaxAge: Duration(2160 * time.Hour)},
+	}
+}
+
+// ReadFile reads, expands and validates the file at path. Errors name the
+// file, then the key (see Parse).
+func ReadFile(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Load reads path, or, when path is empty, the default path if a file
+// exists there, else the built-in defaults. It returns the file used ("" for
+// defaults) and the first problem Validate or ReadFile finds.
+func Load(path string) (Config, string, error) {
+	if path == "" {
+		def := DefaultConfigPath()
+		if _, err := os.Stat(def); err != nil {
+			cfg := DefaultConfig()
+			return cfg, "", cfg.Validate()
+		}
+		path = def
+	}
+	cfg, err := ReadFile(path)
+	return cfg, path, err
+}
+
+// Parse decodes YAML strictly over the defaults and validates it. A file
+// that names endpoints defines all of them; the customers endpoint keeps
+// its default path and events. Errors name the key (and line) that is
+// wrong. They never show a value that came from a ${VAR} or a secret's
+// value (SPEC §6): a value typed literally in the file (not a secret) is
+// shown, so the reader can find it.
+func Parse(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	cfg.Endpoints = nil
+	env := envPaths(data)
+	expanded, values := expandEnv(data)
+	err := decode(expanded, &cfg, env)
+	if err == nil {
+		if cfg.Endpoints == nil {
+			cfg.Endpoints = map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()}
+		}
+		if ep, ok := cfg.Endpoints[defaultEndpointName]; ok {
+			def := defaultEndpoint()
+			if ep.Path == "" {
+				ep.Path = def.Path
+			}
+			if ep.Events == nil {
+				ep.Events = def.Events
+			}
+			cfg.Endpoints[defaultEndpointName] = ep
+		}
+		err = cfg.validate(env)
+	}
+	return cfg, scrub(err, append(values, cfg.secretValues()...))
+}

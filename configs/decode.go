@@ -1,0 +1,307 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} with the variable's value ("" when unset).
+// A bare $ is left alone so secrets may contain it. It also returns the
+// non-empty values it put in, which no error message may show.
+func expandEnv(data []byte) ([]byte, []string) {
+	var values []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		v := os.Getenv(string(m[2 : len(m)-1]))
+		if v != "" {
+			values = append(values, v)
+		}
+		return []byte(v)
+	})
+	return out, values
+}
+
+// secretKeys are the keys whose values no message shows, whatever their
+// source ("[]" stands for any list element, "*" for any endpoint).
+var secretKeys = map[string]bool{
+	"admin.token": true, "tunnel.authtoken": true, "robaws.password": true, "robaws.api_key": true,
+	"endpoints.*.secrets": true, "endpoints.*.secrets[]": true,
+}
+
+// envKeys holds the keys whose value came from a ${VAR} (envPaths).
+type envKeys map[string]bool
+
+// show is value quoted for a message about key, or, when it came from a
+// ${VAR} or key is a secret, a note that it is not shown.
+func (e envKeys) show(key, value string) string {
+	if e[key] || e["*"] {
+		return "a value from ${VAR}, not shown"
+	}
+	if secretKeys[key] {
+		return "a secret, not shown"
+	}
+	return strconv.Quote(value)
+}
+
+// envPaths returns the dotted keys (as decode names them) whose value, or
+// whose own name, contains a ${VAR} in the file as written. When the file
+// does not parse before expansion, "*" stands for every key.
+func envPaths(data []byte) envKeys {
+	if !envRef.Match(data) {
+		return nil
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return envKeys{"*": true}
+	}
+	paths := envKeys{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := joinKey(path, k.Value)
+				if envRef.MatchString(k.Value) || v.Kind == yaml.ScalarNode && envRef.MatchString(v.Value) {
+					paths[p] = true
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Kind == yaml.ScalarNode && envRef.MatchString(c.Value) {
+					paths[p] = true
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(&root, "")
+	return paths
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// decode decodes the (expanded) data strictly into cfg. It first checks
+// the YAML tree against Config's types, so that an error names the key, the
+// line and the accepted form, and shows a value only where that is safe
+// (env.show); it never quotes yaml's own messages, which contain values.
+func decode(data []byte, cfg *Config, env envKeys) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("parse: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if root.Kind == 0 {
+		return nil // empty, or only comments: the defaults
+	}
+	if err := check(&root, "", reflect.TypeFor[Config](), env); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // check found unknown keys already; keep yaml strict too
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		// Only what check does not cover gets here, such as a key given
+		// twice or a number out of range: neither shows a string value.
+		return fmt.Errorf("parse: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+// check walks n, the value of key path, against t, its type in Config, and
+// returns the first key that is unknown or holds the wrong kind of value.
+// An empty value (null) is always fine: it keeps the default.
+func check(n *yaml.Node, path string, t reflect.Type, env envKeys) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			if err := check(c, path, t, env); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil
+	}
+	wrongKind := func() error {
+		if path == "" {
+			return fmt.Errorf("parse: the file must be a mapping of keys such as the example config (line %d)", n.Line)
+		}
+		return keyErr(path, "cannot unmarshal %s: must be %s (line %d)", yamlKind(n), acceptedForm(t), n.Line)
+	}
+	switch {
+	case t == durationType:
+		if n.Kind != yaml.ScalarNode {
+			return wrongKind()
+		}
+		if _, err := ParseDuration(n.Value); err != nil {
+			return keyErr(path, "%v (got %s, line %d)", err, env.show(path, n.Value), n.Line)
+		}
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return wrongKind()
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft := fieldType(t, k.Value)
+			if ft == nil {
+				return fmt.Errorf("unknown key %q in %s (line %d)", k.Value, sectionName(t.Name()), k.Line)
+			}
+			if err := check(v, joinKey(path, k.Value), ft, env); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return wrongKind()
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := check(n.Content[i+1], joinKey(path, n.Content[i].Value), t.Elem(), env); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return wrongKind()
+		}
+		for i, c := range n.Content {
+			if err := check(c, fmt.Sprintf("%s[%d]", path, i), t.Elem(), env); err != nil {
+				return err
+			}
+		}
+	default:
+		// A single value: yaml's own conversion decides (strings take any
+		// scalar, numbers and booleans their forms), but its message
+		// quotes the value, so only the fact is used.
+		if n.Kind != yaml.ScalarNode || n.Decode(reflect.New(t).Interface()) != nil {
+			return wrongKind()
+		}
+	}
+	return nil
+}
+
+// fieldType is the type of key inside the struct t (by yaml tag), or nil.
+func fieldType(t reflect.Type, key string) reflect.Type {
+	for i := range t.NumField() {
+		if f := t.Field(i); strings.Split(f.Tag.Get("yaml"), ",")[0] == key {
+			return f.Type
+		}
+	}
+	return nil
+}
+
+// yamlKind names the kind of a YAML value for a message.
+func yamlKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch tag := strings.TrimPrefix(n.ShortTag(), "!!"); tag {
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	default:
+		return "!!" + tag
+	}
+}
+
+// acceptedForm describes what a key of type t takes.
+func acceptedForm(t reflect.Type) string {
+	if t == durationType {
+		return durationForms
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a single value (a string)"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "a list such as [a, b]"
+	case reflect.Map, reflect.Struct:
+		return "a mapping of keys"
+	}
+	return t.String()
+}
+
+// sectionName names the section a struct type of Config stands for.
+func sectionName(typ string) string {
+	names := map[string]string{
+		"Config": "the top level", "LogConfig": "log", "ReceiverConfig": "receiver", "AdminConfig": "admin",
+		"TunnelConfig": "tunnel", "EndpointConfig": "an endpoint", "RobawsConfig": "robaws",
+		"CustomersConfig": "customers", "RetentionConfig": "retention",
+	}
+	if n, ok := names[typ]; ok {
+		return n
+	}
+	return typ
+}
+
+// scrub replaces any of values (expanded ${VAR}s, secrets) that still
+// appears in err's text. It is the last guard: messages are written not to
+// show them in the first place. Values shorter than 4 bytes are left, as
+// they would match ordinary words.
+func scrub(err error, values []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, v := range values {
+		if len(v) >= 4 && strings.Contains(msg, v) {
+			msg, changed = strings.ReplaceAll(msg, v, "(value not shown)"), true
+		}
+	}
+	if !changed {
+		return err
+	}
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		return &KeyError{Key: ke.Key, Err: errors.New(strings.TrimPrefix(msg, ke.Key+": "))}
+	}
+	return errors.New(msg)
+}
+
+// secretValues returns the secrets' values, for scrub.
+func (c *Config) secretValues() []string {
+	vs := []string{c.Admin.Token, c.Tunnel.Authtoken, c.Robaws.Password, c.Robaws.APIKey}
+	for _, ep := range c.Endpoints {
+		vs = append(vs, ep.Secrets...)
+	}
+	return vs
+}

@@ -1,0 +1,196 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// KeyError is a problem with one key of the file, such as
+// "receiver.listen" or "endpoints.customers.secrets[0]".
+type KeyError struct {
+	Key string // dotted, as in the file
+	Err error  // what is wrong and what the key accepts
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+func keyErr(key, format string, args ...any) error {
+	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate checks every key and returns the first problem as a *KeyError:
+// everything `run` would refuse (ports, clashing paths, a non-loopback
+// admin.listen without a token, an empty secret).
+func (c *Config) Validate() error { return c.validate(nil) }
+
+func (c *Config) validate(env envKeys) error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyErr("log.level", "must be debug, info, warn or error (got %s)", env.show("log.level", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return keyErr("log.format", "must be text or json (got %s)", env.show("log.format", c.Log.Format))
+	}
+	if c.Receiver.Listen != "" {
+		if err := checkHostPort(c.Receiver.Listen); err != nil {
+			return keyErr("receiver.listen", "%v (got %s)", err, env.show("receiver.listen", c.Receiver.Listen))
+		}
+	}
+	switch {
+	case c.Receiver.MaxBodyBytes <= 0:
+		return keyErr("receiver.max_body_bytes", "must be positive")
+	case c.Receiver.SignatureTolerance <= 0:
+		return keyErr("receiver.signature_tolerance", "must be a positive duration such as 5m")
+	case c.Receiver.QuarantineMaxBytes <= 0:
+		return keyErr("receiver.quarantine_max_bytes", "must be positive")
+	case c.Receiver.RejectedPerMinute <= 0:
+		return keyErr("receiver.rejected_per_minute", "must be positive")
+	case c.Receiver.MaxConnections <= 0:
+		return keyErr("receiver.max_connections", "must be a positive number of connections, such as 512")
+	case c.Receiver.MaxConnectionsPerIP <= 0:
+		return keyErr("receiver.max_connections_per_ip", "must be a positive number of connections, such as 64")
+	case c.Receiver.MaxConnectionsPerIP > c.Receiver.MaxConnections:
+		return keyErr("receiver.max_connections_per_ip", "must not exceed receiver.max_connections (%d)", c.Receiver.MaxConnections)
+	}
+	if c.Admin.Listen == "" {
+		return keyErr("admin.listen", "required (the CLI talks to the daemon through it)")
+	}
+	if err := checkHostPort(c.Admin.Listen); err != nil {
+		return keyErr("admin.listen", "%v (got %s)", err, env.show("admin.listen", c.Admin.Listen))
+	}
+	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
+		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", c.Admin.Listen))
+	}
+	switch c.Tunnel.Provider {
+	case "auto", "none":
+	case "ngrok":
+		if c.Tunnel.Authtoken == "" {
+			return keyErr("tunnel.authtoken", "required when tunnel.provider is ngrok (set NGROK_AUTHTOKEN)")
+		}
+	default:
+		return keyErr("tunnel.provider", "must be auto, ngrok or none (got %s)", env.show("tunnel.provider", c.Tunnel.Provider))
+	}
+	if c.Tunnel.URL != "" {
+		if u, err := url.Parse(c.Tunnel.URL); err != nil || u.Host == "" {
+			return keyErr("tunnel.url", "must be a URL such as https://office-edge.ngrok.app")
+		}
+	}
+	if c.Tunnel.ConnectURL != "" {
+		if err := checkHostPort(c.Tunnel.ConnectURL); err != nil {
+			return keyErr("tunnel.connect_url", "%v (got %s)", err, env.show("tunnel.connect_url", c.Tunnel.ConnectURL))
+		}
+	}
+	if c.Tunnel.ConnectCAFile != "" {
+		if _, err := os.Stat(c.Tunnel.ConnectCAFile); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is shown (or not) below
+			}
+			return keyErr("tunnel.connect_ca_file", "cannot read %s: %w", env.show("tunnel.connect_ca_file", c.Tunnel.ConnectCAFile), err)
+		}
+	}
+	if c.Receiver.Listen == "" && !c.TunnelEnabled() {
+		return keyErr("receiver.listen", "empty and no tunnel: deliveries could not reach robaws-edge")
+	}
+	if len(c.Endpoints) == 0 {
+		return keyErr("endpoints", "at least one endpoint is required")
+	}
+	paths := map[string]string{}
+	for _, name := range c.EndpointNames() {
+		ep := c.Endpoints[name]
+		key := "endpoints." + name
+		switch {
+		case !validName(name):
+			return keyErr(key, "endpoint names use letters, digits, - and _")
+		case !strings.HasPrefix(ep.Path, "/"):
+			return keyErr(key+".path", "must start with /, such as /api/webhooks/robaws/%s (got %s)", name, env.show(key+".path", ep.Path))
+		case paths[ep.Path] != "":
+			return keyErr(key+".path", "is the path of endpoint %s too (got %s)", paths[ep.Path], env.show(key+".path", ep.Path))
+		case len(ep.Events) == 0:
+			return keyErr(key+".events", "at least one event is required")
+		}
+		paths[ep.Path] = name
+		for i, s := range ep.Secrets {
+			if s == "" {
+				return keyErr(fmt.Sprintf("%s.secrets[%d]", key, i), "is empty (an unset ${VAR}?)")
+			}
+		}
+	}
+	if u, err := url.Parse(c.Robaws.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return keyErr("robaws.base_url", "must be an http(s) URL")
+	}
+	switch {
+	case c.Robaws.RequestsPerSecond <= 0:
+		return keyErr("robaws.requests_per_second", "must be positive")
+	case c.Robaws.SyncInterval < 0:
+		return keyErr("robaws.sync_interval", "must not be negative (0 disables)")
+	case (c.Robaws.Username == "") != (c.Robaws.Password == ""):
+		return keyErr("robaws.password", "username and password go together")
+	case len(c.Customers.DefaultCountry) != 2 || strings.ToUpper(c.Customers.DefaultCountry) != c.Customers.DefaultCountry:
+		return keyErr("customers.default_country", "must be a two-letter upper-case country code such as BE")
+	case c.Customers.RoleField == "":
+		return keyErr("customers.role_field", "required")
+	case c.Customers.PricingField == "":
+		return keyErr("customers.pricing_field", "required")
+	case c.Retention.MaxAge < 0:
+		return keyErr("retention.max_age", "must not be negative (0 keeps all)")
+	}
+	return nil
+}
+
+// TunnelEnabled reports whether the config asks for an ngrok tunnel:
+// provider ngrok, or auto with an authtoken.
+func (c *Config) TunnelEnabled() bool {
+	return c.Tunnel.Provider == "ngrok" || (c.Tunnel.Provider == "auto" && c.Tunnel.Authtoken != "")
+}
+
+// EndpointNames returns the names of the endpoints, sorted.
+func (c *Config) EndpointNames() []string {
+	names := make([]string, 0, len(c.Endpoints))
+	for n := range c.Endpoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Registers reports the endpoint's auto_register (default true).
+func (e EndpointConfig) Registers() bool { return e.AutoRegister == nil || *e.AutoRegister }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func validName(s string) bool { return nameRE.MatchString(s) }
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("must be host:port, such as 127.0.0.1:8080")
+	}
+	if port == "" {
+		return errors.New("must be host:port with a port, such as 127.0.0.1:8080")
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
