@@ -194,6 +194,7 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 	d.robaws, err = robaws.New(robaws.Config{
 		BaseURL: cfg.Robaws.BaseURL, Username: cfg.Robaws.Username, Password: cfg.Robaws.Password, APIKey: cfg.Robaws.APIKey,
 		RequestsPerSecond: cfg.Robaws.RequestsPerSecond, Version: Version(), Logger: logger.With("component", "robaws"),
+		ReadReplica: cfg.Robaws.ReadReplica, DailyReserve: cfg.Robaws.DailyReserve, DB: db,
 	})
 	switch {
 	case errors.Is(err, robaws.ErrNoCredentials):
@@ -219,7 +220,9 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 	d.local = app.NewLocal(db, d.recv, app.LocalConfig{
 		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,
 		Tunnel: d.tunnelStatus, Started: d.started, Logger: logger.With("component", "api"),
-		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics,
+		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics, Robaws: d.robaws,
+		NoPublicURL:  cfg.Tunnel.Provider == "auto" && !cfg.TunnelEnabled() && (cfg.Receiver.Listen == "" || configs.IsLoopback(cfg.Receiver.Listen)),
+		SilenceAfter: time.Duration(cfg.Health.SilenceAfter),
 	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil
@@ -239,6 +242,8 @@ func (d *daemon) tunnelStatus() app.TunnelStatus {
 	if sup := d.tunnel.Load(); sup != nil {
 		if url := sup.URL(); url != "" {
 			st.Status, st.PublicURL = app.TunnelOnline, url
+		} else {
+			st.Error = sup.Err()
 		}
 	}
 	return st

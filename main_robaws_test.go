@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/robaws-edge/robaws-edge/app"
 )
 
 // TestRobawsCLI runs the built binary against a fake Robaws: register
@@ -125,7 +129,15 @@ func startBinary(t *testing.T, bin, config, adminAddr string) func() {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for runCLI(t, bin, "status", "--config", config).code != 0 {
+	client := app.NewClient(adminAddr, "")
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := client.Health(ctx)
+		cancel()
+		var ae *app.APIError
+		if err == nil || errors.As(err, &ae) { // answering (a 401 is an answer too)
+			break
+		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("daemon did not answer on %s:\n%s", adminAddr, logs.String())

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // example is robaws-edge.example.yaml, written by `config init`.
@@ -38,6 +40,7 @@ type Config struct {
 	Robaws    RobawsConfig              `yaml:"robaws"`
 	Customers CustomersConfig           `yaml:"customers"`
 	Retention RetentionConfig           `yaml:"retention"`
+	Health    HealthConfig              `yaml:"health"`
 }
 
 // LogConfig is the log section.
@@ -92,7 +95,20 @@ type RobawsConfig struct {
 	APIKey            string   `yaml:"api_key"`
 	RequestsPerSecond float64  `yaml:"requests_per_second"`
 	SyncInterval      Duration `yaml:"sync_interval"`
+	// ReadReplica sends a sync's GETs with Database-Mode: replica.
+	ReadReplica bool `yaml:"read_replica"`
+	// DailyReserve stops a sync when fewer requests are left today.
+	DailyReserve int `yaml:"daily_reserve"`
 }
+
+// HealthConfig is the health section.
+type HealthConfig struct {
+	// SilenceAfter: no delivery for that long is a health problem; 0 is off.
+	SilenceAfter Duration `yaml:"silence_after"`
+}
+
+// MaxRequestsPerSecond is Robaws' per-second limit (SPEC §5).
+const MaxRequestsPerSecond = 15
 
 // CustomersConfig is the customers section.
 type CustomersConfig struct {
@@ -137,6 +153,8 @@ func DefaultConfig() Config {
 			BaseURL:           "https://app.robaws.com",
 			RequestsPerSecond: 10,
 			SyncInterval:      Duration(24 * time.Hour),
+			ReadReplica:       true,
+			DailyReserve:      1000,
 		},
 		Customers: CustomersConfig{DefaultCountry: "BE", RoleField: "Role", PricingField: "PRICING"},
 		Retention: RetentionConfig{MaxAge: Duration(2160 * time.Hour)},
@@ -155,6 +173,51 @@ func ReadFile(path string) (Config, error) {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// LoadAdmin reads only admin.listen and admin.token from the config that
+// Load would use: what a command that talks to the daemon needs (SPEC §6).
+// Other keys are not validated, so a secret variable that is unset in the
+// admin's shell does not stop `status` or `logs`. An admin.token written as
+// a ${VAR} that is unset is an error: auth must not silently turn off.
+func LoadAdmin(path string) (listen, token string, err error) {
+	def := DefaultConfig()
+	if path == "" {
+		path = DefaultConfigPath()
+		if _, err := os.Stat(path); err != nil {
+			return def.Admin.Listen, def.Admin.Token, nil
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	var doc struct {
+		Admin struct {
+			Listen *string `yaml:"listen"`
+			Token  *string `yaml:"token"`
+		} `yaml:"admin"`
+	}
+	env := envPaths(data)
+	expanded, _ := expandEnv(data)
+	if err := yaml.Unmarshal(expanded, &doc); err != nil {
+		// The yaml error may quote expanded text: say less.
+		return "", "", fmt.Errorf("config %s: not valid YAML; robaws-edge config check --config %s names the line", path, path)
+	}
+	listen, token = def.Admin.Listen, ""
+	if doc.Admin.Listen != nil {
+		listen = *doc.Admin.Listen
+	}
+	if doc.Admin.Token != nil {
+		token = *doc.Admin.Token
+	}
+	if token == "" && (env["admin.token"] || env["*"]) {
+		return "", "", fmt.Errorf("config %s: admin.token: its ${VAR} is not set in this shell; set it (the daemon's token) or the CLI cannot authenticate", path)
+	}
+	if err := checkHostPort(listen); err != nil {
+		return "", "", fmt.Errorf("config %s: admin.listen: %w", path, err)
+	}
+	return listen, token, nil
 }
 
 // Load reads path, or, when path is empty, the default path if a file

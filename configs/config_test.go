@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,21 @@ func TestParse(t *testing.T) {
 		{name: "bad country", yaml: "customers:\n  default_country: bel\n", wantErr: "customers.default_country"},
 		{name: "negative retention", yaml: "retention:\n  max_age: -1h\n", wantErr: "retention.max_age"},
 		{name: "not yaml", yaml: "receiver: [\n", wantErr: "parse"},
+		// What run refuses, config check refuses (SPEC §6).
+		{name: "port out of range", yaml: "receiver:\n  listen: 127.0.0.1:70000\n", wantErr: "receiver.listen: must be host:port with a port from 1 to 65535"},
+		{name: "port zero", yaml: "admin:\n  listen: 127.0.0.1:0\n", wantErr: "admin.listen: must be host:port with a port from 1 to 65535"},
+		{name: "port a name", yaml: "admin:\n  listen: localhost:http\n", wantErr: "admin.listen"},
+		{name: "receiver is admin", yaml: "receiver:\n  listen: 127.0.0.1:8787\n", wantErr: "admin.listen: is receiver.listen too"},
+		{name: "receiver wildcard is admin", yaml: "receiver:\n  listen: 0.0.0.0:8787\n", wantErr: "admin.listen: is receiver.listen too"},
+		{name: "unset admin token var", yaml: "admin:\n  token: \"${NOT_SET_ANYWHERE}\"\n", wantErr: "admin.token: its ${VAR} expanded to nothing"},
+		{name: "too many requests per second", yaml: "robaws:\n  requests_per_second: 16\n", wantErr: "robaws.requests_per_second: must be more than 0 and at most 15"},
+		{name: "negative reserve", yaml: "robaws:\n  daily_reserve: -1\n", wantErr: "robaws.daily_reserve"},
+		{name: "silence in days", yaml: "health:\n  silence_after: 1d\n", check: func(t *testing.T, c Config) {
+			if c.Health.SilenceAfter != Duration(24*time.Hour) || !c.Robaws.ReadReplica || c.Robaws.DailyReserve != 1000 {
+				t.Fatalf("health %v, read_replica %v, daily_reserve %d", c.Health.SilenceAfter, c.Robaws.ReadReplica, c.Robaws.DailyReserve)
+			}
+		}},
+		{name: "negative silence", yaml: "health:\n  silence_after: -1h\n", wantErr: "health.silence_after"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,5 +220,36 @@ func TestParseDuration(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "1d = 24h") {
 			t.Errorf("ParseDuration(%q) error %q does not name the day form", tt.in, err)
 		}
+	}
+}
+
+// TestLoadAdmin: commands that talk to the daemon read only admin.listen
+// and admin.token, so an endpoint secret unset in the admin's shell does not
+// stop them; an unset ${VAR} for the token is an error, never "no auth".
+func TestLoadAdmin(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, yaml string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("ADMIN_TOKEN_SET", "tok-from-env")
+	p := write("a.yaml", "admin: {listen: \"127.0.0.1:9999\", token: \"${ADMIN_TOKEN_SET}\"}\nendpoints:\n  customers:\n    secrets: [\"${UNSET_CUSTOMERS_SECRET}\"]\n")
+	if _, err := ReadFile(p); err == nil {
+		t.Fatal("ReadFile accepted an unset secret")
+	}
+	listen, token, err := LoadAdmin(p)
+	if err != nil || listen != "127.0.0.1:9999" || token != "tok-from-env" {
+		t.Fatalf("LoadAdmin = %q %q %v", listen, token, err)
+	}
+	p = write("b.yaml", "admin: {token: \"${UNSET_ADMIN_TOKEN}\"}\n")
+	if _, _, err := LoadAdmin(p); err == nil || !strings.Contains(err.Error(), "admin.token") || !strings.Contains(err.Error(), "not set") {
+		t.Fatalf("LoadAdmin with an unset token var = %v, want an error naming admin.token", err)
+	}
+	p = write("c.yaml", "receiver: {listen: \"127.0.0.1:8080\"}\n")
+	if listen, token, err := LoadAdmin(p); err != nil || listen != "127.0.0.1:8787" || token != "" {
+		t.Fatalf("LoadAdmin defaults = %q %q %v", listen, token, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -68,6 +69,13 @@ func (c *Config) validate(env envKeys) error {
 	}
 	if err := checkHostPort(c.Admin.Listen); err != nil {
 		return keyErr("admin.listen", "%v (got %s)", err, env.show("admin.listen", c.Admin.Listen))
+	}
+	if c.Receiver.Listen != "" && sameAddr(c.Receiver.Listen, c.Admin.Listen) {
+		return keyErr("admin.listen", "is receiver.listen too (%s): the local API and the receiver need addresses of their own", env.show("admin.listen", c.Admin.Listen))
+	}
+	if c.Admin.Token == "" && (env["admin.token"] || env["*"]) {
+		// An unset ${VAR} must not silently turn authentication off.
+		return keyErr("admin.token", "its ${VAR} expanded to nothing: set the variable, or remove admin.token to run without a token")
 	}
 	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
 		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", c.Admin.Listen))
@@ -131,8 +139,12 @@ func (c *Config) validate(env envKeys) error {
 		return keyErr("robaws.base_url", "must be an http(s) URL")
 	}
 	switch {
-	case c.Robaws.RequestsPerSecond <= 0:
-		return keyErr("robaws.requests_per_second", "must be positive")
+	case c.Robaws.RequestsPerSecond <= 0 || c.Robaws.RequestsPerSecond > MaxRequestsPerSecond:
+		return keyErr("robaws.requests_per_second", "must be more than 0 and at most %d: Robaws allows %d requests a second (got %v)", MaxRequestsPerSecond, MaxRequestsPerSecond, c.Robaws.RequestsPerSecond)
+	case c.Robaws.DailyReserve < 0:
+		return keyErr("robaws.daily_reserve", "must not be negative (0 never holds a sync back; default 1000)")
+	case c.Health.SilenceAfter < 0:
+		return keyErr("health.silence_after", "must not be negative: a duration such as 24h or 1d, or 0 for off")
 	case c.Robaws.SyncInterval < 0:
 		return keyErr("robaws.sync_interval", "must not be negative (0 disables)")
 	case (c.Robaws.Username == "") != (c.Robaws.Password == ""):
@@ -180,8 +192,26 @@ func checkHostPort(addr string) error {
 	if port == "" {
 		return errors.New("must be host:port with a port, such as 127.0.0.1:8080")
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("must be host:port with a port from 1 to 65535, such as 127.0.0.1:8080")
+	}
 	return nil
 }
+
+// sameAddr reports whether two host:port addresses are one listener: the
+// same port on the same host, or on a wildcard host.
+func sameAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wild(ha) || wild(hb)
+}
+
+// IsLoopback reports whether addr (host:port) listens on this machine only.
+func IsLoopback(addr string) bool { return isLoopback(addr) }
 
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)

@@ -41,8 +41,9 @@ type SupervisorConfig struct {
 type Supervisor struct {
 	cfg SupervisorConfig
 
-	mu  sync.Mutex
-	tun *Tunnel // the current session, nil between sessions
+	mu      sync.Mutex
+	tun     *Tunnel // the current session, nil between sessions
+	lastErr string  // why the last connect failed; "" once one succeeds
 }
 
 // NewSupervisor returns a supervisor; nothing connects before Run.
@@ -61,10 +62,27 @@ func (s *Supervisor) URL() string {
 	return s.tun.URL()
 }
 
+// Err returns why the last connect attempt failed (Listen's error, which
+// never holds the authtoken), or "" since one succeeded.
+func (s *Supervisor) Err() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
 func (s *Supervisor) set(t *Tunnel) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tun = t
+	if t != nil {
+		s.lastErr = ""
+	}
+}
+
+func (s *Supervisor) failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastErr = err.Error()
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -94,6 +112,7 @@ func (s *Supervisor) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			s.failed(err)
 			s.cfg.Logger.Error("tunnel unavailable; serving locally and retrying", "error", err, "retry_in", next.String())
 			if !wait() {
 				return

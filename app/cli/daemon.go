@@ -30,11 +30,13 @@ const apiTimeout = 30 * time.Second
 // daemonClient reads the config at path (as `run` does) and returns a
 // client of the daemon's local API, and the address it talks to.
 func daemonClient(path string) (*app.Client, string, error) {
-	cfg, _, err := configs.Load(path)
+	// Only admin.listen and admin.token (SPEC §6): a secret variable unset
+	// in this shell must not stop status or logs.
+	listen, token, err := configs.LoadAdmin(path)
 	if err != nil {
 		return nil, "", usageError("%v", err)
 	}
-	return app.NewClient(cfg.Admin.Listen, cfg.Admin.Token), cfg.Admin.Listen, nil
+	return app.NewClient(listen, token), listen, nil
 }
 
 // apiError turns a client error into what the user should read: how to
@@ -117,12 +119,13 @@ func (t *table) row(cells ...string) {
 
 func (t *table) flush() error { return t.tw.Flush() }
 
-// when formats a time for people: local time to the second, "-" for none.
+// when formats a time for people: local time to the second with its
+// offset, "-" for none.
 func when(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	return t.Local().Format("2006-01-02 15:04:05 -07:00")
 }
 
 // str renders an optional string, "-" for none.

@@ -50,8 +50,9 @@ type statusReport struct {
 	Daemon       *app.Health `json:"daemon"`
 }
 
-// cmdStatus prints the service state, then the daemon's health. It fails
-// (exit 1, with how to start it) when the daemon does not answer.
+// cmdStatus prints the service state, then the daemon's health with every
+// problem and its fix (SPEC §4.1). It fails (exit 1) on any problem, and
+// says whether the daemon is not running or refused the token.
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "status")
 	configPath := configFlag(fs)
@@ -79,6 +80,9 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		if err := printJSON(env.stdout, r); err != nil {
 			return err
 		}
+		if herr == nil && len(h.Problems) > 0 {
+			return fmt.Errorf("%d health problem(s)", len(h.Problems))
+		}
 		return apiError(herr, addr)
 	}
 	t := newTable(env.stdout, "WHAT", "STATE")
@@ -103,9 +107,41 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		tunnel += " " + *h.Tunnel.PublicURL
 	}
 	t.row("tunnel", tunnel)
+	if h.Tunnel.Error != nil {
+		tunnel += " (last error: " + *h.Tunnel.Error + ")"
+	}
+	t.row("tunnel", tunnel)
 	t.row("receiver", str(h.Receiver.Listen))
+	t.row("console", "http://"+addr+"/")
+	last := "none yet"
+	if h.LastDeliveryAt != nil {
+		last = when(*h.LastDeliveryAt)
+	}
+	t.row("last delivery", last)
+	if h.Robaws.Configured {
+		budget := "not announced yet"
+		if h.Robaws.DailyRemaining != nil && h.Robaws.DailyLimit != nil {
+			budget = fmt.Sprintf("%d of %d requests left today", *h.Robaws.DailyRemaining, *h.Robaws.DailyLimit)
+			if h.Robaws.DailyResetAt != nil {
+				budget += ", resets " + when(*h.Robaws.DailyResetAt)
+			}
+		}
+		t.row("robaws budget", budget)
+	} else {
+		t.row("robaws", "not configured (no credentials)")
+	}
 	t.row("database", fmt.Sprintf("%s (%s)", h.DB.Path, byteSize(h.DB.SizeBytes)))
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(h.Problems) == 0 {
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "\n%d problem(s):\n", len(h.Problems))
+	for _, p := range h.Problems {
+		fmt.Fprintf(env.stdout, "  %s: %s\n", p.Code, p.Message)
+	}
+	return fmt.Errorf("%s: %d health problem(s), listed above", h.Status, len(h.Problems))
 }
 
 // byteSize renders n bytes for people.

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cliEnv runs the binary with exactly env as its environment.
+func cliEnv(t *testing.T, bin string, env []string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
+	err := cmd.Run()
+	r := cliResult{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return r
+}
+
+// TestStatusTellsTheTruth runs a daemon as a fresh install would be set up
+// (no secret, no tunnel token, loopback receiver): status lists both
+// problems with their fixes and exits 1; then with the README's setup (the
+// secret in the service's environment, unset in the admin's shell) status
+// and logs still work and only report real problems.
+func TestStatusTellsTheTruth(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
+	config := filepath.Join(dir, "fresh.yaml")
+	writeFile(t, config, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {authtoken: \"\"}\n",
+		filepath.Join(dir, "fresh"), receiverAddr, adminAddr))
+	stop := startBinary(t, bin, config, adminAddr)
+	r := runCLI(t, bin, "status", "--config", config)
+	stop()
+	if r.code != 1 {
+		t.Fatalf("status on a fresh install: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"no_active_secret: endpoint customers has no secret", "robaws-edge webhooks add", "no_public_url", "NGROK_AUTHTOKEN", "console", "http://" + adminAddr + "/"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Count(r.stderr, "health problem") != 1 {
+		t.Errorf("status stderr %q, want the failure said once", r.stderr)
+	}
+
+	// The README's setup: secrets: ["${ROBAWS_CUSTOMERS_SECRET}"], the value
+	// only in the service's environment.
+	receiverAddr, adminAddr = freeAddr(t), freeAddr(t)
+	config = filepath.Join(dir, "env.yaml")
+	writeFile(t, config, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {provider: none}\nendpoints:\n  customers:\n    secrets: [\"${ROBAWS_CUSTOMERS_SECRET}\"]\n",
+		filepath.Join(dir, "env"), receiverAddr, adminAddr))
+	t.Setenv("ROBAWS_CUSTOMERS_SECRET", "store-test-secret-0001")
+	stop = startBinary(t, bin, config, adminAddr)
+	defer stop()
+	if code := postDelivery(t, receiverAddr, "env-1"); code != 200 {
+		t.Fatalf("delivery: got %d, want 200", code)
+	}
+	shell := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")} // no ROBAWS_CUSTOMERS_SECRET
+	if r := cliEnv(t, bin, shell, "status", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "ok (version") {
+		t.Fatalf("status without the secret in the shell: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cliEnv(t, bin, shell, "logs", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "C-env-1") {
+		t.Fatalf("logs without the secret in the shell: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// config check still refuses what run would refuse.
+	if r := cliEnv(t, bin, shell, "config", "check", "--config", config); r.code != 2 || !strings.Contains(r.stderr, "endpoints.customers.secrets[0]") {
+		t.Fatalf("config check without the secret: exit %d %q", r.code, r.stderr)
+	}
+}
