@@ -85,3 +85,34 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		t.Fatalf("config check without the secret: exit %d %q", r.code, r.stderr)
 	}
 }
+
+// TestLogsFollow: a delivery posted after `logs --follow` starts is printed
+// within a second (SPEC §6, the §4 stream).
+func TestLogsFollow(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	stop := startBinary(t, bin, config, adminAddr)
+	defer stop()
+	if code := postDelivery(t, receiverAddr, "before"); code != 200 {
+		t.Fatalf("delivery: %d", code)
+	}
+	out := &lockedBuffer{}
+	cmd := exec.Command(bin, "logs", "--follow", "--config", config)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, "the list before following", 5*time.Second, func() bool { return strings.Contains(out.String(), "C-before") })
+	time.Sleep(200 * time.Millisecond) // the stream opens right after the list
+	posted := time.Now()
+	if code := postDelivery(t, receiverAddr, "after"); code != 200 {
+		t.Fatalf("delivery: %d", code)
+	}
+	waitFor(t, "the followed delivery", time.Second, func() bool { return strings.Contains(out.String(), "C-after") })
+	t.Logf("printed %v after the delivery's answer", time.Since(posted).Round(time.Millisecond))
+}

@@ -3,9 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -24,7 +30,8 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&f.Endpoint, "endpoint", "", "only this endpoint")
 	since := fs.String("since", "", "only entries received since this time (RFC 3339) or this long ago (e.g. 24h)")
 	limit := limitFlag(fs, 50)
-	asJSON := fs.Bool("json", false, "print JSON (an array of log entries)")
+	asJSON := fs.Bool("json", false, "print JSON (an array of log entries; with --follow one object per line)")
+	follow := fs.Bool("follow", false, "after the list, print new and changed entries as they happen, until Ctrl-C")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -48,14 +55,67 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return apiError(err, addr)
 	}
+	if *follow {
+		return followLogs(ctx, env, c, addr, f, items, *asJSON)
+	}
 	if *asJSON {
 		return printJSON(env.stdout, nonNilSlice(items))
 	}
-	t := newTable(env.stdout, "ID", "RECEIVED", "ENDPOINT", "EVENT", "CLIENT", "STATUS", "DELIVERIES", "ERROR")
+	t := newTable(env.stdout, logColumns...)
 	for _, e := range items {
-		t.row(strconv.FormatUint(e.ID, 10), when(e.ReceivedAt), e.Endpoint, orDash(e.Event), orDash(e.ClientID), e.Status, strconv.Itoa(e.Deliveries), orDash(e.Error))
+		t.row(logRow(e)...)
 	}
 	return t.flush()
+}
+
+var logColumns = []string{"ID", "RECEIVED", "ENDPOINT", "EVENT", "CLIENT", "STATUS", "DELIVERIES", "ERROR"}
+
+func logRow(e *store.Event) []string {
+	return []string{strconv.FormatUint(e.ID, 10), when(e.ReceivedAt), e.Endpoint, orDash(e.Event), orDash(e.ClientID), e.Status, strconv.Itoa(e.Deliveries), orDash(e.Error)}
+}
+
+// followLogs prints items oldest first, then every new or changed entry
+// from the daemon's stream (GET /api/webhook-logs/stream) as it happens,
+// until Ctrl-C. With asJSON each entry is one JSON line.
+func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f store.LogFilter, items []*store.Event, asJSON bool) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Fixed-width lines, since rows come one at a time (a table aligns
+	// only what it has seen).
+	line := func(cells []string) string {
+		return fmt.Sprintf("%-7s %-25s %-10s %-15s %-12s %-9s %-10s %s\n", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7])
+	}
+	print := func(e *store.Event) error {
+		if asJSON {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(env.stdout, "%s\n", b)
+			return err
+		}
+		_, err := io.WriteString(env.stdout, line(logRow(e)))
+		return err
+	}
+	if !asJSON {
+		if _, err := io.WriteString(env.stdout, line(logColumns)); err != nil {
+			return err
+		}
+	}
+	for i := len(items) - 1; i >= 0; i-- {
+		if err := print(items[i]); err != nil {
+			return err
+		}
+	}
+	f.Limit, f.Cursor = 0, ""
+	err := c.Follow(ctx, f, print)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("the daemon on %s closed the stream (stopped?)", addr)
+	}
+	return apiError(err, addr)
 }
 
 func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
@@ -98,7 +158,25 @@ func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
 	t.row("deliveries", strconv.Itoa(e.Deliveries))
 	t.row("last_delivery_at", when(e.LastDeliveryAt))
 	t.row("duration_us", strconv.FormatInt(e.DurationUS, 10))
-	t.row("signature_timestamp", strconv.FormatInt(e.SignatureTimestamp, 10))
+	sigAt := "-"
+	if e.SignatureTimestamp > 0 {
+		sigAt = when(time.Unix(e.SignatureTimestamp, 0))
+	}
+	t.row("signature_timestamp", sigAt)
+	if s := e.Signature; s != nil {
+		sig := fmt.Sprintf("%d v1 element(s)", s.V1Count)
+		if s.Timestamp != nil && s.AgeSeconds != nil {
+			sig = fmt.Sprintf("signed %s, %ds old on arrival, ", when(*s.Timestamp), *s.AgeSeconds) + sig
+		}
+		t.row("signature", sig)
+	}
+	for i, h := range e.StatusHistory {
+		name := ""
+		if i == 0 {
+			name = "status_history"
+		}
+		t.row(name, fmt.Sprintf("%s  %s (by %s)", when(h.At), h.Status, h.By))
+	}
 	t.row("remote_addr", orDash(e.RemoteAddr))
 	t.row("secret_id", orDash(e.SecretID))
 	if err := t.flush(); err != nil {
