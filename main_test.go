@@ -266,7 +266,7 @@ retention: {max_age: 2160h}
 	contains(cli(0, "webhooks", "list"), "config:customers#1", "config", "…alue")
 	contains(cli(0, "webhooks", "add", "--endpoint", "customers", "--secret", "rotated-secret-x"), "added secret 1")
 	contains(cli(0, "replay", fmt.Sprint(rejected)), "processed")
-	contains(cli(0, "replay", "--status", "failed"), "replayed 1 failed entries: failed 1")
+	contains(cli(1, "replay", "--status", "failed"), "replayed 1 failed entries: failed 1") // still failed: exit 1
 	if r := cli(1, "replay", "99999"); !strings.Contains(r.stderr, "not found") {
 		t.Errorf("replay unknown: %s", r.stderr)
 	}
@@ -302,6 +302,16 @@ retention: {max_age: 2160h}
 	contains(cli(0, "backup", backup), "wrote "+backup)
 	if entries, _ := os.ReadDir(filepath.Dir(backup)); len(entries) != 1 {
 		t.Errorf("backup dir holds %d files, want only the backup", len(entries))
+	}
+	if r := cli(2, "backup", backup); !strings.Contains(r.stderr, "--force") {
+		t.Errorf("backup over a file: %q, want a hint at --force", r.stderr)
+	}
+	cli(0, "backup", backup, "--force")
+	contains(cli(0, "backup", filepath.Dir(backup)), "wrote "+filepath.Join(filepath.Dir(backup), "robaws-edge-"))
+	// The database holds the stored secrets: runCLI, not cli, which fails
+	// on any secret in the output.
+	if r := runCLI(t, bin, "backup", "-", "--config", config); r.code != 0 || !strings.HasPrefix(r.stdout, string([]byte{0, 0, 0, 0})) || len(r.stdout) < 16<<10 {
+		t.Errorf("backup - wrote %d bytes to stdout, want the database file", len(r.stdout))
 	}
 
 	// A config with the wrong token gets a hint, not the data.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
 )
@@ -15,12 +16,23 @@ import (
 func cmdBackup(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "backup")
 	configPath := configFlag(fs)
+	force := fs.Bool("force", false, "overwrite FILE if it exists")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError("backup needs one FILE to write")
+		return usageError("backup needs one FILE to write (or - for stdout)")
+	}
+	path := pos[0]
+	if path != "-" {
+		// A directory gets a dated file inside it.
+		if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			path = filepath.Join(path, "robaws-edge-"+time.Now().Format("20060102-150405")+".db")
+		}
+		if _, err := os.Stat(path); err == nil && !*force {
+			return usageError("%s exists; pass --force to overwrite it", path)
+		}
 	}
 	c, addr, err := daemonClient(*configPath)
 	if err != nil {
@@ -29,11 +41,17 @@ func cmdBackup(ctx context.Context, env *cliEnv, args []string) error {
 	// Ctrl-C ends the download; writeBackup then removes its temp file.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := writeBackup(ctx, c, pos[0])
+	if path == "-" {
+		if _, err := c.Backup(ctx, env.stdout); err != nil {
+			return apiError(err, addr)
+		}
+		return nil
+	}
+	n, err := writeBackup(ctx, c, path)
 	if err != nil {
 		return apiError(err, addr)
 	}
-	fmt.Fprintf(env.stdout, "wrote %s (%d bytes)\n", pos[0], n)
+	fmt.Fprintf(env.stdout, "wrote %s (%d bytes)\n", path, n)
 	return nil
 }
 

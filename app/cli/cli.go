@@ -7,6 +7,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/robaws-edge/robaws-edge/configs"
 )
@@ -48,6 +50,8 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	opts           Options
+	// usage is the running command's usage line, for -h.
+	usage string
 }
 
 func commands() []command {
@@ -58,17 +62,17 @@ func commands() []command {
 		{"start", "start                            start the service", cmdService("start")},
 		{"stop", "stop                             stop the service", cmdService("stop")},
 		{"restart", "restart                          restart the service", cmdService("restart")},
-		{"status", "status [--json]                  service state, and the daemon's health when it answers", cmdStatus},
+		{"status", "status [--json]                  service state, the daemon's health and every problem with its fix; exit 1 on a problem", cmdStatus},
 		{"version", "version                          print the version", cmdVersion},
 		{"config", "config init|check [--config F]   write the template / validate a file", cmdConfig},
 		{"check", "check [--config F]               bbolt's full check of the database file (daemon stopped)", cmdCheck},
 		{"restore", "restore FILE [--config F]        put a backup in place (daemon stopped; the current file is kept aside)", cmdRestore},
 		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]", cmdWebhooks},
 		{"sync", "sync customers [--since T]      sync the customer cache from Robaws (progress bar on a terminal)", cmdSync},
-		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] | logs show ID", cmdLogs},
+		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] [--follow] | logs show ID", cmdLogs},
 		{"replay", "replay ID… | replay --status failed|rejected", cmdReplay},
 		{"customers", "customers [--q TEXT] [--role R] [--pricing-code C] [--active B] [--limit N] [--json] | customers show|history ID", cmdCustomers},
-		{"backup", "backup FILE                      write a consistent copy of the database to FILE", cmdBackup},
+		{"backup", "backup FILE|- [--force]          a consistent copy of the database (- = stdout)", cmdBackup},
 		{"send-test", "send-test [--endpoint E] [--event client.updated] [--client-id TEST-1] [--count N] [--concurrency C] [--public]", cmdSendTest},
 	}
 }
@@ -79,24 +83,42 @@ func commands() []command {
 // config (exit 2), flag.ErrHelp a request for help.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts Options) error {
 	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr, opts: opts}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		printUsage(stderr)
-		if len(args) == 0 {
-			return usageError("no command given")
-		}
-		return nil
+		return usageError("no command given")
 	}
-	name := args[0]
-	if name == "--version" || name == "-version" {
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "--help", "-help":
+		printUsage(stdout)
+		return nil
+	case "help":
+		if len(rest) == 0 {
+			printUsage(stdout)
+			return nil
+		}
+		// help CMD is CMD -h: its usage line and its flags, exit 0.
+		name, rest = rest[0], []string{"-h"}
+	case "--version", "-version":
 		name = "version" // SPEC §6: version | --version
 	}
 	for _, c := range commands() {
-		if c.name == name {
-			return c.run(ctx, env, args[1:])
+		if c.name != name {
+			continue
 		}
+		env.usage = c.usage
+		err := c.run(ctx, env, rest)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return nil // the usage went to stdout
+		case errors.Is(err, ErrUsage):
+			// Printed once by main, with this command's usage only.
+			msg := strings.TrimSuffix(err.Error(), ": "+ErrUsage.Error())
+			return usageError("%s\nusage: robaws-edge %s\n(robaws-edge help %s lists its flags)", msg, syntax(c.usage), c.name)
+		}
+		return err
 	}
-	printUsage(stderr)
-	return usageError("unknown command %q", args[0])
+	return usageError("unknown command %q; robaws-edge help lists the commands", args[0])
 }
 
 func printUsage(w io.Writer) {
@@ -113,8 +135,35 @@ func printUsage(w io.Writer) {
 // bad flag.
 func newFlags(env *cliEnv, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("robaws-edge "+name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	// The flag package would print each error with the whole flag list;
+	// Main prints the error once with the usage line instead, and -h the
+	// flags, to stdout.
+	fs.SetOutput(&helpOutput{stdout: env.stdout})
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: robaws-edge %s\n\n%s\n\nflags:\n", syntax(env.usage), describe(env.usage))
+		fs.PrintDefaults()
+	}
 	return fs
+}
+
+// syntax is the syntax part of a usage line (before the description, which
+// follows two or more spaces).
+func syntax(usage string) string { return strings.TrimSpace(strings.SplitN(usage, "  ", 2)[0]) }
+
+// describe is the description part of a usage line, or a pointer to the
+// commands' list.
+func describe(usage string) string {
+	if parts := strings.SplitN(usage, "  ", 2); len(parts) == 2 {
+		return strings.TrimSpace(parts[1])
+	}
+	return "See README.md for examples."
+}
+
+// helpOutput holds what the flag package prints: the usage and flags go to
+// stdout for -h (parseFlags copies them), and are dropped on an error.
+type helpOutput struct {
+	bytes.Buffer
+	stdout io.Writer
 }
 
 // parseFlags parses and turns flag errors into usage errors. Flags may come
@@ -123,6 +172,12 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if ho, ok := fs.Output().(*helpOutput); ok {
+				if errors.Is(err, flag.ErrHelp) {
+					io.Copy(ho.stdout, &ho.Buffer)
+				}
+				ho.Reset()
+			}
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}

@@ -31,7 +31,46 @@ func TestUsage(t *testing.T) {
 	if err := Main(t.Context(), []string{"help"}, nil, &out, &errOut, Options{}); err != nil {
 		t.Errorf("help: %v, want nil", err)
 	}
-	if !strings.Contains(errOut.String(), "robaws-edge send-test") {
-		t.Errorf("usage lacks send-test:\n%s", errOut.String())
+	if !strings.Contains(out.String(), "robaws-edge send-test") {
+		t.Errorf("usage lacks send-test:\n%s", out.String())
+	}
+}
+
+// TestHabits: -h and help CMD print that command's usage and flags and
+// succeed; a bad flag or a stray argument is one usage error naming it,
+// with that command's usage line only.
+func TestHabits(t *testing.T) {
+	run := func(args ...string) (string, string, error) {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), args, nil, &out, &errOut, Options{})
+		return out.String(), errOut.String(), err
+	}
+	for _, args := range [][]string{{"logs", "-h"}, {"help", "logs"}, {"logs", "--help"}} {
+		out, errOut, err := run(args...)
+		if err != nil || !strings.HasPrefix(out, "usage: robaws-edge logs ") || !strings.Contains(out, "-follow") || errOut != "" {
+			t.Errorf("%v: err %v, stdout %q, stderr %q", args, err, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "--limit", "x"}, `invalid value "x" for flag -limit`},
+		{[]string{"logs", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"status", "extra"}, `unexpected argument "extra"`},
+		{[]string{"backup"}, "backup needs one FILE"},
+	} {
+		out, errOut, err := run(tc.args...)
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want a usage error with %q", tc.args, err, tc.want)
+			continue
+		}
+		msg := err.Error()
+		if strings.Count(msg, "usage: robaws-edge") != 1 || !strings.Contains(msg, "usage: robaws-edge "+tc.args[0]) || strings.Contains(msg, "send-test") {
+			t.Errorf("%v: %q, want only this command's usage line", tc.args, msg)
+		}
+		if out != "" || errOut != "" {
+			t.Errorf("%v printed %q / %q itself; main prints the error once", tc.args, out, errOut)
+		}
 	}
 }

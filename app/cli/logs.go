@@ -229,14 +229,17 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 			return apiError(err, addr)
 		}
 		if *asJSON {
-			return printJSON(env.stdout, s)
+			if err := printJSON(env.stdout, s); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(env.stdout, "replayed %d %s entries: %s", s.Replayed, *status, counts(s.ByStatus))
+			if s.Skipped > 0 {
+				fmt.Fprintf(env.stdout, " (%d skipped: no payload kept or endpoint gone)", s.Skipped)
+			}
+			fmt.Fprintln(env.stdout)
 		}
-		fmt.Fprintf(env.stdout, "replayed %d %s entries: %s", s.Replayed, *status, counts(s.ByStatus))
-		if s.Skipped > 0 {
-			fmt.Fprintf(env.stdout, " (%d skipped: no payload kept or endpoint gone)", s.Skipped)
-		}
-		fmt.Fprintln(env.stdout)
-		return nil
+		return replayOutcome(int64(s.ByStatus[store.StatusFailed] + s.ByStatus[store.StatusRejected]))
 	}
 	type result struct {
 		id uint64
@@ -244,6 +247,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	var results []result
 	var failed error
+	var bad int64
 	for _, id := range ids {
 		qctx, cancel := quick(ctx)
 		a, err := c.Replay(qctx, id)
@@ -258,6 +262,9 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 			return apiError(err, addr)
 		}
 		results = append(results, result{id, a})
+		if a.Status == store.StatusFailed || a.Status == store.StatusRejected {
+			bad++
+		}
 	}
 	if *asJSON {
 		list := []*app.ReplayAnswer{}
@@ -267,7 +274,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 		if err := printJSON(env.stdout, list); err != nil {
 			return err
 		}
-		return failed
+		return errors.Join(failed, replayOutcome(bad))
 	}
 	// LOG differs from ID when the entry turned out to duplicate another.
 	t := newTable(env.stdout, "ID", "STATUS", "LOG", "ERROR")
@@ -277,5 +284,14 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	return failed
+	return errors.Join(failed, replayOutcome(bad))
+}
+
+// replayOutcome is the error (exit 1) of a replay with n entries that
+// ended failed or rejected (SPEC §6).
+func replayOutcome(n int64) error {
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d replayed entries ended failed or rejected", n)
 }
