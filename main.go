@@ -293,6 +293,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 	d.adminLn = adminLn
+	d.logger.Info("web console and local API", "url", "http://"+adminLn.Addr().String()+"/")
 	if d.cfg.Receiver.Listen != "" {
 		ln, err := net.Listen("tcp", d.cfg.Receiver.Listen)
 		if err != nil {
