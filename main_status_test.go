@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,24 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-// cliEnv runs the binary with exactly env as its environment.
-func cliEnv(t *testing.T, bin string, env []string, args ...string) cliResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
-	err := cmd.Run()
-	r := cliResult{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	return r
-}
 
 // TestStatusTellsTheTruth runs a daemon as a fresh install would be set up
 // (no secret, no tunnel token, loopback receiver): status lists both
@@ -74,14 +54,14 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		t.Fatalf("delivery: got %d, want 200", code)
 	}
 	shell := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")} // no ROBAWS_CUSTOMERS_SECRET
-	if r := cliEnv(t, bin, shell, "status", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "ok (version") {
+	if r := runCLIEnv(t, bin, shell, "status", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "ok (version") {
 		t.Fatalf("status without the secret in the shell: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := cliEnv(t, bin, shell, "logs", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "C-env-1") {
+	if r := runCLIEnv(t, bin, shell, "logs", "--config", config); r.code != 0 || !strings.Contains(r.stdout, "C-env-1") {
 		t.Fatalf("logs without the secret in the shell: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// config check still refuses what run would refuse.
-	if r := cliEnv(t, bin, shell, "config", "check", "--config", config); r.code != 2 || !strings.Contains(r.stderr, "endpoints.customers.secrets[0]") {
+	if r := runCLIEnv(t, bin, shell, "config", "check", "--config", config); r.code != 2 || !strings.Contains(r.stderr, "endpoints.customers.secrets[0]") {
 		t.Fatalf("config check without the secret: exit %d %q", r.code, r.stderr)
 	}
 }

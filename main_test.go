@@ -99,11 +99,18 @@ type cliResult struct {
 
 func runCLI(t *testing.T, bin string, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, bin, nil, args...)
+}
+
+// runCLIEnv runs the binary with env as its environment (nil: this
+// process's).
+func runCLIEnv(t *testing.T, bin string, env []string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
 	err := cmd.Run()
 	r := cliResult{stdout: stdout.String(), stderr: stderr.String()}
 	if ee, ok := err.(*exec.ExitError); ok {

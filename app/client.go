@@ -71,6 +71,13 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 
 // Events returns one page of the webhook log.
 func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Event], error) {
+	q := logQuery(f)
+	setPage(q, f.Limit, f.Cursor)
+	return call[Page[*store.Event]](ctx, c, http.MethodGet, "/api/webhook-logs", q, nil)
+}
+
+// logQuery is the query of the log list's filters.
+func logQuery(f store.LogFilter) url.Values {
 	q := url.Values{}
 	set(q, "event", f.Event)
 	set(q, "status", f.Status)
@@ -78,8 +85,7 @@ func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Ev
 	set(q, "client_id", f.ClientID)
 	setTime(q, "since", f.Since)
 	setTime(q, "until", f.Until)
-	setPage(q, f.Limit, f.Cursor)
-	return call[Page[*store.Event]](ctx, c, http.MethodGet, "/api/webhook-logs", q, nil)
+	return q
 }
 
 // Follow reads GET /api/webhook-logs/stream with f's filters and calls fn
@@ -88,13 +94,7 @@ func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Ev
 // away). The HTTP client's timeout must not bound the stream: Follow uses a
 // client of its own without one.
 func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.Event) error) error {
-	q := url.Values{}
-	set(q, "event", f.Event)
-	set(q, "status", f.Status)
-	set(q, "endpoint", f.Endpoint)
-	set(q, "client_id", f.ClientID)
-	setTime(q, "since", f.Since)
-	setTime(q, "until", f.Until)
+	q := logQuery(f)
 	stream := *c
 	stream.HTTPClient = &http.Client{}
 	if c.HTTPClient != nil {
