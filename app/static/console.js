@@ -51,6 +51,7 @@
   function live(body) {
     var max = parseInt(body.getAttribute("data-max") || "0", 10);
     var es = new EventSource(body.getAttribute("data-stream"));
+    es.onopen = function () { body.setAttribute("data-live", "open"); };
     es.onmessage = function (m) {
       var ev = JSON.parse(m.data), tr = row(ev), old = document.getElementById(tr.id);
       var empty = body.querySelector("tr.empty");
