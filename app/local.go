@@ -104,6 +104,7 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 		ErrorHandler:          errorHandler(cfg.Logger),
 	})
 	f.Use(recover.New())
+	registerConsole(f, &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}) // pages: their own guard, before the API's
 	f.Use(sameOriginOnly(cfg.Token != ""))
 	if cfg.Token != "" {
 		f.Use(requireToken(cfg.Token))

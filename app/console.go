@@ -1,0 +1,293 @@
+package app
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// The web console (SPEC §7): server-rendered html/template pages on the
+// local listener, with every asset embedded so that it works on an office
+// network without internet, like golink's //go:embed static tmpl/*.html.
+// Pages call the same plain functions as the JSON API (health, stats,
+// findLogEntry, replay, createWebhook, …), never the API over HTTP.
+//
+// Its routes are registered before the API's guard middleware and run
+// their own: a page may be requested with a same-origin Origin header (a
+// form post from the console itself), which the API refuses, and it
+// authenticates with a session cookie rather than the bearer header.
+
+//go:embed templates/*.html static/*
+var consoleFS embed.FS
+
+// Cookie and form field names of the console.
+const (
+	sessionCookie = "robaws_edge_session"
+	csrfField     = "csrf"
+)
+
+// sessionTTL is how long a console session lasts. Without admin.token the
+// session only carries the CSRF secret; with a token it is the login.
+const sessionTTL = 24 * time.Hour
+
+// console serves the pages; it is built once by registerConsole.
+type console struct {
+	h     *handler
+	pages map[string]*template.Template
+	// key signs session cookies and derives CSRF tokens. It is random per
+	// process, so a restart ends every session.
+	key []byte
+	// tokenSum is the SHA-256 of admin.token, compared in constant time.
+	tokenSum  [32]byte
+	haveToken bool
+}
+
+// registerConsole adds the console's routes to f. It must run before the
+// API's sameOriginOnly and requireToken middleware: the pages have their
+// own guard (consoleGuard).
+func registerConsole(f *fiber.App, h *handler) {
+	cs := &console{h: h, pages: parsePages(), key: make([]byte, 32), haveToken: h.cfg.Token != ""}
+	if _, err := rand.Read(cs.key); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	cs.tokenSum = sha256.Sum256([]byte(h.cfg.Token))
+
+	open := cs.sameOrigin // no session needed: assets and the login form
+	f.Get("/static/:name", open, cs.handleStatic)
+	f.Get("/login", open, cs.page(cs.handleLoginPage))
+	f.Post("/login", open, cs.page(cs.handleLogin))
+
+	// Every other page: same origin, then a session (and CSRF on POST).
+	get := func(p string, fn fiber.Handler) { f.Get(p, cs.sameOrigin, cs.session, fn) }
+	post := func(p string, fn fiber.Handler) { f.Post(p, cs.sameOrigin, cs.session, fn) }
+	post("/logout", cs.page(cs.handleLogout))
+	get("/", cs.page(cs.handleOverview))
+	get("/deliveries", cs.page(cs.handleDeliveries))
+	get("/deliveries/stream", cs.page(h.handleStreamEvents))
+	post("/deliveries/replay", cs.page(cs.handleReplayAll))
+	get("/deliveries/:id", cs.page(cs.handleDelivery))
+	post("/deliveries/:id/replay", cs.page(cs.handleReplay))
+	get("/customers", cs.page(cs.handleCustomers))
+	get("/customers/:id", cs.page(cs.handleCustomer))
+	get("/changes", cs.page(cs.handleChanges))
+	get("/webhooks", cs.page(cs.handleWebhooks))
+	post("/webhooks", cs.page(cs.handleAddSecret))
+	post("/webhooks/register", cs.page(cs.handleRegister))
+	post("/webhooks/:id/deactivate", cs.page(cs.handleDeactivate))
+	get("/sync", cs.page(cs.handleSync))
+	post("/sync", cs.page(cs.handleStartSync))
+}
+
+// errLoginFirst is a console request without a valid session.
+var errLoginFirst = fiber.NewError(fiber.StatusUnauthorized, "log in first")
+
+// errBadCSRF is a form post without the page's CSRF token.
+var errBadCSRF = fiber.NewError(fiber.StatusForbidden, "this form has expired or did not come from the console: reload the page and try again")
+
+// sameOrigin is the console's half of sameOriginOnly: a browser's
+// cross-site request is refused, a same-origin one (Origin equal to the raw
+// Host header) is allowed, and without a token a Host other than a loopback
+// name is refused (DNS rebinding). X-Forwarded-Host is never read.
+func (cs *console) sameOrigin(c *fiber.Ctx) error {
+	host := string(c.Request().Header.Host())
+	if site := c.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return cs.fail(c, errCrossOrigin)
+	}
+	if o := c.Get(fiber.HeaderOrigin); o != "" {
+		rest, ok := strings.CutPrefix(o, "http://")
+		if !ok {
+			rest, ok = strings.CutPrefix(o, "https://")
+		}
+		if !ok || host == "" || !strings.EqualFold(rest, host) {
+			return cs.fail(c, errCrossOrigin)
+		}
+	}
+	if !cs.haveToken && !isLoopbackHost(host) {
+		return cs.fail(c, errCrossOrigin)
+	}
+	return c.Next()
+}
+
+// session admits a page request after sameOrigin: it needs a valid
+// session (with a token: one made by logging in; without: one issued here
+// on first sight), and every POST the session's CSRF token in its form.
+func (cs *console) session(c *fiber.Ctx) error {
+	nonce, ok := cs.verifySession(c.Cookies(sessionCookie), time.Now())
+	if !ok {
+		if cs.haveToken {
+			if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead {
+				return c.Redirect("/login", fiber.StatusSeeOther)
+			}
+			return cs.fail(c, errLoginFirst)
+		}
+		nonce = cs.newSession(c)
+	}
+	c.Locals(csrfField, cs.csrfToken(nonce))
+	if c.Method() == fiber.MethodPost {
+		want := c.Locals(csrfField).(string)
+		if subtle.ConstantTimeCompare([]byte(c.FormValue(csrfField)), []byte(want)) != 1 {
+			return cs.fail(c, errBadCSRF)
+		}
+	}
+	return c.Next()
+}
+
+// newSession issues a session cookie and returns its nonce.
+func (cs *console) newSession(c *fiber.Ctx) string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	nonce := hex.EncodeToString(b)
+	exp := time.Now().Add(sessionTTL)
+	value := nonce + "." + strconv.FormatInt(exp.Unix(), 10)
+	c.Cookie(&fiber.Cookie{
+		Name: sessionCookie, Value: value + "." + cs.mac("session:"+value), Path: "/",
+		Expires: exp, HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
+	})
+	return nonce
+}
+
+// verifySession checks a session cookie's signature and expiry and
+// returns its nonce.
+func (cs *console) verifySession(cookie string, now time.Time) (string, bool) {
+	i := strings.LastIndexByte(cookie, '.')
+	if i < 0 {
+		return "", false
+	}
+	value, sig := cookie[:i], cookie[i+1:]
+	if !hmac.Equal([]byte(sig), []byte(cs.mac("session:"+value))) {
+		return "", false
+	}
+	nonce, expText, _ := strings.Cut(value, ".")
+	exp, err := strconv.ParseInt(expText, 10, 64)
+	if err != nil || now.Unix() >= exp {
+		return "", false
+	}
+	return nonce, true
+}
+
+// csrfToken is the hidden form field of the session with nonce.
+func (cs *console) csrfToken(nonce string) string { return cs.mac("csrf:" + nonce) }
+
+func (cs *console) mac(s string) string {
+	m := hmac.New(sha256.New, cs.key)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkToken compares a login attempt with admin.token in constant time.
+func (cs *console) checkToken(token string) bool {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return cs.haveToken && subtle.ConstantTimeCompare(sum[:], cs.tokenSum[:]) == 1
+}
+
+// handleLoginPage answers GET /login: the token form, or the overview when
+// there is no token to ask for.
+func (cs *console) handleLoginPage(c *fiber.Ctx) error {
+	if !cs.haveToken {
+		return c.Redirect("/", fiber.StatusSeeOther)
+	}
+	return cs.render(c, fiber.StatusOK, "login", nil)
+}
+
+// handleLogin answers POST /login: a right token starts a session.
+func (cs *console) handleLogin(c *fiber.Ctx) error {
+	if !cs.haveToken {
+		return c.Redirect("/", fiber.StatusSeeOther)
+	}
+	if !cs.checkToken(c.FormValue("token")) {
+		return cs.render(c, fiber.StatusUnauthorized, "login", map[string]any{"Error": "That is not the token: it is admin.token in the config file."})
+	}
+	cs.newSession(c)
+	return c.Redirect("/", fiber.StatusSeeOther)
+}
+
+// handleLogout answers POST /logout: the session cookie is cleared.
+func (cs *console) handleLogout(c *fiber.Ctx) error {
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0),
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
+	return c.Redirect("/login", fiber.StatusSeeOther)
+}
+
+// handleStatic serves an embedded asset.
+func (cs *console) handleStatic(c *fiber.Ctx) error {
+	name := c.Params("name")
+	b, err := consoleFS.ReadFile("static/" + name)
+	if err != nil || strings.Contains(name, "/") {
+		return cs.fail(c, fiber.ErrNotFound)
+	}
+	types := map[string]string{".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+	c.Set(fiber.HeaderContentType, types[path.Ext(name)])
+	c.Set(fiber.HeaderCacheControl, "max-age=300")
+	c.Set("X-Content-Type-Options", "nosniff")
+	return c.Send(b)
+}
+
+// page turns a page handler's error into an HTML error page.
+func (cs *console) page(fn fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := fn(c); err != nil {
+			return cs.fail(c, err)
+		}
+		return nil
+	}
+}
+
+// fail renders err as an error page with the status the API would answer.
+func (cs *console) fail(c *fiber.Ctx, err error) error {
+	code, msg := errorStatus(err)
+	if code == fiber.StatusInternalServerError {
+		cs.h.logger.Error("console request failed", "method", c.Method(), "path", c.Path(), "error", err)
+	}
+	if code == fiber.StatusNotFound {
+		msg = "There is nothing at this address: it may have been pruned, or the link is mistyped."
+	}
+	return cs.render(c, code, "error", map[string]any{"Code": code, "Message": msg})
+}
+
+// view is what every template gets.
+type view struct {
+	// Page names the page, for the navigation's current item.
+	Page string
+	// CSRF is the hidden field of every form.
+	CSRF string
+	// Token says admin.token is set: the layout shows "Log out".
+	Token bool
+	D     any
+}
+
+// render executes page name in the layout with security headers: no
+// framing, no inline script, no third-party anything.
+func (cs *console) render(c *fiber.Ctx, code int, name string, data any) error {
+	t := cs.pages[name]
+	if t == nil {
+		return errors.New("console: no template " + name)
+	}
+	v := view{Page: name, Token: cs.haveToken, D: data}
+	if s, ok := c.Locals(csrfField).(string); ok {
+		v.CSRF = s
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		cs.h.logger.Error("console template failed", "page", name, "error", err)
+		return c.Status(fiber.StatusInternalServerError).SendString("internal error")
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("Referrer-Policy", "same-origin")
+	return c.Status(code).Send(buf.Bytes())
+}

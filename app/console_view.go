@@ -1,0 +1,159 @@
+package app
+
+import (
+	"fmt"
+	"html/template"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// parsePages parses each page template together with the layout, once at
+// start; a broken template is a programming error and panics in every test.
+func parsePages() map[string]*template.Template {
+	names, err := consoleFS.ReadDir("templates")
+	if err != nil {
+		panic(err)
+	}
+	pages := map[string]*template.Template{}
+	for _, e := range names {
+		name := strings.TrimSuffix(e.Name(), path.Ext(e.Name()))
+		if name == "layout" {
+			continue
+		}
+		pages[name] = template.Must(template.New(name).Funcs(consoleFuncs).ParseFS(consoleFS, "templates/layout.html", "templates/"+e.Name()))
+	}
+	return pages
+}
+
+// consoleFuncs are the templates' helpers.
+var consoleFuncs = template.FuncMap{
+	"ts":      timeHTML,
+	"str":     orDash,
+	"deref":   func(p *uint64) uint64 { return *p },
+	"pathesc": url.PathEscape,
+	"val":     changeValue,
+	"address": addressLine,
+	"bytes":   byteSize,
+	"uptime":  func(s int64) string { return (time.Duration(s) * time.Second).String() },
+	"unix":    func(s int64) template.HTML { return timeHTML(time.Unix(s, 0)) },
+	"micros":  func(us int64) string { return (time.Duration(us) * time.Microsecond).Round(time.Microsecond).String() },
+	"list":    func(s ...string) []string { return s },
+	"first": func(s []string) string {
+		if len(s) == 0 {
+			return ""
+		}
+		return s[0]
+	},
+	// dict builds the argument of a partial template from key, value pairs.
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	},
+	"emptyDeliveries": func(q url.Values) string {
+		if len(q) > 0 {
+			return "No delivery matches these filters."
+		}
+		return "No deliveries yet. Robaws' deliveries appear here as they arrive; to try the whole path, run robaws-edge send-test --public."
+	},
+}
+
+// timeHTML renders a time for people: a <time> element with the instant
+// in RFC 3339 and UTC text, which console.js rewrites to the browser's
+// local time with its offset. Without JavaScript the UTC text stays.
+func timeHTML(v any) template.HTML {
+	var t time.Time
+	switch v := v.(type) {
+	case time.Time:
+		t = v
+	case *time.Time:
+		if v != nil {
+			t = *v
+		}
+	}
+	if t.IsZero() {
+		return "—"
+	}
+	t = t.UTC()
+	return template.HTML(fmt.Sprintf(`<time datetime="%s">%s</time>`, t.Format(time.RFC3339), t.Format("2006-01-02 15:04:05 UTC")))
+}
+
+// orDash renders an optional string, "—" when null or empty.
+func orDash(s *string) string {
+	if s == nil || *s == "" {
+		return "—"
+	}
+	return *s
+}
+
+// changeValue renders one side of a history change.
+func changeValue(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "—"
+	case string:
+		if v == "" {
+			return "—"
+		}
+		return v
+	case bool:
+		if v {
+			return "yes"
+		}
+		return "no"
+	}
+	return fmt.Sprint(v)
+}
+
+// addressLine renders an address on one line.
+func addressLine(a store.Address) string {
+	var parts []string
+	street := strings.TrimSpace(strings.Join(nonEmpty(a.Street, a.StreetNumber), " "))
+	if line1 := orDash(a.Line1); line1 != "—" {
+		parts = append(parts, line1)
+	} else if street != "" {
+		parts = append(parts, street)
+	}
+	parts = append(parts, nonEmpty(a.Line2)...)
+	if city := strings.Join(nonEmpty(a.PostalCode, a.City), " "); city != "" {
+		parts = append(parts, city)
+	}
+	if c := nonEmpty(a.Country); len(c) > 0 {
+		parts = append(parts, c[0])
+	} else if c := nonEmpty(a.CountryCode); len(c) > 0 {
+		parts = append(parts, c[0])
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func nonEmpty(ss ...*string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != nil && strings.TrimSpace(*s) != "" {
+			out = append(out, strings.TrimSpace(*s))
+		}
+	}
+	return out
+}
+
+// byteSize renders a size in bytes for people.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
