@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 )
 
 // The console in a real browser: headless Chromium driven by chromedp
@@ -130,7 +131,7 @@ func send(t *testing.T, pubURL, secret string, body []byte) uint64 {
 	t.Helper()
 	req, _ := http.NewRequest("POST", pubURL+customersPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Robaws-Signature", app.Sign(secret, time.Now().Unix(), body))
+	req.Header.Set("Robaws-Signature", intake.Sign(secret, time.Now().Unix(), body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

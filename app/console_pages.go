@@ -29,7 +29,7 @@ func (cs *console) handleOverview(c *fiber.Ctx) error {
 	ctx, h := c.UserContext(), cs.h
 	now := h.cfg.Now()
 	hl := health(ctx, h.db, h.recv, h.cfg, now)
-	st, err := stats(ctx, h.db, h.recv, now)
+	st, err := stats(ctx, h.db, h.recv, now, false)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (cs *console) renderWebhooks(c *fiber.Ctx, code int, errMsg, noticeMsg stri
 	}
 	active := map[string]int{}
 	for _, ep := range h.recv.Endpoints() {
-		active[ep.Name] = len(h.recv.ActiveSecrets(ep))
+		active[ep.Name] = len(h.recv.ActiveSecrets(ep, h.cfg.Now()))
 	}
 	rejected, _, err := h.db.FindEvents(ctx, store.LogFilter{Status: store.StatusRejected, Limit: 1})
 	if err != nil {

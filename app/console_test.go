@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -31,9 +32,9 @@ func newConsoleFixture(t *testing.T, cfg app.LocalConfig) consoleFixture {
 	fx := consoleFixture{local: app.NewLocal(db, r, cfg), pub: app.NewPublic(r, app.PublicConfig{}), customerID: "C-42"}
 	now := time.Now().Unix()
 	body := clientBody("ev-console-1", "client.created", map[string]any{"id": fx.customerID, "name": "Acme <Logistics>"})
-	fx.processed = post(t, fx.pub, "POST", customersPath, body, app.Sign(testSecret, now, body)).LogID
+	fx.processed = post(t, fx.pub, "POST", customersPath, body, intake.Sign(testSecret, now, body)).LogID
 	body = clientBody("ev-console-2", "client.updated", map[string]any{"id": fx.customerID, "name": "Wrong"})
-	post(t, fx.pub, "POST", customersPath, body, app.Sign("unknown-secret-0123456789", now, body))
+	post(t, fx.pub, "POST", customersPath, body, intake.Sign("unknown-secret-0123456789", now, body))
 	fx.reject = rejectedID(t, db)
 	return fx
 }
