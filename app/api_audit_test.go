@@ -80,7 +80,7 @@ func TestSendTestDataLeftOut(t *testing.T) {
 		t.Fatalf("stats = %s, want only the real delivery and customer", data)
 	}
 	_, data = do(t, fx.local, "GET", "/api/stats?test=true", "", nil)
-	if s := decode[app.Stats](t, data); s.Deliveries.Total != 3 || s.Customers.Total != 1 {
+	if s := decode[app.Stats](t, data); s.Deliveries.Total != 3 || s.Deliveries.ByStatus["processed"] != 3 || s.Deliveries.ByEvent["client.created"] != 3 || s.Customers.Total != 1 {
 		t.Fatalf("stats?test=true = %s, want 3 deliveries", data)
 	}
 	_, data = do(t, fx.local, "GET", "/api/customers", "", nil)

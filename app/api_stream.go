@@ -10,6 +10,9 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
+// streamWriteTimeout bounds one write of the stream to a slow client.
+const streamWriteTimeout = 30 * time.Second
+
 // streamKeepAlive is how often an idle stream sends a comment line, so
 // proxies do not close it (SPEC §4: every 15 s).
 const streamKeepAlive = 15 * time.Second
@@ -29,9 +32,18 @@ func (h *handler) handleStreamEvents(c *fiber.Ctx) error {
 	// Closed when the server shuts down: Shutdown would otherwise wait
 	// for open streams until its deadline.
 	stop := c.Context().Done()
+	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		// The admin app's write timeout (10 min, for backups) is one
+		// deadline for the whole answer: a stream would be cut by it.
+		// Each write gets a deadline of its own instead, so a client
+		// that stopped reading is still let go.
+		flush := func() error {
+			conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+			return w.Flush()
+		}
 		// A first comment tells the client the stream is open.
-		if _, err := w.WriteString(": robaws-edge log stream\n\n"); err != nil || w.Flush() != nil {
+		if _, err := w.WriteString(": robaws-edge log stream\n\n"); err != nil || flush() != nil {
 			return
 		}
 		keep := time.NewTicker(streamKeepAlive)
@@ -56,14 +68,14 @@ func (h *handler) handleStreamEvents(c *fiber.Ctx) error {
 				w.WriteString("\n\n")
 			}
 			if len(ids) > 0 || lost {
-				if w.Flush() != nil {
+				if flush() != nil {
 					return // the client went away
 				}
 			}
 			select {
 			case <-wake:
 			case <-keep.C:
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || flush() != nil {
 					return
 				}
 			case <-stop:

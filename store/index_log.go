@@ -104,7 +104,10 @@ func pruneRecent(b *bolt.Bucket) error {
 	if len(k) < 9 || k[0] != grainSecond {
 		return nil
 	}
-	cutoff := int64(btoi(k[1:9])) - int64(recentKeep/time.Second)
+	// From the newest counted second, but never from the future: one entry
+	// stamped ahead (a clock set right later) must not prune today's.
+	newest := min(int64(btoi(k[1:9])), time.Now().Unix())
+	cutoff := newest - int64(recentKeep/time.Second)
 	if cutoff <= 0 {
 		return nil
 	}

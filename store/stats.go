@@ -56,16 +56,16 @@ func (db *DB) Stats(ctx context.Context, since time.Time, includeTest bool) (*St
 			}
 			switch {
 			case strings.HasPrefix(name, "status:"):
-				s.ByStatus[name[len("status:"):]] = n
+				s.ByStatus[name[len("status:"):]] += n
 				s.Total += n
 			case strings.HasPrefix(name, "event:"):
-				s.ByEvent[name[len("event:"):]] = n
+				s.ByEvent[name[len("event:"):]] += n
 			case strings.HasPrefix(name, "role:"):
 				role := name[len("role:"):]
 				if role == "" {
 					role = NoRole
 				}
-				s.ByRole[role] = n
+				s.ByRole[role] += n
 				s.Customers += n
 			}
 			return nil
