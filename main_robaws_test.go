@@ -94,6 +94,31 @@ robaws: {base_url: %q, username: api-user, password: api-password-123, sync_inte
 		t.Errorf("synced customer: %q", r.stdout)
 	}
 
+	// Another integration spent the day: the next answer says 500 are left,
+	// below the default reserve of 1000. That sync still finishes (one
+	// page); the one after stops before spending anything, exits 1 naming
+	// the daily budget, and status reports it.
+	robaws.mu.Lock()
+	robaws.dailyRemaining = 500
+	robaws.mu.Unlock()
+	cli(0, "sync", "customers")
+	robaws.mu.Lock()
+	before := len(robaws.authSeen)
+	robaws.mu.Unlock()
+	if r := cli(1, "sync", "customers"); !strings.Contains(r.stderr+r.stdout, "daily") {
+		t.Errorf("sync below the reserve: %q / %q, want the daily budget named", r.stdout, r.stderr)
+	}
+	robaws.mu.Lock()
+	spent := len(robaws.authSeen) - before
+	robaws.dailyRemaining = 0
+	robaws.mu.Unlock()
+	if spent != 0 {
+		t.Errorf("the sync below the reserve sent %d requests, want 0", spent)
+	}
+	if r := cli(1, "status"); !strings.Contains(r.stdout, "500 of 10000 requests left today") || !strings.Contains(r.stdout, "robaws_budget_low") {
+		t.Errorf("status after the budget ran low:\n%s", r.stdout)
+	}
+
 	list := cli(0, "webhooks", "list").stdout
 	id := ""
 	for _, line := range strings.Split(list, "\n") {

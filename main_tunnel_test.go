@@ -30,6 +30,9 @@ type fakeRobaws struct {
 	clients  []map[string]any
 	srv      *httptest.Server
 	authSeen []string
+	// dailyRemaining, when positive, is announced as the day's budget left
+	// (X-RateLimit-Daily-*), as Robaws does on every answer.
+	dailyRemaining int
 }
 
 func newFakeRobaws(t *testing.T) *fakeRobaws {
@@ -44,6 +47,11 @@ func (f *fakeRobaws) serve(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.authSeen = append(f.authSeen, r.Header.Get("Authorization"))
 	w.Header().Set("Content-Type", "application/json")
+	if f.dailyRemaining > 0 {
+		w.Header().Set("X-RateLimit-Daily-Limit", "10000")
+		w.Header().Set("X-RateLimit-Daily-Remaining", fmt.Sprint(f.dailyRemaining))
+		w.Header().Set("X-RateLimit-Daily-Reset", "3600")
+	}
 	switch {
 	case r.Method == "POST" && r.URL.Path == "/api/v2/webhook-endpoints":
 		var req map[string]any
