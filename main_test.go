@@ -250,6 +250,14 @@ retention: {max_age: 2160h}
 	if len(evs) != 1 || evs[0].EventID != "e2e-1" {
 		t.Errorf("logs --client C-1 = %+v", evs)
 	}
+	// A list cut by --limit says how to go on, and --cursor does.
+	r := cli(0, "logs", "--limit", "1")
+	more := r.stdout[strings.LastIndex(r.stdout, "more: --cursor ")+len("more: --cursor "):]
+	if !strings.Contains(r.stdout, "more: --cursor ") || strings.TrimSpace(more) == "" {
+		t.Errorf("logs --limit 1 gives no more hint:\n%s", r.stdout)
+	} else if r2 := cli(0, "logs", "--limit", "1", "--cursor", strings.TrimSpace(more)); r2.stdout == r.stdout {
+		t.Errorf("--cursor %s shows the same page", strings.TrimSpace(more))
+	}
 	jsonOut(cli(0, "logs", "--event", "client.created", "--limit", "1", "--json"), &evs)
 	if len(evs) != 1 || evs[0].ClientID != "C-2" {
 		t.Errorf("logs --event client.created --limit 1 = %+v", evs)

@@ -25,6 +25,7 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 	active := fs.String("active", "", "only active (true) or inactive (false) customers")
 	limit := limitFlag(fs, 50)
 	asJSON := fs.Bool("json", false, "print JSON (an array of customers)")
+	cursor := fs.String("cursor", "", "continue a list cut by --limit (the \"more: --cursor X\" it printed)")
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	qctx, cancel := quick(ctx)
 	defer cancel()
-	items, err := pages(*limit, func(n int, cursor string) (*app.Page[*store.Customer], error) {
+	items, next, err := pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.Customer], error) {
 		f.Limit, f.Cursor = n, cursor
 		return c.Customers(qctx, f)
 	})
@@ -58,7 +59,11 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 	for _, cu := range items {
 		t.row(cu.ID, orDash(cu.Name), str(cu.Email), str(cu.Phone), str(cu.Address.City), str(cu.Role), str(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	moreHint(env.stdout, next)
+	return nil
 }
 
 // cmdCustomer runs `customers show ID` and `customers history ID`.
@@ -98,7 +103,7 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 		}
 		return printCustomer(env, cu)
 	}
-	items, err := pages(*limit, func(n int, cursor string) (*app.Page[*store.HistoryEntry], error) {
+	items, next, err := pages(*limit, "", func(n int, cursor string) (*app.Page[*store.HistoryEntry], error) {
 		return c.History(qctx, store.HistoryFilter{CustomerID: pos[0], Limit: n, Cursor: cursor})
 	})
 	if err != nil {
@@ -113,9 +118,22 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 		if h.LogID != nil {
 			logID = strconv.FormatUint(*h.LogID, 10)
 		}
-		t.row(when(h.At), h.Source, h.Event, logID, changes(h.Changes))
+		// One change per line, under its entry.
+		for i, ch := range changes(h.Changes) {
+			if i == 0 {
+				t.row(when(h.At), h.Source, h.Event, logID, ch)
+			} else {
+				t.row("", "", "", "", ch)
+			}
+		}
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(env.stdout, "more: --limit %d shows more\n", *limit*2)
+	}
+	return nil
 }
 
 func printCustomer(env *cliEnv, c *store.Customer) error {
@@ -150,7 +168,7 @@ func joinParts(parts ...*string) string {
 }
 
 // changes renders a history entry's changes as "field: from → to; …".
-func changes(m map[string]store.Change) string {
+func changes(m map[string]store.Change) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -160,7 +178,10 @@ func changes(m map[string]store.Change) string {
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s: %s → %s", k, value(m[k].From), value(m[k].To))
 	}
-	return strings.Join(parts, "; ")
+	if len(parts) == 0 {
+		return []string{"-"}
+	}
+	return parts
 }
 
 func value(v any) string {

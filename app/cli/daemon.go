@@ -76,21 +76,27 @@ func checkLimit(n int) error {
 }
 
 // pages walks a list through its cursors until limit items are collected.
-func pages[T any](limit int, fetch func(pageSize int, cursor string) (*app.Page[T], error)) ([]T, error) {
+func pages[T any](limit int, cursor string, fetch func(pageSize int, cursor string) (*app.Page[T], error)) ([]T, string, error) {
 	var out []T
-	cursor := ""
 	for len(out) < limit {
 		p, err := fetch(min(limit-len(out), 1000), cursor)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, p.Items...)
 		if p.NextCursor == nil {
-			break
+			return out, "", nil
 		}
 		cursor = *p.NextCursor
 	}
-	return out, nil
+	return out, cursor, nil
+}
+
+// moreHint tells a person how to see the rest of a list cut by --limit.
+func moreHint(w io.Writer, next string) {
+	if next != "" {
+		fmt.Fprintf(w, "more: --cursor %s\n", next)
+	}
 }
 
 // printJSON writes v indented.

@@ -31,6 +31,7 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	since := fs.String("since", "", "only entries received since this time (RFC 3339) or this long ago (e.g. 24h)")
 	limit := limitFlag(fs, 50)
 	asJSON := fs.Bool("json", false, "print JSON (an array of log entries; with --follow one object per line)")
+	cursor := fs.String("cursor", "", "continue a list cut by --limit (the \"more: --cursor X\" it printed)")
 	follow := fs.Bool("follow", false, "after the list, print new and changed entries as they happen, until Ctrl-C")
 	if err := noArgs(fs, args); err != nil {
 		return err
@@ -48,7 +49,7 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	qctx, cancel := quick(ctx)
 	defer cancel()
-	items, err := pages(*limit, func(n int, cursor string) (*app.Page[*store.Event], error) {
+	items, next, err := pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.Event], error) {
 		f.Limit, f.Cursor = n, cursor
 		return c.Events(qctx, f)
 	})
@@ -65,7 +66,11 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	for _, e := range items {
 		t.row(logRow(e)...)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	moreHint(env.stdout, next)
+	return nil
 }
 
 var logColumns = []string{"ID", "RECEIVED", "ENDPOINT", "EVENT", "CLIENT", "STATUS", "DELIVERIES", "ERROR"}
