@@ -35,6 +35,9 @@ var consoleFS embed.FS
 // Cookie and form field names of the console.
 const (
 	sessionCookie = "robaws_edge_session"
+	// loginCookie carries the login form's nonce, so that POST /login
+	// needs a CSRF token too (login CSRF).
+	loginCookie = "robaws_edge_login"
 	csrfField     = "csrf"
 )
 
@@ -198,13 +201,33 @@ func (cs *console) handleLoginPage(c *fiber.Ctx) error {
 	if !cs.haveToken {
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	nonce := hex.EncodeToString(b)
+	c.Cookie(&fiber.Cookie{
+		Name: loginCookie, Value: nonce + "." + cs.mac("login:"+nonce), Path: "/login",
+		Expires: time.Now().Add(time.Hour), HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
+	})
+	c.Locals(csrfField, cs.mac("csrf-login:"+nonce))
 	return cs.render(c, fiber.StatusOK, "login", nil)
+}
+
+// loginCSRF checks POST /login's hidden token against its login cookie.
+func (cs *console) loginCSRF(c *fiber.Ctx) bool {
+	nonce, sig, ok := strings.Cut(c.Cookies(loginCookie), ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(cs.mac("login:"+nonce))) {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(c.FormValue(csrfField)), []byte(cs.mac("csrf-login:"+nonce))) == 1
 }
 
 // handleLogin answers POST /login: a right token starts a session.
 func (cs *console) handleLogin(c *fiber.Ctx) error {
 	if !cs.haveToken {
 		return c.Redirect("/", fiber.StatusSeeOther)
+	}
+	if !cs.loginCSRF(c) {
+		return cs.fail(c, errBadCSRF)
 	}
 	if !cs.checkToken(c.FormValue("token")) {
 		return cs.render(c, fiber.StatusUnauthorized, "login", map[string]any{"Error": "That is not the token: it is admin.token in the config file."})

@@ -242,13 +242,26 @@ func TestConsoleLogin(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `name="token"`) {
 		t.Fatalf("GET /login = %d", resp.StatusCode)
 	}
-	if resp, _ := page(t, fx.local, "POST", "/login", url.Values{"token": {"guess"}}); resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
+	// The login form carries a CSRF token bound to its login cookie.
+	loginCookie := strings.SplitN(resp.Header.Get("Set-Cookie"), ";", 2)[0]
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(body)
+	if !strings.HasPrefix(loginCookie, "robaws_edge_login=") || m == nil {
+		t.Fatalf("login page: cookie %q, csrf field found %v", loginCookie, m != nil)
+	}
+	loginForm := func(tok string) url.Values { return url.Values{"token": {tok}, "csrf": {m[1]}} }
+	if resp, _ := page(t, fx.local, "POST", "/login", url.Values{"token": {token}}, "Cookie", loginCookie); resp.StatusCode != 403 {
+		t.Fatalf("login without its CSRF token = %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := page(t, fx.local, "POST", "/login", loginForm(token)); resp.StatusCode != 403 {
+		t.Fatalf("login without its cookie = %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := page(t, fx.local, "POST", "/login", loginForm("guess"), "Cookie", loginCookie); resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
 		t.Fatalf("wrong token = %d with %d cookies, want 401 and none", resp.StatusCode, len(resp.Cookies()))
 	}
-	if resp, _ := page(t, fx.local, "POST", "/login", url.Values{"token": {token}}, "Origin", "http://evil.example"); resp.StatusCode != 403 {
+	if resp, _ := page(t, fx.local, "POST", "/login", loginForm(token), "Origin", "http://evil.example", "Cookie", loginCookie); resp.StatusCode != 403 {
 		t.Fatalf("cross-origin login = %d, want 403", resp.StatusCode)
 	}
-	resp, _ = page(t, fx.local, "POST", "/login", url.Values{"token": {token}}, "Origin", "http://127.0.0.1:8787")
+	resp, _ = page(t, fx.local, "POST", "/login", loginForm(token), "Origin", "http://127.0.0.1:8787", "Cookie", loginCookie)
 	if resp.StatusCode != 303 || resp.Header.Get("Location") != "/" {
 		t.Fatalf("login = %d %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
 	}
