@@ -38,7 +38,7 @@ const (
 	// loginCookie carries the login form's nonce, so that POST /login
 	// needs a CSRF token too (login CSRF).
 	loginCookie = "robaws_edge_login"
-	csrfField     = "csrf"
+	csrfField   = "csrf"
 )
 
 // sessionTTL is how long a console session lasts. Without admin.token the
