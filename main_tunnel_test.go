@@ -311,6 +311,17 @@ tunnel: {provider: ngrok, authtoken: %q, connect_url: %q, connect_ca_file: %q}
 			if err != nil || h.Tunnel.Status != app.TunnelOffline || h.Tunnel.Provider != "ngrok" || h.Status != "degraded" {
 				t.Fatalf("health = %+v (%v), want the API up with the tunnel offline", h, err)
 			}
+			// tunnel_offline carries the last error (redacted), and so does
+			// the tunnel object.
+			var offline *app.Problem
+			for i := range h.Problems {
+				if h.Problems[i].Code == app.ProblemTunnelOffline {
+					offline = &h.Problems[i]
+				}
+			}
+			if offline == nil || !strings.Contains(offline.Message, tc.wantLog) || h.Tunnel.Error == nil || strings.Contains(offline.Message, authtoken) {
+				t.Fatalf("problems %+v, tunnel error %v: want tunnel_offline naming %q without the token", h.Problems, h.Tunnel.Error, tc.wantLog)
+			}
 			if strings.Contains(logs(), authtoken) {
 				t.Fatalf("logs contain the authtoken:\n%s", logs())
 			}
