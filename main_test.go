@@ -274,7 +274,7 @@ retention: {max_age: 2160h}
 	if r := cli(2, "logs", "--status", "done"); !strings.Contains(r.stderr, "invalid status") {
 		t.Errorf("bad --status: %s", r.stderr)
 	}
-	if r := cli(1, "logs", "show", "99999"); !strings.Contains(r.stderr, "not found") {
+	if r := cli(1, "logs", "show", "99999"); !strings.Contains(r.stderr, `log entry "99999" not found`) {
 		t.Errorf("logs show unknown: %s", r.stderr)
 	}
 
@@ -299,7 +299,7 @@ retention: {max_age: 2160h}
 	}
 	contains(cli(0, "customers", "show", "C-1"), "test@example.com", "DRIVER", "webhook")
 	contains(cli(0, "customers", "history", "C-2"), "replay", "name: null → \"Late Secret\"")
-	if r := cli(1, "customers", "show", "NOPE"); !strings.Contains(r.stderr, "not found") {
+	if r := cli(1, "customers", "show", "NOPE"); !strings.Contains(r.stderr, `customer "NOPE" not found`) {
 		t.Errorf("customers show unknown: %s", r.stderr)
 	}
 

@@ -272,7 +272,7 @@ func TestLocalRoutes(t *testing.T) {
 				t.Errorf("body has a payload key: %s", body)
 			}
 		}},
-		{"log entry unknown", "GET", "/api/webhook-logs/9999", nil, 404, "not found", nil},
+		{"log entry unknown", "GET", "/api/webhook-logs/9999", nil, 404, `log entry "9999" not found`, nil},
 		{"log entry bad id", "GET", "/api/webhook-logs/abc", nil, 400, "invalid id: want a log entry number", nil},
 		{"log entry unknown parameter", "GET", "/api/webhook-logs/" + id("alice") + "?pretty=1", nil, 400, `unknown parameter "pretty"`, nil},
 
@@ -295,7 +295,7 @@ func TestLocalRoutes(t *testing.T) {
 				t.Errorf("customer = %+v", c)
 			}
 		}},
-		{"customer unknown", "GET", "/api/customers/77", nil, 404, "not found", nil},
+		{"customer unknown", "GET", "/api/customers/77", nil, 404, `customer "77" not found`, nil},
 		{"history", "GET", "/api/customers/1/history", nil, 200, "", history(hist("alice2", "1"), hist("alice", "1"))},
 		{"history limit", "GET", "/api/customers/1/history?limit=1", nil, 200, "", func(t *testing.T, body []byte) {
 			p := decode[app.Page[*store.HistoryEntry]](t, body)
@@ -303,7 +303,7 @@ func TestLocalRoutes(t *testing.T) {
 				t.Errorf("got %d items, cursor %v", len(p.Items), p.NextCursor)
 			}
 		}},
-		{"history unknown customer", "GET", "/api/customers/77/history", nil, 404, "not found", nil},
+		{"history unknown customer", "GET", "/api/customers/77/history", nil, 404, `customer "77" not found`, nil},
 		{"history bad limit", "GET", "/api/customers/1/history?limit=5000", nil, 400, "invalid limit: must be between 1 and 1000", nil},
 		{"changes", "GET", "/api/changes", nil, 200, "", history(hist("alice2", "1"), hist("bob", "2"), hist("alice", "1"))},
 		{"changes by field", "GET", "/api/changes?field=email", nil, 200, "", history(hist("alice2", "1"), hist("alice", "1"))},
@@ -337,7 +337,7 @@ func TestLocalRoutes(t *testing.T) {
 		{"webhook add wrong type", "POST", "/api/webhooks", `{"endpoint":"customers","secret":42}`, 400, "invalid secret: want a string", nil},
 		{"webhook add config secret", "POST", "/api/webhooks", app.CreateWebhookRequest{Endpoint: "customers", Secret: testSecret}, 409, "secret is already in the config file as config:customers#2", nil},
 		{"webhook delete config", "DELETE", "/api/webhooks/" + url.PathEscape("config:customers#1"), nil, 400, "invalid id: config:customers#1 is a config secret", nil},
-		{"webhook delete unknown", "DELETE", "/api/webhooks/99", nil, 404, "not found", nil},
+		{"webhook delete unknown", "DELETE", "/api/webhooks/99", nil, 404, `webhook secret "99" not found`, nil},
 
 		{"unknown route", "GET", "/api/nothing", nil, 404, "not found", nil},
 		{"wrong method", "PUT", "/api/health", nil, 404, "not found", nil},

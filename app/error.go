@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app/intake"
@@ -24,6 +26,9 @@ type errorResponse struct {
 func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		code, msg := errorStatus(err)
+		if errors.Is(err, store.ErrNotFound) {
+			msg = notFound(c.Path())
+		}
 		if code == fiber.StatusInternalServerError {
 			logger.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
 		}
@@ -70,4 +75,22 @@ func errorStatus(err error) (int, string) {
 		return fiber.StatusBadRequest, err.Error()
 	}
 	return fiber.StatusInternalServerError, "internal error"
+}
+
+// notFound names what a route did not find (SPEC §6: "not found" says what),
+// from the path of the request: its id is the user's own input.
+func notFound(path string) string {
+	for _, r := range []struct{ prefix, what string }{
+		{"/api/webhook-logs/", "log entry"},
+		{"/api/customers/", "customer"},
+		{"/api/webhooks/", "webhook secret"},
+	} {
+		if rest, ok := strings.CutPrefix(path, r.prefix); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			if id, err := url.PathUnescape(id); err == nil && id != "" {
+				return fmt.Sprintf("%s %q not found", r.what, id)
+			}
+		}
+	}
+	return "not found"
 }
