@@ -69,13 +69,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 // TestLogsFollow: a delivery posted after `logs --follow` starts is printed
 // within a second (SPEC §6, the §4 stream).
 func TestLogsFollow(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("stops the daemon with SIGTERM")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	config, receiverAddr, adminAddr := storeConfig(t, dir)
-	stop := startBinary(t, bin, config, adminAddr)
+	bin, _, config, receiverAddr, _, stop := startStoreDaemon(t)
 	defer stop()
 	if code := postDelivery(t, receiverAddr, "before"); code != 200 {
 		t.Fatalf("delivery: %d", code)

@@ -32,6 +32,19 @@ endpoints:
 	return config, receiverAddr, adminAddr
 }
 
+// startStoreDaemon builds the binary and runs it on storeConfig over a
+// fresh temp dir; stop ends it.
+func startStoreDaemon(t *testing.T) (bin, dir, config, receiverAddr, adminAddr string, stop func()) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin = buildBinary(t)
+	dir = t.TempDir()
+	config, receiverAddr, adminAddr = storeConfig(t, dir)
+	return bin, dir, config, receiverAddr, adminAddr, startBinary(t, bin, config, adminAddr)
+}
+
 // postDelivery sends one signed client.created and returns the status code.
 func postDelivery(t *testing.T, receiverAddr, eventID string) int {
 	t.Helper()
@@ -50,13 +63,7 @@ func postDelivery(t *testing.T, receiverAddr, eventID string) int {
 // running daemon (SPEC §1.9): the next delivery is answered 503, never 200,
 // and health names the database.
 func TestDatabaseRemovedUnderDaemon(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("renames an open file and stops the daemon with SIGTERM")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	config, receiverAddr, adminAddr := storeConfig(t, dir)
-	stop := startBinary(t, bin, config, adminAddr)
+	_, dir, _, receiverAddr, adminAddr, stop := startStoreDaemon(t)
 	defer stop()
 
 	if code := postDelivery(t, receiverAddr, "before"); code != 200 {
