@@ -301,7 +301,17 @@ tunnel: {provider: ngrok, authtoken: %q, connect_url: %q, connect_ca_file: %q}
 `, t.TempDir(), freeAddr(t), adminAddr, authtoken, connectURL, caFile), func(d *daemon) {
 				d.tunnelConnectTimeout, d.tunnelBackoff = time.Second, 200*time.Millisecond
 			})
-			waitFor(t, "the tunnel error in the log", 5*time.Second, func() bool { return strings.Contains(logs(), tc.wantLog) })
+			// The SDK logs the error itself before Listen returns it, so wait
+			// for the supervisor's own line: it is written after health has
+			// the error.
+			waitFor(t, "the supervisor's tunnel error in the log", 5*time.Second, func() bool {
+				for _, line := range strings.Split(logs(), "\n") {
+					if strings.Contains(line, "tunnel unavailable") && strings.Contains(line, tc.wantLog) {
+						return true
+					}
+				}
+				return false
+			})
 			if took := time.Since(start); took > 4*time.Second {
 				t.Errorf("error after %v, want within the 1s deadline (+ slack)", took)
 			}
