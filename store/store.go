@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -117,6 +118,9 @@ type DB struct {
 	Now func() time.Time
 
 	reqs chan *writeReq
+	// committed carries each committed group, in commit order, from the
+	// writer to answer, so the writer starts the next group meanwhile.
+	committed chan committedGroup
 	// counts batches the stats counters of the group transaction being
 	// run; only the writer goroutine uses it.
 	counts  *counters
@@ -138,9 +142,15 @@ type DB struct {
 	commitErr error
 }
 
+// committedGroup is a group the writer has committed, or failed to.
+type committedGroup struct {
+	reqs []*writeReq
+	err  error
+}
+
 type writeReq struct {
 	fn func(tx *bolt.Tx) error
-	// after, when set, runs in the writer right after the commit, in
+	// after, when set, runs after the commit and before done is sent, in
 	// commit order (it keeps in-memory state such as the customer index in
 	// step with the file: two updates of one customer cannot land in the
 	// index in the opposite order).
@@ -188,7 +198,7 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 	db := &DB{bolt: bdb, path: path, opts: opts, Now: time.Now,
-		reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+		reqs: make(chan *writeReq, 1024), committed: make(chan committedGroup, 4), stop: make(chan struct{}), stopped: make(chan struct{})}
 	// bbolt holds the lock now, so the file at path is the one it opened.
 	if fi, err := os.Stat(path); err == nil {
 		db.file = fi
@@ -292,7 +302,13 @@ func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error, after func(
 
 // writer is the one goroutine that commits grouped writes.
 func (db *DB) writer() {
-	defer close(db.stopped)
+	answered := make(chan struct{})
+	go db.answer(answered)
+	defer func() {
+		close(db.committed)
+		<-answered
+		close(db.stopped)
+	}()
 	batch := make([]*writeReq, 0, db.opts.MaxGroup)
 	for {
 		var first *writeReq
@@ -364,13 +380,27 @@ func (db *DB) commit(batch []*writeReq) {
 			// commit went with it.
 			err = db.checkFile()
 		}
-		for _, r := range batch {
-			if err == nil && r.after != nil {
+		db.committed <- committedGroup{reqs: slices.Clone(batch), err: err}
+		return
+	}
+}
+
+// answer runs the after functions of each committed group and answers its
+// callers, group by group in commit order, until the writer closes
+// committed. The in-memory state the after functions keep (the customer
+// index, the log watch) is so updated in commit order and before a caller
+// hears that its write is stored, as when the writer did it, but the
+// writer goes on with the next group meanwhile. BenchmarkIntake (app)
+// measures it: the after functions took a tenth of the writer's time.
+func (db *DB) answer(done chan<- struct{}) {
+	defer close(done)
+	for g := range db.committed {
+		for _, r := range g.reqs {
+			if g.err == nil && r.after != nil {
 				r.after()
 			}
-			r.done <- err
+			r.done <- g.err
 		}
-		return
 	}
 }
 
