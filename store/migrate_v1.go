@@ -3,10 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	json "github.com/go-json-experiment/json/v1"
 	bolt "go.etcd.io/bbolt"
 )
 

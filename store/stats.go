@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	json "github.com/go-json-experiment/json/v1"
 	bolt "go.etcd.io/bbolt"
 )
 

@@ -6,17 +6,22 @@
 // Client keys match exactly, as Robaws sends them (camelCase), and the last
 // of a repeated key wins, as decoding into a map does; only extraFields
 // keys are matched case-insensitively, and in payload order.
+//
+// It decodes with encoding/json's API and behaviour as
+// github.com/go-json-experiment/json/v1 implements them on the
+// encoding/json/v2 engine, like the store: BenchmarkMap measured 29.6 µs a
+// client with encoding/json against 21.0 µs, on the receiver's path.
 package customer
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -162,7 +167,7 @@ func (o object) text(keys ...string) string {
 // Text returns the text of a JSON scalar: a string trimmed, or a number in
 // plain decimal notation. Anything else (null, bool, object, array, invalid
 // JSON) is "". Accepting numbers keeps e.g. a numeric id or postalCode.
-func Text(raw json.RawMessage) string {
+func Text(raw []byte) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return ""
