@@ -44,6 +44,11 @@ func migrate(tx *bolt.Tx) error {
 			return fmt.Errorf("migrate schema %d to 3: %w", max(from, 2), err)
 		}
 	}
+	if from < 4 {
+		if err := migrateFieldIndexV3(tx); err != nil {
+			return fmt.Errorf("migrate schema %d to 4: %w", max(from, 3), err)
+		}
+	}
 	return meta.Put(keySchema, itob(SchemaVersion))
 }
 

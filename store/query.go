@@ -253,7 +253,11 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 			}
 			seqs = historyChain(h, c.historyHead, before)
 		} else if f.Field != "" {
-			seqs = indexWalk(tx.Bucket(bucketIdxHistField), f.Field, before)
+			var last uint64
+			if k, _ := h.Cursor().Last(); k != nil {
+				last = btoi(k)
+			}
+			seqs = fieldWalk(tx.Bucket(bucketIdxHistField), f.Field, before, last)
 		} else {
 			seqs = keyWalk(h, before)
 		}

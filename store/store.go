@@ -34,8 +34,9 @@ import (
 // SchemaVersion is the layout version written to the meta bucket. Open
 // migrates older files (migrate_v1.go); 2 stores customers as JSON, 3 adds
 // the log's client/event indexes, its per-minute counters and the history's
-// field index (index_log.go).
-const SchemaVersion = 3
+// field index (index_log.go), 4 keys that field index by block of
+// sequences (index_log.go).
+const SchemaVersion = 4
 
 // Errors returned by the store.
 var (
