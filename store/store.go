@@ -16,14 +16,12 @@
 package store
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"time"
 
@@ -141,22 +139,6 @@ type DB struct {
 	// succeeds again.
 	commitMu  sync.Mutex
 	commitErr error
-}
-
-// committedGroup is a group the writer has committed, or failed to.
-type committedGroup struct {
-	reqs []*writeReq
-	err  error
-}
-
-type writeReq struct {
-	fn func(tx *bolt.Tx) error
-	// after, when set, runs after the commit and before done is sent, in
-	// commit order (it keeps in-memory state such as the customer index in
-	// step with the file: two updates of one customer cannot land in the
-	// index in the opposite order).
-	after func()
-	done  chan error
 }
 
 // Open opens (creating if needed) the database at path with mode 0600 and
@@ -283,128 +265,6 @@ func (db *DB) Close() error {
 	return db.bolt.Close()
 }
 
-// group runs fn in the next group transaction and returns after it is
-// committed. fn may run more than once; it must only touch tx and state it
-// resets itself.
-func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	db.closeMu.RLock()
-	if db.closed {
-		db.closeMu.RUnlock()
-		return ErrClosed
-	}
-	r := &writeReq{fn: fn, after: after, done: make(chan error, 1)}
-	db.reqs <- r
-	db.closeMu.RUnlock()
-	return <-r.done
-}
-
-// writer is the one goroutine that commits grouped writes.
-func (db *DB) writer() {
-	answered := make(chan struct{})
-	go db.answer(answered)
-	defer func() {
-		close(db.committed)
-		<-answered
-		close(db.stopped)
-	}()
-	batch := make([]*writeReq, 0, db.opts.MaxGroup)
-	for {
-		var first *writeReq
-		select {
-		case first = <-db.reqs:
-		case <-db.stop:
-			// Close holds closeMu while setting closed, so nothing new
-			// arrives; drain what is queued.
-			for {
-				select {
-				case r := <-db.reqs:
-					db.commit([]*writeReq{r})
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < db.opts.MaxGroup {
-			select {
-			case r := <-db.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		db.commit(batch)
-	}
-}
-
-// commit runs the requests in one transaction. A request whose fn fails is
-// answered with its error and the rest are retried without it.
-func (db *DB) commit(batch []*writeReq) {
-	// A file removed or replaced under the daemon would take the commit
-	// with it: refuse instead (SPEC §1.9).
-	if err := db.checkFile(); err != nil {
-		for _, r := range batch {
-			r.done <- err
-		}
-		return
-	}
-	for len(batch) > 0 {
-		failed := -1
-		var fnErr error
-		err := safeUpdate(db.bolt, func(tx *bolt.Tx) error {
-			db.counts = newCounters(tx)
-			defer func() { db.counts = nil }()
-			for i := 0; ; i++ {
-				// Requests that arrived while the group ran join it:
-				// they share its commit instead of waiting for it.
-				if i == len(batch) && !db.join(&batch) {
-					return db.counts.flush()
-				}
-				if err := safeCall(batch[i].fn, tx); err != nil {
-					failed, fnErr = i, err
-					return err
-				}
-			}
-		})
-		if failed >= 0 {
-			batch[failed].done <- fnErr
-			batch = append(batch[:failed:failed], batch[failed+1:]...)
-			continue
-		}
-		db.setCommitErr(err)
-		if err == nil {
-			// The file may have gone while the group ran: then the
-			// commit went with it.
-			err = db.checkFile()
-		}
-		db.committed <- committedGroup{reqs: slices.Clone(batch), err: err}
-		return
-	}
-}
-
-// answer runs the after functions of each committed group and answers its
-// callers, group by group in commit order, until the writer closes
-// committed. The in-memory state the after functions keep (the customer
-// index, the log watch) is so updated in commit order and before a caller
-// hears that its write is stored, as when the writer did it, but the
-// writer goes on with the next group meanwhile. BenchmarkIntake (app)
-// measures it: the after functions took a tenth of the writer's time.
-func (db *DB) answer(done chan<- struct{}) {
-	defer close(done)
-	for g := range db.committed {
-		for _, r := range g.reqs {
-			if g.err == nil && r.after != nil {
-				r.after()
-			}
-			r.done <- g.err
-		}
-	}
-}
-
 // update runs fn in its own read-write transaction (admin writes,
 // pruning), with the same checks as the group commit: the file must still
 // be there, a panic or fault is an error and a failed commit is recorded
@@ -484,30 +344,6 @@ func (db *DB) Problem() error {
 		return fmt.Errorf("the last commit to database file %s failed: %w", db.path, err)
 	}
 	return nil
-}
-
-// join appends the requests waiting now to batch, up to MaxGroup, and
-// reports whether there were any.
-func (db *DB) join(batch *[]*writeReq) bool {
-	n := len(*batch)
-	for len(*batch) < db.opts.MaxGroup {
-		select {
-		case r := <-db.reqs:
-			*batch = append(*batch, r)
-		default:
-			return len(*batch) > n
-		}
-	}
-	return len(*batch) > n
-}
-
-func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("panic in store write: %v", p)
-		}
-	}()
-	return fn(tx)
 }
 
 // itob encodes v as 8 big-endian bytes so keys sort numerically.
