@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -119,14 +117,7 @@ func TestFieldIndexBlocks(t *testing.T) {
 // field-first index keys, and checks that schema 4 serves the same field
 // filters from its own index.
 func TestMigrateV3(t *testing.T) {
-	data, err := os.ReadFile("testdata/v3.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "robaws-edge.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := copyFixture(t, "v3.db")
 	var oldKeys int
 	schema, _ := rawFile(t, path, func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketIdxHistFieldV3); b != nil {

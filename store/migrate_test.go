@@ -15,10 +15,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// copyFixture copies testdata/v1.db, written by schema 1, into a temp dir.
-func copyFixture(t *testing.T) string {
+// copyFixture copies testdata/name (v1.db, written by schema 1, or v3.db)
+// into a temp dir.
+func copyFixture(t *testing.T, name string) string {
 	t.Helper()
-	data, err := os.ReadFile("testdata/v1.db")
+	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ var dumpOpts = cmp.Options{
 
 func TestMigrateV1(t *testing.T) {
 	ctx := context.Background()
-	path := copyFixture(t)
+	path := copyFixture(t, "v1.db")
 	schema, before := rawFile(t, path, nil)
 	if schema != 1 || len(before) != 4 {
 		t.Fatalf("fixture: got schema %d with %d customers, want schema 1 with 4", schema, len(before))
@@ -169,7 +170,7 @@ func TestMigrateV1(t *testing.T) {
 // TestMigrateV1Atomic checks that a migration that fails half way leaves
 // the file as schema 1 wrote it.
 func TestMigrateV1Atomic(t *testing.T) {
-	path := copyFixture(t)
+	path := copyFixture(t, "v1.db")
 	// "999" sorts after every fixture customer, so the others are
 	// rewritten before the migration reaches it.
 	_, before := rawFile(t, path, func(tx *bolt.Tx) error {
