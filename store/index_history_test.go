@@ -101,6 +101,26 @@ func TestFieldIndexBlocks(t *testing.T) {
 	if got := historySeqs(t, db, HistoryFilter{Field: "role", Limit: 10}); len(got) != 115 || got[0] != all[0]-99+98 {
 		t.Errorf("role: got %d entries starting %v, want the 15 of the last round and the 100 of the first", len(got), got[:min(3, len(got))])
 	}
+	// The walk itself yields exactly the entries that changed the field
+	// (FindHistory checks each entry again, which would hide extra ones).
+	err := db.view(func(tx *bolt.Tx) error {
+		for _, field := range []string{"email", "role", "phone"} {
+			want := changedSeqs(t, db, field)
+			got := slices.Collect(fieldWalk(tx.Bucket(bucketIdxHistField), field, 0, all[0]))
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("fieldWalk(%s): got %d seqs, want %d", field, len(got), len(want))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cursor past the newest entry starts at the newest, at once.
+	page, _, err := db.FindHistory(ctx, HistoryFilter{Field: "role", Limit: 3, Cursor: "18446744073709551615"})
+	if err != nil || len(page) != 3 || page[0].Seq != all[0]-1 {
+		t.Fatalf("role from a huge cursor: %d entries (%v), want the newest 3", len(page), err)
+	}
 	// A cursor at a block boundary continues below it.
 	boundary := uint64(2 * histBlock)
 	got := historySeqs(t, db, HistoryFilter{Field: "email", Limit: 5, Cursor: fmt.Sprint(boundary)})

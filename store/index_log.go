@@ -201,12 +201,14 @@ func fieldWalk(b *bolt.Bucket, field string, before, last uint64) func(yield fun
 			return
 		}
 		for block := top / histBlock; ; block-- {
+			// Bits past the value's end are 0; a longer (damaged) value
+			// cannot reach outside its block.
 			v := b.Get(histFieldKey(block, field))
-			hi := uint64(len(v))*8 - 1
+			hi := min(len(v)*8, histBlock) - 1
 			if block == top/histBlock {
-				hi = min(hi, top%histBlock)
+				hi = min(hi, int(top%histBlock))
 			}
-			for i := int64(hi); len(v) > 0 && i >= 0; i-- {
+			for i := hi; i >= 0; i-- {
 				if v[i/8]&(1<<(i%8)) != 0 && !yield(block*histBlock+uint64(i)) {
 					return
 				}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,6 +112,12 @@ func TestMigrateV1(t *testing.T) {
 	}
 	if err := db.Check(); err != nil {
 		t.Fatal(err)
+	}
+	// The history's field index is built for the migrated history.
+	for _, field := range []string{"name", "email", "address.city"} {
+		if got, want := historySeqs(t, db, HistoryFilter{Field: field}), changedSeqs(t, db, field); !slices.Equal(got, want) || len(want) == 0 {
+			t.Errorf("field %s after migration: got %v, want %v", field, got, want)
+		}
 	}
 	// A new delivery still de-duplicates against an old event id.
 	res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.created", EventID: "evt-101-1", Payload: []byte(`{}`)})
