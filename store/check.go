@@ -537,6 +537,11 @@ func Restore(dbPath, backupPath string) (keptAside string, err error) {
 		}
 		return "", fmt.Errorf("restore: backup refused: %w", err)
 	}
+	// A sound bbolt file may still be one this binary cannot serve: refuse
+	// it now rather than leave a file the daemon will not open.
+	if err := checkSchema(backupPath); err != nil {
+		return "", fmt.Errorf("restore: backup refused: %w", err)
+	}
 	// Hold the lock on the current file for the whole swap, so a daemon
 	// cannot start on it meanwhile.
 	unlock, err := lockFile(dbPath)
@@ -589,4 +594,31 @@ func Restore(dbPath, backupPath string) (keptAside string, err error) {
 		}
 	}
 	return keptAside, nil
+}
+
+// checkSchema reports whether the closed file at path is a robaws-edge
+// database this binary can open: a meta bucket with a schema version no
+// newer than SchemaVersion (older ones are migrated by Open).
+func checkSchema(path string) error {
+	bdb, err := openReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	var schema []byte
+	err = safeView(bdb, func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			schema = meta.Get(keySchema)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case len(schema) != 8:
+		return fmt.Errorf("%s is not a robaws-edge database (no schema version in it)", path)
+	case btoi(schema) > SchemaVersion:
+		return fmt.Errorf("%s was written by a newer robaws-edge (schema %d; this binary reads up to %d): restore it with that version", path, btoi(schema), SchemaVersion)
+	}
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // writeDB fills a real database file through the store (several MB) and
@@ -214,6 +216,30 @@ func TestRestore(t *testing.T) {
 	os.WriteFile(bad, good[:len(good)/2], 0o600)
 	if _, err := Restore(dbPath, bad); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Restore of a damaged backup: got %v, want ErrDamaged", err)
+	}
+	if now, _ := os.ReadFile(dbPath); !bytes.Equal(now, before) {
+		t.Fatal("current file changed by a refused restore")
+	}
+
+	// A sound bbolt file this binary cannot serve is refused too: one
+	// written by a newer schema, one that is not robaws-edge's.
+	newer := filepath.Join(dir, "newer.db")
+	os.WriteFile(newer, good, 0o600)
+	rawFile(t, newer, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, itob(SchemaVersion+1))
+	})
+	if _, err := Restore(dbPath, newer); err == nil || !strings.Contains(err.Error(), "newer robaws-edge") {
+		t.Fatalf("Restore of a newer schema: got %v, want it refused naming the newer version", err)
+	}
+	foreign := filepath.Join(dir, "foreign.db")
+	fdb, err := bolt.Open(foreign, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdb.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("other")); return err })
+	fdb.Close()
+	if _, err := Restore(dbPath, foreign); err == nil || !strings.Contains(err.Error(), "not a robaws-edge database") {
+		t.Fatalf("Restore of another program's bbolt file: got %v, want it refused", err)
 	}
 	if now, _ := os.ReadFile(dbPath); !bytes.Equal(now, before) {
 		t.Fatal("current file changed by a refused restore")
