@@ -383,12 +383,15 @@ func (d *daemon) retain(ctx context.Context) {
 	tick := time.NewTicker(24 * time.Hour)
 	defer tick.Stop()
 	for {
-		n, err := d.db.PruneEvents(ctx, maxAge)
+		n, held, err := d.db.PruneEvents(ctx, maxAge)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			d.logger.Error("retention", "error", err, "deleted", n)
 		case n > 0:
 			d.logger.Info("retention: old log entries deleted", "deleted", n, "max_age", maxAge.String())
+		}
+		if held > 0 {
+			d.logger.Warn("retention: old log entries kept until forwarding destinations have them", "kept", held, "max_age", maxAge.String())
 		}
 		select {
 		case <-ctx.Done():

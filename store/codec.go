@@ -1,6 +1,10 @@
 package store
 
-import json "github.com/go-json-experiment/json/v1"
+import (
+	"time"
+
+	json "github.com/go-json-experiment/json/v1"
+)
 
 // Every record is stored as the JSON of its type (STYLE §6), through one
 // marshal/unmarshal pair per kind. The quarantine keeps its own framed
@@ -63,6 +67,12 @@ func unmarshalEvent(v []byte, ev *Event) error { return json.Unmarshal(v, ev) }
 type historyRecord struct {
 	HistoryEntry
 	Prev uint64 `json:"prev,omitempty"`
+	// Endpoint, EventID and Version are the change's delivery and the
+	// customer's version after it, for the changes stream (forward.go);
+	// entries written before forwarding have none.
+	Endpoint string    `json:"endpoint,omitempty"`
+	EventID  string    `json:"event_id,omitempty"`
+	Version  time.Time `json:"version,omitzero"`
 }
 
 func marshalHistory(r *historyRecord) ([]byte, error) { return json.Marshal(r) }

@@ -156,10 +156,11 @@ func (c *Customer) Diff(old *Customer) map[string]Change {
 }
 
 type change struct {
-	event   string
-	eventID string
-	logID   *uint64
-	source  string
+	endpoint string
+	event    string
+	eventID  string
+	logID    *uint64
+	source   string
 }
 
 // applyCustomer upserts c unless the stored version is newer (stale). It
@@ -211,6 +212,7 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 		entry, err := marshalHistory(&historyRecord{
 			HistoryEntry: HistoryEntry{CustomerID: c.ID, At: now, LogID: ch.logID, Source: ch.source, Event: ch.event, Changes: changed},
 			Prev:         c.historyHead,
+			Endpoint:     ch.endpoint, EventID: ch.eventID, Version: c.Version,
 		})
 		if err != nil {
 			return nil, false, "", err
@@ -313,7 +315,12 @@ func (db *DB) ApplyCustomers(ctx context.Context, cs []*Customer, source string)
 			}
 		}
 		return nil
-	}, func() { db.index.putAll(stored) })
+	}, func() {
+		db.index.putAll(stored)
+		if applied > 0 {
+			db.streams.fire()
+		}
+	})
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -157,6 +157,9 @@ func (db *DB) Ingest(ctx context.Context, d *Delivery) (Result, error) {
 		if res.LogID != 0 {
 			db.watch.publish(res.LogID)
 		}
+		if res.Status == StatusProcessed {
+			db.streams.fire()
+		}
 	})
 	if err != nil {
 		return Result{}, err
@@ -171,7 +174,7 @@ func (d *Delivery) change() change {
 	if source == "" {
 		source = SourceWebhook
 	}
-	return change{event: d.Event, eventID: d.EventID, source: source}
+	return change{endpoint: d.Endpoint, event: d.Event, eventID: d.EventID, source: source}
 }
 
 func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
@@ -201,12 +204,13 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 
 	var ev *Event
 	by := "delivery"
+	prevStatus := ""
 	if d.ReplayOf != 0 {
 		old, err := findEvent(tx, d.ReplayOf)
 		if err != nil {
 			return Result{}, nil, err
 		}
-		by = "replay"
+		by, prevStatus = "replay", old.Status
 		if len(old.StatusHistory) == 0 {
 			// Entries stored before status histories began.
 			old.StatusHistory = []StatusChange{{At: old.ReceivedAt, Status: old.Status, By: "delivery"}}
@@ -291,6 +295,11 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	}
 	if err := indexEvent(tx, db.counts, ev); err != nil {
 		return Result{}, nil, err
+	}
+	if ev.Status == StatusProcessed && prevStatus != StatusProcessed {
+		if err := streamProcessed(tx, ev, now); err != nil {
+			return Result{}, nil, err
+		}
 	}
 	if ev.Status == StatusRejected {
 		if err := db.trimQuarantine(tx, db.counts, ev.ID); err != nil {

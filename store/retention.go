@@ -15,47 +15,57 @@ const pruneChunk = 2000
 // PruneEvents deletes the log entries received more than maxAge before
 // db.Now(), with everything kept for them: stored or quarantined payload,
 // index entries, de-duplication key and their share of the status and event
-// counters. Customers and their history stay (history keeps its log_id). A
-// maxAge <= 0 keeps everything. It works in short transactions and returns
-// how many entries it deleted, also when ctx ends it early.
-func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (int, error) {
+// counters. Customers and their history stay (history keeps its log_id).
+// An entry that a forwarding destination has not delivered yet is kept
+// until it has: held counts those. A maxAge <= 0 keeps everything. It works
+// in short transactions and returns how many entries it deleted, also when
+// ctx ends it early.
+func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (deleted, held int, err error) {
 	if maxAge <= 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	cutoff := db.Now().Add(-maxAge)
-	total := 0
+	var keep map[uint64]bool
+	if err := db.view(func(tx *bolt.Tx) error {
+		keep, err = forwardHeld(tx)
+		return err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("prune log: %w", err)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return total, err
+			return deleted, held, err
 		}
-		n, more := 0, false
+		n, h, more := 0, 0, false
 		err := db.update(func(tx *bolt.Tx) error {
 			var err error
-			n, more, err = pruneEvents(tx, cutoff, pruneChunk)
+			n, h, more, err = pruneEvents(tx, cutoff, pruneChunk, keep)
 			return err
 		})
 		if err != nil {
-			return total, fmt.Errorf("prune log: %w", err)
+			return deleted, held, fmt.Errorf("prune log: %w", err)
 		}
-		total += n
+		deleted += n
+		held = max(held, h)
 		if !more {
-			return total, nil
+			return deleted, held, nil
 		}
 	}
 }
 
 // pruneEvents deletes up to max entries received before cutoff, oldest
-// first, and reports whether more may remain.
-func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
+// first, except those in keep (which it counts), and reports whether more
+// may remain.
+func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int, keep map[uint64]bool) (int, int, bool, error) {
 	logs := tx.Bucket(bucketLogs)
 	// Collect first: deleting while a cursor walks may skip keys.
 	var old []*Event
-	more := false
+	more, held := false, 0
 	c := logs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var ev Event
 		if err := unmarshalEvent(v, &ev); err != nil {
-			return 0, false, fmt.Errorf("decode log entry %d: %w", btoi(k), err)
+			return 0, 0, false, fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 		}
 		// Keys are in arrival order and received_at nearly so; concurrent
 		// arrivals may overlap by a little, so look a minute further.
@@ -63,6 +73,10 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
 			break
 		}
 		if !ev.ReceivedAt.Before(cutoff) {
+			continue
+		}
+		if keep[ev.ID] {
+			held++
 			continue
 		}
 		if len(old) == max {
@@ -76,28 +90,31 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, bool, error) {
 	for _, ev := range old {
 		key := itob(ev.ID)
 		if err := unindexEvent(tx, cnt, ev); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		if err := payloads.Delete(key); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		if err := dropQuarantined(tx, ev.ID); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		if ev.EventID != "" {
 			dkey := []byte(ev.Endpoint + "\x00" + ev.EventID)
 			if v := dedup.Get(dkey); v != nil && btoi(v) == ev.ID {
 				if err := dedup.Delete(dkey); err != nil {
-					return 0, false, err
+					return 0, 0, false, err
 				}
 			}
 		}
 		if err := logs.Delete(key); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 	}
 	if err := cnt.flush(); err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	return len(old), more, nil
+	if err := pruneStream(tx); err != nil {
+		return 0, 0, false, err
+	}
+	return len(old), held, more, nil
 }

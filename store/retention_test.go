@@ -95,10 +95,10 @@ func TestPruneEvents(t *testing.T) {
 		t.Fatalf("history before: %d entries, %v", len(history), err)
 	}
 
-	if n, err := db.PruneEvents(context.Background(), 0); n != 0 || err != nil {
+	if n, _, err := db.PruneEvents(context.Background(), 0); n != 0 || err != nil {
 		t.Fatalf("PruneEvents(0) = %d, %v; want nothing deleted", n, err)
 	}
-	n, err := db.PruneEvents(context.Background(), maxAge)
+	n, _, err := db.PruneEvents(context.Background(), maxAge)
 	if err != nil || n != len(old) {
 		t.Fatalf("PruneEvents = %d, %v; want %d", n, err, len(old))
 	}
@@ -179,7 +179,7 @@ func TestPruneEventsStopsWithContext(t *testing.T) {
 	ingestAll(t, db, []*store.Delivery{retentionDelivery("failed", 1, t0.Add(-48*time.Hour))})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if n, err := db.PruneEvents(ctx, time.Hour); n != 0 || !errors.Is(err, context.Canceled) {
+	if n, _, err := db.PruneEvents(ctx, time.Hour); n != 0 || !errors.Is(err, context.Canceled) {
 		t.Errorf("PruneEvents = %d, %v; want 0, context.Canceled", n, err)
 	}
 }

@@ -67,7 +67,7 @@ var (
 	bucketHistory    = []byte("history")    // itob(seq) -> history entry, chained per customer (Prev)
 	bucketSecrets    = []byte("secrets")    // secret id -> Secret
 	allBuckets       = [][]byte{bucketMeta, bucketLogs, bucketPayloads, bucketQuarantine, bucketDedup, bucketIdxStatus, bucketStats, bucketCustomers, bucketHistory, bucketSecrets,
-		bucketIdxClient, bucketIdxEvent, bucketIdxEventStatus, bucketRecent, bucketIdxHistField}
+		bucketIdxClient, bucketIdxEvent, bucketIdxEventStatus, bucketRecent, bucketIdxHistField, bucketForward}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
 	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
@@ -131,6 +131,9 @@ type DB struct {
 	index *customerIndex
 	// watch tells the log stream which entries commits created or changed.
 	watch watch
+	// streams fires after commits that may have added to a forwarding
+	// stream (forward.go).
+	streams signal
 
 	// file is the identity of the file bbolt opened, to notice the path
 	// being removed or replaced under the running daemon.
@@ -233,6 +236,16 @@ func (db *DB) init() error {
 		}
 		if err := migrate(tx); err != nil {
 			return err
+		}
+		// The events stream of forwarding (forward.go) is filled from the
+		// log the first time a file is opened by a version that has it.
+		if tx.Bucket(bucketFwdEvents) == nil {
+			if _, err := tx.CreateBucket(bucketFwdEvents); err != nil {
+				return err
+			}
+			if err := backfillStream(tx); err != nil {
+				return fmt.Errorf("fill the events stream: %w", err)
+			}
 		}
 		return recountQuarantine(tx)
 	})

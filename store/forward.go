@@ -1,0 +1,717 @@
+package store
+
+// What the forwarding destinations (SPEC §8) keep in the database. The log
+// is the outbox: no copy of a delivery is written for a destination. The
+// events stream is an index, fwd_events, with one key per log entry that
+// became processed (a replay that turns a failed entry processed appends it
+// then); the changes stream is the history bucket itself. Each destination
+// keeps, in a bucket of its own under "forward", its cursor into its stream
+// (the last position passed), its counters and pause, the items set aside
+// as dead, and a queue of re-sent items.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	json "github.com/go-json-experiment/json/v1"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Streams a destination can follow (SPEC §8).
+const (
+	// StreamEvents is every delivery in the order it became processed.
+	StreamEvents = "events"
+	// StreamChanges is every customer change in history order.
+	StreamChanges = "changes"
+)
+
+var (
+	// bucketFwdEvents: itob(seq) -> fwdEvent (the events stream).
+	bucketFwdEvents = []byte("fwd_events")
+	// bucketForward: destination name -> bucket {state, dead/, queue/}.
+	bucketForward = []byte("forward")
+	keyFwdState   = []byte("state")
+	bucketFwdDead = []byte("dead")  // itob(ref) -> ForwardDead
+	bucketFwdQ    = []byte("queue") // itob(after) itob(n) -> itob(ref) itob(unix ms)
+)
+
+// fwdEvent is a fwd_events value: the log id, when the entry became
+// processed (unix ms), a flag byte (1 = test data) and the event name, so
+// that a destination's filters and its pending count read no log entry.
+func fwdEvent(logID uint64, at time.Time, test bool, event string) []byte {
+	v := make([]byte, 17, 17+len(event))
+	binary.BigEndian.PutUint64(v, logID)
+	binary.BigEndian.PutUint64(v[8:], uint64(at.UnixMilli()))
+	if test {
+		v[16] = 1
+	}
+	return append(v, event...)
+}
+
+// parseFwdEvent undoes fwdEvent; ok is false for a value too short.
+func parseFwdEvent(v []byte) (logID uint64, at time.Time, test bool, event string, ok bool) {
+	if len(v) < 17 {
+		return 0, time.Time{}, false, "", false
+	}
+	return binary.BigEndian.Uint64(v), time.UnixMilli(int64(binary.BigEndian.Uint64(v[8:]))).UTC(), v[16] == 1, string(v[17:]), true
+}
+
+// streamProcessed appends log entry ev, which just became processed, to the
+// events stream.
+func streamProcessed(tx *bolt.Tx, ev *Event, at time.Time) error {
+	b := tx.Bucket(bucketFwdEvents)
+	b.FillPercent = appendFill
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(itob(seq), fwdEvent(ev.ID, at, ev.Test, ev.Event))
+}
+
+// backfillStream fills a new fwd_events bucket from the log, for a file
+// written before forwarding existed: every processed entry, in log order,
+// at the time its status history says it became processed.
+func backfillStream(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketFwdEvents)
+	b.FillPercent = appendFill
+	return tx.Bucket(bucketLogs).ForEach(func(k, v []byte) error {
+		var ev Event
+		if err := unmarshalEvent(v, &ev); err != nil {
+			return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
+		}
+		if ev.Status != StatusProcessed {
+			return nil
+		}
+		at := ev.ReceivedAt
+		for _, s := range ev.StatusHistory {
+			if s.Status == StatusProcessed {
+				at = s.At
+			}
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		return b.Put(itob(seq), fwdEvent(ev.ID, at, ev.Test, ev.Event))
+	})
+}
+
+// ForwardFilter says which items of a stream a destination forwards.
+type ForwardFilter struct {
+	// Events keeps only these event names (events stream); empty keeps all.
+	Events []string
+	// IncludeTest forwards test data (send-test's TEST- clients) too.
+	IncludeTest bool
+}
+
+func (f ForwardFilter) keep(event string, test bool) bool {
+	if test && !f.IncludeTest {
+		return false
+	}
+	return len(f.Events) == 0 || slices.Contains(f.Events, event)
+}
+
+// ForwardItem is one item of a stream, ready to send.
+type ForwardItem struct {
+	// Seq is the item's position in its stream; 0 for a re-sent item.
+	Seq uint64
+	// Ref is the log id (events) or the history sequence (changes).
+	Ref uint64
+	// ID is the item's id, derived from what it is (SPEC §8).
+	ID string
+	// At is when the item entered its stream (or the queue).
+	At time.Time
+	// Endpoint and Event are the delivery's; Endpoint is "sync" for a
+	// change from a sync.
+	Endpoint string
+	Event    string
+	// LogID is the log entry the item comes from; nil for a sync change.
+	LogID *uint64
+	// Body is what is sent: the raw payload (events) or the change item's
+	// JSON (changes).
+	Body []byte
+}
+
+// ChangeItem is an item of the changes stream (SPEC §8): the history entry
+// plus the customer as the change left it, raw omitted.
+type ChangeItem struct {
+	Seq        uint64            `json:"seq"`
+	CustomerID string            `json:"customer_id"`
+	At         time.Time         `json:"at"`
+	Source     string            `json:"source"`
+	Event      string            `json:"event"`
+	EventID    *string           `json:"event_id"`
+	LogID      *uint64           `json:"log_id"`
+	Changes    map[string]Change `json:"changes"`
+	Customer   *Customer         `json:"customer"`
+}
+
+// ForwardState is a destination's position and counters, kept in the
+// database.
+type ForwardState struct {
+	Stream string `json:"stream"`
+	// Cursor is the last stream position passed: delivered, set aside as
+	// dead or skipped by the filter.
+	Cursor    uint64    `json:"cursor"`
+	Delivered uint64    `json:"delivered"`
+	Paused    bool      `json:"paused"`
+	LastOK    time.Time `json:"last_success_at,omitzero"`
+	// Head and Refusals count the refusals in a row of the item about to
+	// be sent (its id), so a restart does not reset them.
+	Head     string `json:"head,omitempty"`
+	Refusals int    `json:"refusals,omitempty"`
+}
+
+// ForwardDead is an item set aside after refusals (SPEC §8).
+type ForwardDead struct {
+	ItemID         string    `json:"item_id"`
+	Ref            uint64    `json:"ref"`
+	LogID          *uint64   `json:"log_id"`
+	DeadAt         time.Time `json:"dead_at"`
+	Attempts       int       `json:"attempts"`
+	LastStatusCode int       `json:"last_status_code"`
+	LastError      string    `json:"last_error"`
+}
+
+// ForwardQueued is a re-sent item waiting in a destination's queue: it goes
+// once the cursor has passed After.
+type ForwardQueued struct {
+	Key   []byte
+	Ref   uint64
+	After uint64
+	At    time.Time
+}
+
+// ForwardDestination names a configured destination for InitForward.
+type ForwardDestination struct {
+	Name   string
+	Stream string
+	// Beginning starts a new destination at the oldest item kept instead
+	// of after the newest.
+	Beginning bool
+}
+
+// InitForward makes sure every destination has its state (a new one
+// starts at the end of its stream, or at its beginning), and drops the
+// state of destinations no longer configured, returning their names. A
+// destination whose stream changed starts anew.
+func (db *DB) InitForward(ctx context.Context, dests []ForwardDestination) (dropped []string, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	err = db.update(func(tx *bolt.Tx) error {
+		dropped = dropped[:0]
+		root := tx.Bucket(bucketForward)
+		keep := map[string]bool{}
+		for _, d := range dests {
+			keep[d.Name] = true
+			b, err := root.CreateBucketIfNotExists([]byte(d.Name))
+			if err != nil {
+				return err
+			}
+			st, err := forwardState(b)
+			if err != nil {
+				return err
+			}
+			if st != nil && st.Stream == d.Stream {
+				continue
+			}
+			for _, sub := range [][]byte{bucketFwdDead, bucketFwdQ} {
+				if b.Bucket(sub) != nil {
+					if err := b.DeleteBucket(sub); err != nil {
+						return err
+					}
+				}
+			}
+			fresh := &ForwardState{Stream: d.Stream}
+			if !d.Beginning {
+				fresh.Cursor = streamEnd(tx, d.Stream)
+			}
+			if err := putForwardState(b, fresh); err != nil {
+				return err
+			}
+		}
+		var gone [][]byte
+		err := root.ForEachBucket(func(k []byte) error {
+			if !keep[string(k)] {
+				gone = append(gone, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := root.DeleteBucket(k); err != nil {
+				return err
+			}
+			dropped = append(dropped, string(k))
+		}
+		return nil
+	})
+	return dropped, err
+}
+
+func forwardState(b *bolt.Bucket) (*ForwardState, error) {
+	v := b.Get(keyFwdState)
+	if v == nil {
+		return nil, nil
+	}
+	var st ForwardState
+	if err := json.Unmarshal(v, &st); err != nil {
+		return nil, fmt.Errorf("decode forward state: %w", err)
+	}
+	return &st, nil
+}
+
+func putForwardState(b *bolt.Bucket, st *ForwardState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return b.Put(keyFwdState, v)
+}
+
+// streamEnd is the newest position of stream.
+func streamEnd(tx *bolt.Tx, stream string) uint64 {
+	b := tx.Bucket(bucketFwdEvents)
+	if stream == StreamChanges {
+		b = tx.Bucket(bucketHistory)
+	}
+	k, _ := b.Cursor().Last()
+	return btoi(k)
+}
+
+// destBucket returns the bucket of destination name, or ErrNotFound.
+func destBucket(tx *bolt.Tx, name string) (*bolt.Bucket, error) {
+	b := tx.Bucket(bucketForward).Bucket([]byte(name))
+	if b == nil {
+		return nil, fmt.Errorf("forward destination %s: %w", name, ErrNotFound)
+	}
+	return b, nil
+}
+
+// FindForwardState returns destination name's state. Returns ErrNotFound
+// for a destination InitForward did not set up.
+func (db *DB) FindForwardState(ctx context.Context, name string) (*ForwardState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var st *ForwardState
+	err := db.view(func(tx *bolt.Tx) error {
+		b, err := destBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		if st, err = forwardState(b); err == nil && st == nil {
+			err = fmt.Errorf("forward destination %s: %w", name, ErrNotFound)
+		}
+		return err
+	})
+	return st, err
+}
+
+// ForwardUpdate is what one step of a destination writes, in one
+// transaction: its state, an item set aside as dead, a queued item done.
+type ForwardUpdate struct {
+	State   *ForwardState
+	Dead    *ForwardDead
+	Dequeue []byte
+}
+
+// UpdateForward writes u for destination name. It shares the group commit
+// with the deliveries (no fsync of its own).
+func (db *DB) UpdateForward(ctx context.Context, name string, u ForwardUpdate) error {
+	return db.group(ctx, func(tx *bolt.Tx) error {
+		b, err := destBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		if u.State != nil {
+			if err := putForwardState(b, u.State); err != nil {
+				return err
+			}
+		}
+		if u.Dead != nil {
+			dead, err := b.CreateBucketIfNotExists(bucketFwdDead)
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(u.Dead)
+			if err != nil {
+				return err
+			}
+			if err := dead.Put(itob(u.Dead.Ref), v); err != nil {
+				return err
+			}
+		}
+		if u.Dequeue != nil {
+			if q := b.Bucket(bucketFwdQ); q != nil {
+				return q.Delete(u.Dequeue)
+			}
+		}
+		return nil
+	}, nil)
+}
+
+// SetForwardPaused pauses or resumes destination name (a pause survives a
+// restart).
+func (db *DB) SetForwardPaused(ctx context.Context, name string, paused bool) error {
+	return db.update(func(tx *bolt.Tx) error {
+		b, err := destBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		st, err := forwardState(b)
+		if err != nil || st == nil {
+			return err
+		}
+		st.Paused = paused
+		return putForwardState(b, st)
+	})
+}
+
+// FindForwardDead lists destination name's dead items, newest first.
+func (db *DB) FindForwardDead(ctx context.Context, name string) ([]ForwardDead, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []ForwardDead
+	err := db.view(func(tx *bolt.Tx) error {
+		b, err := destBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		dead := b.Bucket(bucketFwdDead)
+		if dead == nil {
+			return nil
+		}
+		return dead.ForEach(func(k, v []byte) error {
+			var d ForwardDead
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode dead item: %w", err)
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	slices.SortStableFunc(out, func(a, b ForwardDead) int { return b.DeadAt.Compare(a.DeadAt) })
+	return out, err
+}
+
+// QueueForward queues refs (log ids or history sequences of the
+// destination's stream) to be sent again after what is pending now; with
+// dead set, every dead item is queued too and leaves the dead list. It
+// returns how many were queued.
+func (db *DB) QueueForward(ctx context.Context, name string, refs []uint64, dead bool) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	err := db.update(func(tx *bolt.Tx) error {
+		n = 0
+		b, err := destBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		st, err := forwardState(b)
+		if err != nil || st == nil {
+			return err
+		}
+		all := slices.Clone(refs)
+		if d := b.Bucket(bucketFwdDead); dead && d != nil {
+			err := d.ForEach(func(k, _ []byte) error {
+				all = append(all, btoi(k))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if err := b.DeleteBucket(bucketFwdDead); err != nil {
+				return err
+			}
+		}
+		q, err := b.CreateBucketIfNotExists(bucketFwdQ)
+		if err != nil {
+			return err
+		}
+		after := streamEnd(tx, st.Stream)
+		now := db.Now().UTC()
+		for _, ref := range all {
+			seq, err := q.NextSequence()
+			if err != nil {
+				return err
+			}
+			v := make([]byte, 16)
+			binary.BigEndian.PutUint64(v, ref)
+			binary.BigEndian.PutUint64(v[8:], uint64(now.UnixMilli()))
+			if err := q.Put(append(itob(after), itob(seq)...), v); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// FindForwardQueue lists destination name's queued items, oldest first.
+func (db *DB) FindForwardQueue(ctx context.Context, name string) ([]ForwardQueued, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []ForwardQueued
+	err := db.view(func(tx *bolt.Tx) error {
+		b, err := destBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		q := b.Bucket(bucketFwdQ)
+		if q == nil {
+			return nil
+		}
+		return q.ForEach(func(k, v []byte) error {
+			if len(k) != 16 || len(v) != 16 {
+				return nil
+			}
+			out = append(out, ForwardQueued{Key: bytes.Clone(k), After: btoi(k[:8]), Ref: btoi(v[:8]),
+				At: time.UnixMilli(int64(btoi(v[8:]))).UTC()})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ForwardPending counts the items of stream after position after that f
+// forwards, and returns when the first of them entered the stream (zero
+// when none) and the stream's newest position.
+func (db *DB) ForwardPending(ctx context.Context, stream string, after uint64, f ForwardFilter) (n int, oldest time.Time, end uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, time.Time{}, 0, err
+	}
+	err = db.view(func(tx *bolt.Tx) error {
+		n, oldest, end = 0, time.Time{}, streamEnd(tx, stream)
+		return walkStream(tx, stream, after, func(seq uint64, h streamHead) (bool, error) {
+			if f.keep(h.event, h.test) {
+				if n == 0 {
+					oldest = h.at
+				}
+				n++
+			}
+			return true, nil
+		})
+	})
+	return n, oldest, end, err
+}
+
+// streamHead is what walkStream reads of an item without loading it.
+type streamHead struct {
+	ref   uint64
+	at    time.Time
+	test  bool
+	event string
+}
+
+// walkStream calls fn for each item of stream after position after, in
+// order, until fn returns false.
+func walkStream(tx *bolt.Tx, stream string, after uint64, fn func(seq uint64, h streamHead) (bool, error)) error {
+	if stream == StreamChanges {
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Seek(itob(after + 1)); k != nil; k, v = c.Next() {
+			var r struct {
+				CustomerID string    `json:"customer_id"`
+				At         time.Time `json:"at"`
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode history %d: %w", btoi(k), err)
+			}
+			seq := btoi(k)
+			if ok, err := fn(seq, streamHead{ref: seq, at: r.At, test: IsTestID(r.CustomerID), event: changeEvent}); !ok || err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c := tx.Bucket(bucketFwdEvents).Cursor()
+	for k, v := c.Seek(itob(after + 1)); k != nil; k, v = c.Next() {
+		logID, at, test, event, ok := parseFwdEvent(v)
+		if !ok {
+			continue
+		}
+		if ok, err := fn(btoi(k), streamHead{ref: logID, at: at, test: test, event: event}); !ok || err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changeEvent is the event name of every change item (robaws-event).
+const changeEvent = "customer.changed"
+
+// ReadForward returns up to max items of stream after position after that
+// f forwards, loaded and ready to send, and the last position it looked at
+// (items skipped by the filter, or whose log entry is gone, are passed).
+func (db *DB) ReadForward(ctx context.Context, stream string, after uint64, max int, f ForwardFilter) ([]ForwardItem, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, after, err
+	}
+	var items []ForwardItem
+	last := after
+	err := db.view(func(tx *bolt.Tx) error {
+		items, last = items[:0], after
+		var refs []uint64
+		var heads []streamHead
+		var seqs []uint64
+		err := walkStream(tx, stream, after, func(seq uint64, h streamHead) (bool, error) {
+			if len(seqs) == max {
+				return false, nil
+			}
+			last = seq
+			if f.keep(h.event, h.test) {
+				refs, heads, seqs = append(refs, h.ref), append(heads, h), append(seqs, seq)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		loaded, err := loadItems(tx, stream, refs)
+		if err != nil {
+			return err
+		}
+		for i, it := range loaded {
+			if it == nil {
+				continue // pruned or damaged: nothing to send
+			}
+			it.Seq, it.At = seqs[i], heads[i].at
+			items = append(items, *it)
+		}
+		return nil
+	})
+	return items, last, err
+}
+
+// LoadForward loads the items refs of stream (for re-sent items); a ref
+// whose entry is gone is nil.
+func (db *DB) LoadForward(ctx context.Context, stream string, refs []uint64) ([]*ForwardItem, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*ForwardItem
+	err := db.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = loadItems(tx, stream, refs)
+		return err
+	})
+	return out, err
+}
+
+func loadItems(tx *bolt.Tx, stream string, refs []uint64) ([]*ForwardItem, error) {
+	if stream == StreamChanges {
+		return loadChanges(tx, refs)
+	}
+	out := make([]*ForwardItem, len(refs))
+	for i, id := range refs {
+		ev, err := findEvent(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		body := tx.Bucket(bucketPayloads).Get(itob(id))
+		if body == nil {
+			continue
+		}
+		logID := ev.ID
+		out[i] = &ForwardItem{Ref: id, ID: ev.Endpoint + ":" + ev.EventID, At: ev.ReceivedAt,
+			Endpoint: ev.Endpoint, Event: ev.Event, LogID: &logID, Body: bytes.Clone(body)}
+	}
+	return out, nil
+}
+
+// forwardHeld returns the log entries that a destination of the events
+// stream has not delivered yet (after its cursor, or queued): retention
+// keeps them.
+func forwardHeld(tx *bolt.Tx) (map[uint64]bool, error) {
+	held := map[uint64]bool{}
+	root := tx.Bucket(bucketForward)
+	err := root.ForEachBucket(func(name []byte) error {
+		b := root.Bucket(name)
+		st, err := forwardState(b)
+		if err != nil || st == nil || st.Stream != StreamEvents {
+			return err
+		}
+		if q := b.Bucket(bucketFwdQ); q != nil {
+			err := q.ForEach(func(_, v []byte) error {
+				if len(v) >= 8 {
+					held[btoi(v[:8])] = true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return walkStream(tx, StreamEvents, st.Cursor, func(_ uint64, h streamHead) (bool, error) {
+			held[h.ref] = true
+			return true, nil
+		})
+	})
+	return held, err
+}
+
+// pruneStream deletes the oldest keys of the events stream whose log
+// entry retention deleted, up to the first one still kept.
+func pruneStream(tx *bolt.Tx) error {
+	b, logs := tx.Bucket(bucketFwdEvents), tx.Bucket(bucketLogs)
+	var gone [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(gone) < pruneChunk; k, v = c.Next() {
+		logID, _, _, _, ok := parseFwdEvent(v)
+		if ok && logs.Get(itob(logID)) != nil {
+			break
+		}
+		gone = append(gone, bytes.Clone(k))
+	}
+	for _, k := range gone {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// signal is a channel closed (and replaced) each time it fires: any number
+// of goroutines wait for the next firing without a registration.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// ForwardWake returns a channel closed at the next commit that may have
+// added to a stream (a delivery, a replay, a sync).
+func (db *DB) ForwardWake() <-chan struct{} { return db.streams.wait() }
