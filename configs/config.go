@@ -41,6 +41,8 @@ type Config struct {
 	Customers CustomersConfig           `yaml:"customers"`
 	Retention RetentionConfig           `yaml:"retention"`
 	Health    HealthConfig              `yaml:"health"`
+	// Forward holds the destinations, by name (SPEC §8).
+	Forward map[string]ForwardConfig `yaml:"forward"`
 }
 
 // LogConfig is the log section.
@@ -261,6 +263,9 @@ func Parse(data []byte) (Config, error) {
 				ep.Events = def.Events
 			}
 			cfg.Endpoints[defaultEndpointName] = ep
+		}
+		for name, f := range cfg.Forward {
+			cfg.Forward[name] = f.withDefaults()
 		}
 		err = cfg.validate(env)
 	}

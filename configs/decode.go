@@ -36,6 +36,25 @@ func expandEnv(data []byte) ([]byte, []string) {
 var secretKeys = map[string]bool{
 	"admin.token": true, "tunnel.authtoken": true, "robaws.password": true, "robaws.api_key": true,
 	"endpoints.*.secrets": true, "endpoints.*.secrets[]": true,
+	"forward.*.secret": true, "forward.*.token": true, "forward.*.credentials": true, "forward.*.headers.*": true,
+	"forward.*.url": true,
+}
+
+// isSecretKey reports whether key (as decode names it, e.g.
+// "forward.office-app.headers.X-Api-Key") is one of secretKeys.
+func isSecretKey(key string) bool {
+	parts := strings.Split(key, ".")
+	if len(parts) >= 3 && (parts[0] == "endpoints" || parts[0] == "forward") {
+		parts[1] = "*"
+	}
+	if len(parts) == 4 && parts[2] == "headers" {
+		parts[3] = "*"
+	}
+	k := strings.Join(parts, ".")
+	if i := strings.IndexByte(k, '['); i >= 0 {
+		k = k[:i] + "[]"
+	}
+	return secretKeys[k]
 }
 
 // envKeys holds the keys whose value came from a ${VAR} (envPaths).
@@ -47,7 +66,7 @@ func (e envKeys) show(key, value string) string {
 	if e[key] || e["*"] {
 		return "a value from ${VAR}, not shown"
 	}
-	if secretKeys[key] {
+	if isSecretKey(key) {
 		return "a secret, not shown"
 	}
 	return strconv.Quote(value)
@@ -264,7 +283,7 @@ func sectionName(typ string) string {
 	names := map[string]string{
 		"Config": "the top level", "LogConfig": "log", "ReceiverConfig": "receiver", "AdminConfig": "admin",
 		"TunnelConfig": "tunnel", "EndpointConfig": "an endpoint", "RobawsConfig": "robaws",
-		"CustomersConfig": "customers", "RetentionConfig": "retention",
+		"CustomersConfig": "customers", "RetentionConfig": "retention", "ForwardConfig": "a forward destination",
 	}
 	if n, ok := names[typ]; ok {
 		return n
@@ -303,5 +322,5 @@ func (c *Config) secretValues() []string {
 	for _, ep := range c.Endpoints {
 		vs = append(vs, ep.Secrets...)
 	}
-	return vs
+	return append(vs, c.forwardSecrets()...)
 }

@@ -158,7 +158,7 @@ func (c *Config) validate(env envKeys) error {
 	case c.Retention.MaxAge < 0:
 		return keyErr("retention.max_age", "must not be negative (0 keeps all)")
 	}
-	return nil
+	return c.validateForward()
 }
 
 // TunnelEnabled reports whether the config asks for an ngrok tunnel:
