@@ -24,6 +24,7 @@ import (
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/cli"
 	"github.com/robaws-edge/robaws-edge/app/customer"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/configs"
@@ -151,6 +152,7 @@ type daemon struct {
 	robaws    *robaws.Client // nil without credentials
 	registrar *robaws.Registrar
 	syncer    *robaws.Syncer
+	forward   *forward.Forwarder
 	// tunnel is the tunnel's supervisor while serve runs one (nil before,
 	// and when the tunnel is off).
 	tunnel atomic.Pointer[tunnel.Supervisor]
@@ -217,15 +219,37 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 			Logger: logger.With("component", "sync"),
 		})
 	}
+	d.forward, err = forward.New(db, forward.Config{Destinations: destinations(cfg), Version: Version(),
+		Logger: logger.With("component", "forward"), OnAttempt: metrics.ForwardAttempt})
+	if err == nil {
+		err = d.forward.Init(context.Background())
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	d.local = app.NewLocal(db, d.recv, app.LocalConfig{
 		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,
 		Tunnel: d.tunnelStatus, Started: d.started, Logger: logger.With("component", "api"),
-		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics, Robaws: d.robaws,
+		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics, Robaws: d.robaws, Forward: d.forward,
 		NoPublicURL:  cfg.Tunnel.Provider == "auto" && !cfg.TunnelEnabled() && (cfg.Receiver.Listen == "" || configs.IsLoopback(cfg.Receiver.Listen)),
 		SilenceAfter: time.Duration(cfg.Health.SilenceAfter),
 	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil
+}
+
+// destinations maps the forward section onto forward's destinations.
+func destinations(cfg configs.Config) []forward.Destination {
+	var out []forward.Destination
+	for _, name := range cfg.ForwardNames() {
+		f := cfg.Forward[name]
+		out = append(out, forward.Destination{Name: name, Kind: f.Kind, URL: f.URL, Stream: f.Stream, Events: f.Events,
+			Secret: f.Secret, Headers: f.Headers, Timeout: time.Duration(f.Timeout), Subject: f.Subject, NATSStream: f.NATSStream,
+			Credentials: f.Credentials, Token: f.Token, Beginning: f.Start == "beginning", AlertAfter: time.Duration(f.AlertAfter),
+			IncludeTest: f.IncludeTest})
+	}
+	return out
 }
 
 // newPublic builds a public receiver app (one per listener).
@@ -315,6 +339,11 @@ func (d *daemon) serve(ctx context.Context) error {
 	defer stopJobs()
 	var jobsWG sync.WaitGroup
 	jobsWG.Go(func() { d.retain(jobs) })
+	jobsWG.Go(func() {
+		if err := d.forward.Run(jobs); err != nil && jobs.Err() == nil {
+			d.logger.Error("forwarding stopped", "error", err)
+		}
+	})
 	if d.syncer != nil && d.cfg.Robaws.SyncInterval > 0 {
 		jobsWG.Go(func() {
 			if err := d.syncer.RunPeriodic(jobs, time.Duration(d.cfg.Robaws.SyncInterval)); err != nil && jobs.Err() == nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -326,4 +327,50 @@ func (c *Client) StartSync(ctx context.Context, since *time.Time) (*robaws.SyncP
 // Sync returns the progress of the running or last sync.
 func (c *Client) Sync(ctx context.Context) (*robaws.SyncProgress, error) {
 	return call[robaws.SyncProgress](ctx, c, http.MethodGet, "/api/sync", nil, nil)
+}
+
+// Forward lists the forwarding destinations (GET /api/forward).
+func (c *Client) Forward(ctx context.Context) ([]forward.Status, error) {
+	p, err := call[Page[forward.Status]](ctx, c, "GET", "/api/forward", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.Items, nil
+}
+
+// ForwardAttempts lists a destination's kept attempts, newest first.
+func (c *Client) ForwardAttempts(ctx context.Context, name string) ([]forward.Attempt, error) {
+	p, err := call[Page[forward.Attempt]](ctx, c, "GET", "/api/forward/"+url.PathEscape(name)+"/attempts", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.Items, nil
+}
+
+// ForwardDead lists a destination's dead items, newest first.
+func (c *Client) ForwardDead(ctx context.Context, name string) ([]DeadItem, error) {
+	p, err := call[Page[DeadItem]](ctx, c, "GET", "/api/forward/"+url.PathEscape(name)+"/dead", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.Items, nil
+}
+
+// ForwardPause pauses (pause true) or resumes a destination.
+func (c *Client) ForwardPause(ctx context.Context, name string, pause bool) (*forward.Status, error) {
+	verb := "/resume"
+	if pause {
+		verb = "/pause"
+	}
+	return call[forward.Status](ctx, c, "POST", "/api/forward/"+url.PathEscape(name)+verb, nil, nil)
+}
+
+// ForwardResend queues items to send again.
+func (c *Client) ForwardResend(ctx context.Context, name string, req ResendRequest) (*ResendAnswer, error) {
+	return call[ResendAnswer](ctx, c, "POST", "/api/forward/"+url.PathEscape(name)+"/resend", nil, req)
+}
+
+// ForwardTest sends one test item and returns the target's answer.
+func (c *Client) ForwardTest(ctx context.Context, name string) (*forward.Attempt, error) {
+	return call[forward.Attempt](ctx, c, "POST", "/api/forward/"+url.PathEscape(name)+"/test", nil, nil)
 }

@@ -91,6 +91,12 @@ func registerConsole(f *fiber.App, h *handler) {
 	post("/webhooks/:id/deactivate", cs.page(cs.handleDeactivate))
 	get("/sync", cs.page(cs.handleSync))
 	post("/sync", cs.page(cs.handleStartSync))
+	get("/forward", cs.page(cs.handleForwardList))
+	get("/forward/:name", cs.page(cs.handleForwardDest))
+	post("/forward/:name/pause", cs.page(cs.handleForwardPause(true)))
+	post("/forward/:name/resume", cs.page(cs.handleForwardPause(false)))
+	post("/forward/:name/resend", cs.page(cs.handleForwardResend))
+	post("/forward/:name/test", cs.page(cs.handleForwardTest))
 }
 
 // errLoginFirst is a console request without a valid session.

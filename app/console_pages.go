@@ -41,6 +41,7 @@ func (cs *console) handleOverview(c *fiber.Ctx) error {
 	return cs.render(c, fiber.StatusOK, "overview", map[string]any{
 		"Health": hl, "Stats": st, "Statuses": statuses, "Events": latest,
 		"Endpoints": h.recv.Endpoints(), "Stream": "/deliveries/stream", "Max": overviewFeedSize,
+		"Forward": h.cfg.Forward.Statuses(),
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -65,6 +66,10 @@ func errorStatus(err error) (int, string) {
 		errors.Is(err, intake.ErrBadSignature):
 		// The reason is the whole text (SPEC §1.3); it names no MAC or secret.
 		return fiber.StatusUnauthorized, err.Error()
+	case errors.Is(err, forward.ErrUnknownDestination), errors.Is(err, forward.ErrUnknownItem):
+		return fiber.StatusNotFound, err.Error()
+	case errors.Is(err, forward.ErrNothingSelected), errors.Is(err, forward.ErrTooMany):
+		return fiber.StatusBadRequest, err.Error()
 	case errors.Is(err, intake.ErrStorageUnavailable):
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):

@@ -20,6 +20,8 @@ const (
 	ProblemSyncFailed       = "sync_failed"
 	ProblemRobawsBudgetLow  = "robaws_budget_low"
 	ProblemSilent           = "silent"
+	ProblemForwardBehind    = "forward_behind"
+	ProblemForwardDead      = "forward_dead"
 )
 
 // health reports the daemon's state from live values: it is "degraded"
@@ -116,6 +118,31 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 				what = "since " + lastDelivery.UTC().Format(time.RFC3339)
 			}
 			add(ProblemSilent, "no delivery arrived %s (health.silence_after %s): check the tunnel and the registration at Robaws, or send one with robaws-edge send-test --public", what, cfg.SilenceAfter)
+		}
+	}
+	return append(ps, forwardProblems(cfg, now)...)
+}
+
+// forwardProblems: a destination that is not paused and holds an item older
+// than its alert_after is behind; one with dead items needs its admin
+// (SPEC §8).
+func forwardProblems(cfg LocalConfig, now time.Time) []Problem {
+	var ps []Problem
+	for _, s := range cfg.Forward.Statuses() {
+		alert := time.Duration(s.AlertAfter * float64(time.Second))
+		if s.Status != "paused" && s.OldestPendingAt != nil && now.Sub(*s.OldestPendingAt) >= alert {
+			answer := "no answer yet"
+			if s.LastError != nil {
+				answer = *s.LastError
+			}
+			ps = append(ps, Problem{Code: ProblemForwardBehind, Message: fmt.Sprintf(
+				"forward destination %s is behind: %d item(s) waiting, the oldest since %s; its last answer: %s: fix the target %s, then resume it (the console's Forwarding page, or robaws-edge forward resume %s)",
+				s.Name, s.Pending, s.OldestPendingAt.UTC().Format(time.RFC3339), answer, s.Target, s.Name)})
+		}
+		if s.Dead > 0 {
+			ps = append(ps, Problem{Code: ProblemForwardDead, Message: fmt.Sprintf(
+				"forward destination %s set %d item(s) aside as dead (its target refused them): see why on the console's Forwarding page (or robaws-edge forward dead %s), fix the target, then resend them (robaws-edge forward resend %s --dead)",
+				s.Name, s.Dead, s.Name, s.Name)})
 		}
 	}
 	return ps

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -67,6 +68,8 @@ type LocalConfig struct {
 	// Now is the clock of health and stats; tests replace it. Default
 	// time.Now.
 	Now func() time.Time
+	// Forward runs the forwarding destinations (SPEC §8); default none.
+	Forward *forward.Forwarder
 	// Metrics are the delivery counters /metrics serves; the receiver must
 	// report to them (intake.Config.OnDelivery = Metrics.Delivery). Default:
 	// a fresh Metrics, which counts no deliveries.
@@ -92,6 +95,9 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
+	if cfg.Forward == nil {
+		cfg.Forward, _ = forward.New(db, forward.Config{}) // no destinations: cannot fail
+	}
 	f := fiber.New(fiber.Config{
 		Immutable:   true,
 		BodyLimit:   1 << 20,
@@ -110,7 +116,7 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 		f.Use(requireToken(cfg.Token))
 	}
 	h := &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}
-	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(prometheus.Gatherers{localGatherer(db, r, cfg.Metrics, cfg.Tunnel), healthGatherer(db, r, cfg)}, promhttp.HandlerOpts{}))
+	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(prometheus.Gatherers{localGatherer(db, r, cfg.Metrics, cfg.Tunnel, cfg.Forward), healthGatherer(db, r, cfg)}, promhttp.HandlerOpts{}))
 
 	f.Get("/api/health", h.handleHealth)
 	f.Get("/api/stats", h.handleStats)
@@ -130,6 +136,13 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 	f.Post("/api/sync/customers", h.handleStartSync)
 	f.Get("/api/sync", h.handleGetSync)
 	f.Get("/api/backup", h.handleBackup)
+	f.Get("/api/forward", h.handleListForward)
+	f.Get("/api/forward/:name/attempts", h.handleForwardAttempts)
+	f.Get("/api/forward/:name/dead", h.handleForwardDead)
+	f.Post("/api/forward/:name/pause", h.handleForwardPause(true))
+	f.Post("/api/forward/:name/resume", h.handleForwardPause(false))
+	f.Post("/api/forward/:name/resend", h.handleForwardResend)
+	f.Post("/api/forward/:name/test", h.handleForwardTest)
 	f.Get("/metrics", func(c *fiber.Ctx) error {
 		if _, err := queryParams(c); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
@@ -16,6 +17,8 @@ type Metrics struct {
 	registry   *prometheus.Registry
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	forwarded  *prometheus.CounterVec
+	attempts   *prometheus.HistogramVec
 }
 
 // NewMetrics returns collectors with no deliveries counted.
@@ -32,8 +35,23 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"endpoint"}),
 	}
-	m.registry.MustRegister(m.deliveries, m.latency)
+	m.forwarded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "robaws_edge_forward_items_total",
+		Help: "Forwarding attempts by destination and result (delivered, failed, dead, test).",
+	}, []string{"destination", "result"})
+	m.attempts = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "robaws_edge_forward_attempt_seconds",
+		Help:    "How long one forwarding attempt took, by destination.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"destination"})
+	m.registry.MustRegister(m.deliveries, m.latency, m.forwarded, m.attempts)
 	return m
+}
+
+// ForwardAttempt counts one forwarding attempt (forward.Config.OnAttempt).
+func (m *Metrics) ForwardAttempt(destination, result string, took time.Duration) {
+	m.forwarded.WithLabelValues(destination, result).Inc()
+	m.attempts.WithLabelValues(destination).Observe(took.Seconds())
 }
 
 // Delivery counts one delivery by endpoint and status and, unless it was
@@ -50,8 +68,18 @@ func (m *Metrics) Delivery(endpoint, status string, took time.Duration) {
 // gauges read at scrape time from the store, the tunnel and the receiver.
 // They live in a registry of the local app's own, so building several local
 // apps over one receiver never registers a collector twice.
-func localGatherer(db *store.DB, r *intake.Receiver, m *Metrics, tunnel func() TunnelStatus) prometheus.Gatherer {
+func localGatherer(db *store.DB, r *intake.Receiver, m *Metrics, tunnel func() TunnelStatus, fwd *forward.Forwarder) prometheus.Gatherer {
 	reg := prometheus.NewRegistry()
+	for _, name := range fwd.Names() {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "robaws_edge_forward_pending",
+			Help:        "Items a forwarding destination has not delivered yet.",
+			ConstLabels: prometheus.Labels{"destination": name},
+		}, func() float64 {
+			st, _ := fwd.Status(name)
+			return float64(st.Pending)
+		}))
+	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "robaws_edge_customers",

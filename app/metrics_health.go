@@ -11,7 +11,7 @@ import (
 
 var (
 	problemDesc = prometheus.NewDesc("robaws_edge_health_problems",
-		"1 for each SPEC §4.1 health problem present now, by code (see /api/health for its message).", []string{"code"}, nil)
+		"How many SPEC §4.1 health problems of each code are present now (see /api/health for their messages).", []string{"code"}, nil)
 	budgetDesc = prometheus.NewDesc("robaws_edge_robaws_daily_remaining",
 		"Requests left today in Robaws' daily budget, as Robaws last announced it, by mode (live, replica).", []string{"mode"}, nil)
 )
@@ -31,8 +31,18 @@ func (c healthCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 	h := health(context.Background(), c.db, c.recv, c.cfg, c.cfg.Now())
+	// A code can stand for several problems (two endpoints, two
+	// destinations): one sample per code, counting them.
+	counts := map[string]int{}
+	var codes []string
 	for _, p := range h.Problems {
-		ch <- prometheus.MustNewConstMetric(problemDesc, prometheus.GaugeValue, 1, p.Code)
+		if counts[p.Code] == 0 {
+			codes = append(codes, p.Code)
+		}
+		counts[p.Code]++
+	}
+	for _, code := range codes {
+		ch <- prometheus.MustNewConstMetric(problemDesc, prometheus.GaugeValue, float64(counts[code]), code)
 	}
 	if c.cfg.Robaws == nil {
 		return

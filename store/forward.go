@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +112,8 @@ type ForwardFilter struct {
 	IncludeTest bool
 }
 
-func (f ForwardFilter) keep(event string, test bool) bool {
+// Keep reports whether an item of event, test data or not, passes f.
+func (f ForwardFilter) Keep(event string, test bool) bool {
 	if test && !f.IncludeTest {
 		return false
 	}
@@ -133,6 +136,8 @@ type ForwardItem struct {
 	Event    string
 	// LogID is the log entry the item comes from; nil for a sync change.
 	LogID *uint64
+	// Test marks send-test's data (a TEST- client).
+	Test bool
 	// Body is what is sent: the raw payload (events) or the change item's
 	// JSON (changes).
 	Body []byte
@@ -498,7 +503,7 @@ func (db *DB) ForwardPending(ctx context.Context, stream string, after uint64, f
 	err = db.view(func(tx *bolt.Tx) error {
 		n, oldest, end = 0, time.Time{}, streamEnd(tx, stream)
 		return walkStream(tx, stream, after, func(seq uint64, h streamHead) (bool, error) {
-			if f.keep(h.event, h.test) {
+			if f.Keep(h.event, h.test) {
 				if n == 0 {
 					oldest = h.at
 				}
@@ -573,7 +578,7 @@ func (db *DB) ReadForward(ctx context.Context, stream string, after uint64, max 
 				return false, nil
 			}
 			last = seq
-			if f.keep(h.event, h.test) {
+			if f.Keep(h.event, h.test) {
 				refs, heads, seqs = append(refs, h.ref), append(heads, h), append(seqs, seq)
 			}
 			return true, nil
@@ -624,13 +629,16 @@ func loadItems(tx *bolt.Tx, stream string, refs []uint64) ([]*ForwardItem, error
 		} else if err != nil {
 			return nil, err
 		}
+		if ev.Status != StatusProcessed {
+			continue // replayed since into another status: not forwarded
+		}
 		body := tx.Bucket(bucketPayloads).Get(itob(id))
 		if body == nil {
 			continue
 		}
 		logID := ev.ID
 		out[i] = &ForwardItem{Ref: id, ID: ev.Endpoint + ":" + ev.EventID, At: ev.ReceivedAt,
-			Endpoint: ev.Endpoint, Event: ev.Event, LogID: &logID, Body: bytes.Clone(body)}
+			Endpoint: ev.Endpoint, Event: ev.Event, LogID: &logID, Test: ev.Test, Body: bytes.Clone(body)}
 	}
 	return out, nil
 }
@@ -715,3 +723,103 @@ func (s *signal) fire() {
 // ForwardWake returns a channel closed at the next commit that may have
 // added to a stream (a delivery, a replay, a sync).
 func (db *DB) ForwardWake() <-chan struct{} { return db.streams.wait() }
+
+// dedupKey is the de-duplication key of a delivery: endpoint \x00 event id.
+func dedupKey(endpoint, eventID string) []byte {
+	k := make([]byte, 0, len(endpoint)+1+len(eventID))
+	k = append(k, endpoint...)
+	k = append(k, 0)
+	return append(k, eventID...)
+}
+
+// FindForwardRef returns what an item id of stream names: the log id of an
+// events item ("<endpoint>:<event id>", or a log id), the history sequence
+// of a changes item ("change:<endpoint>:<event id>",
+// "change:sync:<customer id>:<version>", "change:history:<seq>", or a
+// sequence). Returns ErrNotFound when nothing matches.
+func (db *DB) FindForwardRef(ctx context.Context, stream, id string) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var ref uint64
+	err := db.view(func(tx *bolt.Tx) error {
+		var err error
+		ref, err = findForwardRef(tx, stream, id)
+		return err
+	})
+	return ref, err
+}
+
+func findForwardRef(tx *bolt.Tx, stream, id string) (uint64, error) {
+	notFound := fmt.Errorf("item %s: %w", id, ErrNotFound)
+	if n, err := strconv.ParseUint(id, 10, 64); err == nil {
+		if stream == StreamChanges && tx.Bucket(bucketHistory).Get(itob(n)) != nil ||
+			stream == StreamEvents && tx.Bucket(bucketLogs).Get(itob(n)) != nil {
+			return n, nil
+		}
+		return 0, notFound
+	}
+	byDelivery := func(s string) (uint64, error) {
+		endpoint, eventID, ok := strings.Cut(s, ":")
+		if !ok {
+			return 0, notFound
+		}
+		v := tx.Bucket(bucketDedup).Get(dedupKey(endpoint, eventID))
+		if v == nil {
+			return 0, notFound
+		}
+		return btoi(v), nil
+	}
+	if stream == StreamEvents {
+		return byDelivery(id)
+	}
+	rest, ok := strings.CutPrefix(id, "change:")
+	if !ok {
+		return 0, notFound
+	}
+	if s, ok := strings.CutPrefix(rest, "history:"); ok {
+		return findForwardRef(tx, stream, s)
+	}
+	// The customer's chain holds the entry: walk it for the one matching.
+	var customer string
+	var match func(r *historyRecord) bool
+	if s, ok := strings.CutPrefix(rest, "sync:"); ok {
+		cid, version, ok := strings.Cut(s, ":")
+		v, err := time.Parse(time.RFC3339Nano, version)
+		if !ok || err != nil {
+			return 0, notFound
+		}
+		customer = cid
+		match = func(r *historyRecord) bool { return r.Source == SourceSync && r.Version.Equal(v) }
+	} else {
+		logID, err := byDelivery(rest)
+		if err != nil {
+			return 0, err
+		}
+		ev, err := findEvent(tx, logID)
+		if err != nil {
+			return 0, err
+		}
+		customer = ev.ClientID
+		match = func(r *historyRecord) bool { return r.LogID != nil && *r.LogID == logID }
+	}
+	v := tx.Bucket(bucketCustomers).Get([]byte(customer))
+	if v == nil {
+		return 0, notFound
+	}
+	var c Customer
+	if err := unmarshalCustomer(v, &c, false); err != nil {
+		return 0, err
+	}
+	h := tx.Bucket(bucketHistory)
+	for seq := range historyChain(h, c.historyHead, 0) {
+		var r historyRecord
+		if err := unmarshalHistory(h.Get(itob(seq)), &r); err != nil {
+			return 0, fmt.Errorf("decode history %d: %w", seq, err)
+		}
+		if match(&r) {
+			return seq, nil
+		}
+	}
+	return 0, notFound
+}

@@ -101,7 +101,7 @@ func changeItem(tx *bolt.Tx, seq uint64, r *historyRecord, c Customer) (*Forward
 	c.LastEventID = eventID
 	ci := ChangeItem{Seq: seq, CustomerID: r.CustomerID, At: r.At, Source: r.Source, Event: r.Event,
 		LogID: r.LogID, Changes: r.Changes, Customer: &c}
-	it := &ForwardItem{Ref: seq, At: r.At, Event: changeEvent, LogID: r.LogID}
+	it := &ForwardItem{Ref: seq, At: r.At, Event: changeEvent, LogID: r.LogID, Test: IsTestID(r.CustomerID)}
 	switch {
 	case r.Source == SourceSync:
 		it.Endpoint = SourceSync

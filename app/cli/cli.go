@@ -73,6 +73,7 @@ func commands() []command {
 		{"replay", "replay ID… | replay --status failed|rejected", cmdReplay},
 		{"customers", "customers [--q TEXT] [--role R] [--pricing-code C] [--active B] [--limit N] [--json] | customers show|history ID", cmdCustomers},
 		{"backup", "backup FILE|- [--force]          a consistent copy of the database (- = stdout)", cmdBackup},
+		{"forward", "forward list | attempts NAME | dead NAME | pause NAME | resume NAME | resend NAME [--dead] [--since T] [--event E] [--client ID] [ID…] | test NAME", cmdForward},
 		{"send-test", "send-test [--endpoint E] [--event client.updated] [--client-id TEST-1] [--count N] [--concurrency C] [--public]", cmdSendTest},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/service"
 )
@@ -48,6 +49,8 @@ type statusReport struct {
 	Service      string      `json:"service"`
 	ServiceError string      `json:"service_error,omitempty"`
 	Daemon       *app.Health `json:"daemon"`
+	// Forward lists the forwarding destinations, one line each in text.
+	Forward []forward.Status `json:"forward"`
 }
 
 // cmdStatus prints the service state, then the daemon's health with every
@@ -75,6 +78,9 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	h, herr := c.Health(qctx)
 	if herr == nil {
 		r.Daemon = h
+		if fwd, err := c.Forward(qctx); err == nil {
+			r.Forward = fwd
+		}
 	}
 	if *asJSON {
 		if err := printJSON(env.stdout, r); err != nil {
@@ -106,7 +112,6 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	if h.Tunnel.PublicURL != nil {
 		tunnel += " " + *h.Tunnel.PublicURL
 	}
-	t.row("tunnel", tunnel)
 	if h.Tunnel.Error != nil {
 		tunnel += " (last error: " + *h.Tunnel.Error + ")"
 	}
@@ -131,6 +136,9 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		t.row("robaws", "not configured (no credentials)")
 	}
 	t.row("database", fmt.Sprintf("%s (%s)", h.DB.Path, byteSize(h.DB.SizeBytes)))
+	for _, f := range r.Forward {
+		t.row("forward "+f.Name, forwardLine(f))
+	}
 	if err := t.flush(); err != nil {
 		return err
 	}
@@ -142,6 +150,20 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "  %s: %s\n", p.Code, p.Message)
 	}
 	return fmt.Errorf("%s: %d health problem(s), listed above", h.Status, len(h.Problems))
+}
+
+// forwardLine is a destination in one line: ok, retrying since …, or
+// paused, with what is pending and dead.
+func forwardLine(f forward.Status) string {
+	state := f.Status
+	if f.Status == "retrying" && f.RetryingSince != nil {
+		state = "retrying since " + when(*f.RetryingSince)
+	}
+	line := fmt.Sprintf("%s, %d pending, %d dead (%s to %s)", state, f.Pending, f.Dead, f.Stream, f.Target)
+	if f.LastError != nil {
+		line += "; last answer: " + *f.LastError
+	}
+	return line
 }
 
 // byteSize renders n bytes for people.

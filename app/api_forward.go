@@ -1,0 +1,147 @@
+package app
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/forward"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// The forwarding routes (SPEC §8): destinations, their attempts and dead
+// items, pause, resume, resend and a test item.
+
+// DeadItem is an item a destination set aside (GET /api/forward/{name}/dead).
+type DeadItem struct {
+	ItemID         string    `json:"item_id"`
+	LogID          *uint64   `json:"log_id"`
+	DeadAt         time.Time `json:"dead_at"`
+	Attempts       int       `json:"attempts"`
+	LastStatusCode int       `json:"last_status_code"`
+	LastError      string    `json:"last_error"`
+}
+
+// ResendRequest is POST /api/forward/{name}/resend's body: send again the
+// items with these ids, every dead item, or those a filter selects.
+type ResendRequest struct {
+	IDs      []string   `json:"ids,omitempty"`
+	Dead     bool       `json:"dead,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+	Event    string     `json:"event,omitempty"`
+	ClientID string     `json:"client_id,omitempty"`
+}
+
+// ResendAnswer says how many items were queued.
+type ResendAnswer struct {
+	Queued int `json:"queued"`
+}
+
+// handleListForward answers GET /api/forward.
+func (h *handler) handleListForward(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	return c.JSON(Page[forward.Status]{Items: nonNil(h.cfg.Forward.Statuses())})
+}
+
+// handleForwardAttempts answers GET /api/forward/{name}/attempts.
+func (h *handler) handleForwardAttempts(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	list, err := h.cfg.Forward.Attempts(c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(Page[forward.Attempt]{Items: nonNil(list)})
+}
+
+// handleForwardDead answers GET /api/forward/{name}/dead.
+func (h *handler) handleForwardDead(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	list, err := deadItems(c, h.cfg.Forward, c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(Page[DeadItem]{Items: nonNil(list)})
+}
+
+func deadItems(c *fiber.Ctx, f *forward.Forwarder, name string) ([]DeadItem, error) {
+	dead, err := f.Dead(c.UserContext(), name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadItem, 0, len(dead))
+	for _, d := range dead {
+		out = append(out, deadItem(d))
+	}
+	return out, nil
+}
+
+func deadItem(d store.ForwardDead) DeadItem {
+	return DeadItem{ItemID: d.ItemID, LogID: d.LogID, DeadAt: d.DeadAt, Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError}
+}
+
+// handleForwardPause answers POST /api/forward/{name}/pause and /resume with
+// the destination's state.
+func (h *handler) handleForwardPause(pause bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if _, err := queryParams(c); err != nil {
+			return err
+		}
+		f, name := h.cfg.Forward, c.Params("name")
+		var err error
+		if pause {
+			err = f.Pause(c.UserContext(), name)
+		} else {
+			err = f.Resume(c.UserContext(), name)
+		}
+		if err != nil {
+			return err
+		}
+		st, err := f.Status(name)
+		if err != nil {
+			return err
+		}
+		return c.JSON(st)
+	}
+}
+
+// handleForwardResend answers POST /api/forward/{name}/resend.
+func (h *handler) handleForwardResend(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	var req ResendRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	n, err := resend(c, h.cfg.Forward, c.Params("name"), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ResendAnswer{Queued: n})
+}
+
+func resend(c *fiber.Ctx, f *forward.Forwarder, name string, req ResendRequest) (int, error) {
+	r := forward.ResendRequest{IDs: req.IDs, Dead: req.Dead, Event: req.Event, ClientID: req.ClientID}
+	if req.Since != nil {
+		r.Since = *req.Since
+	}
+	return f.Resend(c.UserContext(), name, r)
+}
+
+// handleForwardTest answers POST /api/forward/{name}/test with the target's
+// answer to one test item.
+func (h *handler) handleForwardTest(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	a, err := h.cfg.Forward.Test(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
