@@ -230,7 +230,10 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 
 // newPublic builds a public receiver app (one per listener).
 func (d *daemon) newPublic() *fiber.App {
-	return app.NewPublic(d.recv, app.PublicConfig{MaxBodyBytes: d.cfg.Receiver.MaxBodyBytes, Logger: d.logger.With("component", "receiver")})
+	return app.NewPublic(d.recv, app.PublicConfig{
+		MaxBodyBytes: d.cfg.Receiver.MaxBodyBytes, HeaderTimeout: time.Duration(d.cfg.Receiver.HeaderTimeout),
+		Logger: d.logger.With("component", "receiver"),
+	})
 }
 
 // tunnelStatus reports the tunnel for /api/health and /metrics.

@@ -249,27 +249,39 @@ func refused(c net.Conn) bool {
 	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
-// TestConnectionCaps: over the per-IP cap, and over the total cap, a new
-// connection is accepted and closed at once; others are still served, and a
-// closed connection gives its place back (exactly once).
+// activeFrom opens a connection from local that is in the middle of a
+// request: its headers are read (the server answered 100 Continue) and its
+// body never comes, so the connection stays active for the body timeout.
+func activeFrom(tb testing.TB, local, addr string) net.Conn {
+	tb.Helper()
+	c := dialFrom(tb, local, addr)
+	tb.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST "+customersPath+" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		tb.Fatalf("active connection from %s: read %q, %v; want 100 Continue", local, line, err)
+	}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+// TestConnectionCaps: over the per-IP cap, and over the total cap, with
+// every counted connection in the middle of a request, a new connection is
+// accepted and closed at once; others are still served, and a closed
+// connection gives its place back (exactly once).
 func TestConnectionCaps(t *testing.T) {
 	db := MustOpenDB(t, "")
 	lim := app.NewConnLimiter(4, 2, nil)
 	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
-	openIdle := func(local string) net.Conn {
-		c := dialFrom(t, local, addr)
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
 
-	a1, a2 := openIdle("127.0.0.1"), openIdle("127.0.0.1")
-	waitFor(t, 2*time.Second, "two connections from 127.0.0.1 not counted", func() bool {
-		_, n := lim.Open("127.0.0.1")
-		return n == 2
-	})
+	a1, a2 := activeFrom(t, "127.0.0.1", addr), activeFrom(t, "127.0.0.1", addr)
+	if _, n := lim.Open("127.0.0.1"); n != 2 {
+		t.Fatalf("connections from 127.0.0.1 counted: %d, want 2", n)
+	}
 	start := time.Now()
-	if c := openIdle("127.0.0.1"); !refused(c) {
-		t.Fatal("third connection from 127.0.0.1 was served, want it closed (max_connections_per_ip 2)")
+	if c := dialFrom(t, "127.0.0.1", addr); !refused(c) {
+		t.Fatal("third connection from 127.0.0.1 was served, want it closed (max_connections_per_ip 2, none idle)")
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("refusal took %v, want it prompt", d)
@@ -283,14 +295,13 @@ func TestConnectionCaps(t *testing.T) {
 		return n == 2
 	})
 	// Total: 2 from .1, 2 from .3 = 4 = max_connections.
-	openIdle("127.0.0.3")
-	openIdle("127.0.0.3")
-	waitFor(t, 2*time.Second, "four connections not counted", func() bool {
-		n, _ := lim.Open("")
-		return n == 4
-	})
-	if c := openIdle("127.0.0.4"); !refused(c) {
-		t.Fatal("fifth connection was served, want it closed (max_connections 4)")
+	activeFrom(t, "127.0.0.3", addr)
+	activeFrom(t, "127.0.0.3", addr)
+	if n, _ := lim.Open(""); n != 4 {
+		t.Fatalf("connections counted: %d, want 4", n)
+	}
+	if c := dialFrom(t, "127.0.0.4", addr); !refused(c) {
+		t.Fatal("fifth connection was served, want it closed (max_connections 4, none idle)")
 	}
 
 	// Closing frees the places, once each.
@@ -309,6 +320,69 @@ func TestConnectionCaps(t *testing.T) {
 		_, m := lim.Open("127.0.0.3")
 		return n == 2 && m == 2
 	})
+}
+
+// TestConnectionCapsCloseIdle: at a cap, the oldest idle connection (between
+// keep-alive requests, or without a byte sent) makes room for a new one; a
+// connection in the middle of a request never does; over the per-IP cap
+// only a connection from that IP does.
+func TestConnectionCapsCloseIdle(t *testing.T) {
+	db := MustOpenDB(t, "")
+	lim := app.NewConnLimiter(5, 2, nil)
+	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+
+	// Per IP: .1 has an active connection and an idle keep-alive one.
+	active := activeFrom(t, "127.0.0.1", addr)
+	idle := keepAliveFrom(t, "127.0.0.1", addr)
+	// Two bare connections from .2: the older one is the oldest idle of all.
+	bare1 := dialFrom(t, "127.0.0.2", addr)
+	defer bare1.Close()
+	waitFor(t, 2*time.Second, "bare connection not counted", func() bool {
+		_, n := lim.Open("127.0.0.2")
+		return n == 1
+	})
+	bare2 := dialFrom(t, "127.0.0.2", addr)
+	defer bare2.Close()
+	waitFor(t, 2*time.Second, "bare connections not counted", func() bool {
+		n, _ := lim.Open("")
+		return n == 4
+	})
+
+	// A third from .1 makes room by closing .1's idle connection, not the
+	// active one, nor the older bare ones from .2.
+	if a := signedPostFrom(t, "127.0.0.1", addr, "per-ip"); a.Code != 200 {
+		t.Fatalf("delivery from 127.0.0.1 at its cap: got %+v, want 200", a)
+	}
+	if !closedByServer(idle, 2*time.Second) {
+		t.Fatal("the idle connection from 127.0.0.1 is still open, want it closed to make room")
+	}
+	waitFor(t, 2*time.Second, "open after the per-IP delivery: want 3 in total, 2 from 127.0.0.2", func() bool {
+		n, m := lim.Open("127.0.0.2")
+		return n == 3 && m == 2
+	})
+
+	// Total: .3 and .5 fill the fourth and fifth places; a sixth closes the
+	// oldest idle one, bare1 from .2.
+	c3 := keepAliveFrom(t, "127.0.0.3", addr)
+	c5 := keepAliveFrom(t, "127.0.0.5", addr)
+	waitFor(t, 2*time.Second, "the fifth connection not counted", func() bool {
+		n, _ := lim.Open("")
+		return n == 5
+	})
+	if a := signedPostFrom(t, "127.0.0.4", addr, "total"); a.Code != 200 {
+		t.Fatalf("delivery at the total cap: got %+v, want 200", a)
+	}
+	if !closedByServer(bare1, 2*time.Second) {
+		t.Fatal("the oldest bare connection is still open, want it closed to make room")
+	}
+	for name, c := range map[string]net.Conn{"active": active, "bare2": bare2, "keep-alive from .3": c3, "keep-alive from .5": c5} {
+		if closedByServer(c, 100*time.Millisecond) {
+			t.Fatalf("the %s connection was closed, want only the oldest idle one closed", name)
+		}
+	}
+	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 2 {
+		t.Fatalf("stored %d entries, want the 2 deliveries", len(evs))
+	}
 }
 
 // signedPostFrom is signedPost from the loopback address local.
