@@ -439,3 +439,71 @@ func TestConnLimiterConcurrent(t *testing.T) {
 		return n == 0 && m == 0
 	})
 }
+
+// TestAmbiguousFraming: a request that a proxy in front and the receiver
+// could frame differently is answered 400, its connection is closed and
+// nothing is stored: two different Content-Length values (RFC 9112 §6.3;
+// fasthttp kept the last, so a request hidden in the body was served next),
+// Content-Length with Transfer-Encoding (§6.1) and two Host headers (§3.2).
+// Repeating one Content-Length value is allowed (RFC 9110 §8.6).
+func TestAmbiguousFraming(t *testing.T) {
+	body := delivery("framing-1", "client.updated", "C-f1", "First", "")
+	hidden := delivery("framing-hidden", "client.updated", "C-hidden", "Hidden", "")
+	sig := func(b []byte) string { return intake.Sign(testSecret, time.Now().Unix(), b) }
+	hiddenReq := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nRobaws-Signature: %s\r\nContent-Length: %d\r\n\r\n%s",
+		customersPath, sig(hidden), len(hidden), hidden)
+	head := "POST " + customersPath + " HTTP/1.1\r\nRobaws-Signature: " + sig(body) + "\r\n"
+	tests := []struct {
+		name, request, wantErr string
+	}{
+		{"two Content-Length, the last shorter", head + fmt.Sprintf("Host: x\r\nContent-Length: %d\r\ncontent-length: %d\r\n\r\n", len(body)+len(hiddenReq), len(body)) + string(body) + hiddenReq,
+			"conflicting Content-Length headers"},
+		{"two Content-Length, the last longer", head + fmt.Sprintf("Host: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n", len(body), len(body)+1) + string(body) + " ",
+			"conflicting Content-Length headers"},
+		{"Content-Length and Transfer-Encoding", head + fmt.Sprintf("Host: x\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), len(body), body),
+			"both Content-Length and Transfer-Encoding"},
+		{"two Host headers", head + fmt.Sprintf("Host: x\r\nHost: y\r\nContent-Length: %d\r\n\r\n", len(body)) + string(body),
+			"more than one Host header"},
+		{"two Host headers, same value", head + fmt.Sprintf("Host: x\r\nhost: x\r\nContent-Length: %d\r\n\r\n", len(body)) + string(body),
+			"more than one Host header"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := MustOpenDB(t, "")
+			addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), nil)
+			c := dialFrom(t, "127.0.0.1", addr)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tt.request)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := decodeAnswer(t, resp); a.Code != 400 || a.Error != tt.wantErr {
+				t.Fatalf("got %+v, want 400 %q", a, tt.wantErr)
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Fatalf("after the 400: read %q, %v; want the connection closed with nothing more", rest, err)
+			}
+			if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 0 {
+				t.Fatalf("stored %d entries, want none", len(evs))
+			}
+		})
+	}
+	t.Run("one Content-Length value twice", func(t *testing.T) {
+		db := MustOpenDB(t, "")
+		addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), nil)
+		c := dialFrom(t, "127.0.0.1", addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "%sHost: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n%s", head, len(body), len(body), body)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := decodeAnswer(t, resp); a.Code != 200 || a.Status != store.StatusProcessed {
+			t.Fatalf("got %+v, want 200 processed", a)
+		}
+	})
+}
