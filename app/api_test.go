@@ -915,3 +915,49 @@ func TestCustomerRawInvalidUTF8(t *testing.T) {
 		t.Fatalf("the customer as `customers show --json` prints it: %v, %q", err, out)
 	}
 }
+
+// TestLongMultibyteIDs: a verified delivery whose data.id, or id, is over
+// 512 bytes of 3-byte characters is failed (SPEC §1.5), and its log entry
+// shows the id clipped to 510 bytes, before the character that byte 512
+// falls in, never a partial character.
+func TestLongMultibyteIDs(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	pub := serve(t, app.NewPublic(r, app.PublicConfig{}))
+	local := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
+	euros := strings.Repeat("€", 200)
+	clipped := strings.Repeat("€", 170)
+	for _, tt := range []struct {
+		name, eventID, clientID   string
+		wantEventID, wantClientID string
+		wantErr                   string
+	}{
+		{"data.id", "e-euros", euros, "e-euros", clipped, "data.id longer than 512 bytes"},
+		{"id", euros, "C-1", clipped, "", "id or event longer than 512 bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := delivery(tt.eventID, "client.updated", tt.clientID, "Long", "")
+			req, _ := http.NewRequest("POST", pub+customersPath, bytes.NewReader(body))
+			req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := decodeAnswer(t, resp)
+			if a.Code != 200 || a.Status != store.StatusFailed || a.Error != tt.wantErr {
+				t.Fatalf("delivery: got %+v, want 200 failed %q", a, tt.wantErr)
+			}
+			resp, err = http.Get(fmt.Sprintf("%s/api/webhook-logs/%d", local, a.LogID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			e := decode[app.LogEntry](t, data)
+			if e.EventID != tt.wantEventID || e.ClientID != tt.wantClientID {
+				t.Fatalf("logged event_id %q (%d bytes), client_id %q (%d bytes); want %q and %q",
+					e.EventID, len(e.EventID), e.ClientID, len(e.ClientID), tt.wantEventID, tt.wantClientID)
+			}
+		})
+	}
+}
