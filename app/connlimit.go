@@ -215,26 +215,52 @@ type limitConn struct {
 }
 
 // Read marks the connection active as soon as a request's first bytes
-// arrive.
+// arrive. Bytes that arrive as it is closed to make room are dropped: that
+// request gets no answer, like one sent just as a keep-alive connection
+// closes.
 func (c *limitConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.activate()
+	if n > 0 && !c.activate() {
+		return 0, net.ErrClosed
 	}
 	return n, err
 }
 
-func (c *limitConn) activate() {
-	if s := c.state.Load(); s == connFresh || s == connIdle {
-		c.state.CompareAndSwap(s, connActive)
+// activate marks the connection active; false if it was closed to make room.
+func (c *limitConn) activate() bool {
+	for {
+		switch s := c.state.Load(); s {
+		case connActive:
+			return true
+		case connEvicted:
+			return false
+		default:
+			if c.state.CompareAndSwap(s, connActive) {
+				return true
+			}
+		}
 	}
 }
 
-// SetReadDeadline ignores the error of a connection closed to make room:
-// fasthttp panics when it cannot set a deadline after reading a request's
-// headers, and the closed connection's next read fails anyway.
+// The deadline setters ignore the error of a connection closed to make
+// room: fasthttp panics when it cannot set a deadline (server.go, after a
+// request's headers and before its answer), and a request already buffered
+// when the connection was closed may get that far. Its next read or write
+// fails anyway.
+
+func (c *limitConn) SetDeadline(t time.Time) error {
+	return c.evictedOK(c.Conn.SetDeadline(t))
+}
+
 func (c *limitConn) SetReadDeadline(t time.Time) error {
-	err := c.Conn.SetReadDeadline(t)
+	return c.evictedOK(c.Conn.SetReadDeadline(t))
+}
+
+func (c *limitConn) SetWriteDeadline(t time.Time) error {
+	return c.evictedOK(c.Conn.SetWriteDeadline(t))
+}
+
+func (c *limitConn) evictedOK(err error) error {
 	if err != nil && errors.Is(err, net.ErrClosed) && c.state.Load() == connEvicted {
 		return nil
 	}

@@ -507,3 +507,52 @@ func TestAmbiguousFraming(t *testing.T) {
 		}
 	})
 }
+
+// TestConnLimiterEvictedConn: a connection closed to make room gives its
+// place back once, fails its reads, and setting its deadlines is not an
+// error (fasthttp panics on one, and a request it had already buffered may
+// still set them).
+func TestConnLimiterEvictedConn(t *testing.T) {
+	lim := app.NewConnLimiter(1, 1, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lln := lim.Listener(ln)
+	defer lln.Close()
+	c1 := dialFrom(t, "127.0.0.1", ln.Addr().String())
+	defer c1.Close()
+	first, err := lln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	c2 := dialFrom(t, "127.0.0.1", ln.Addr().String())
+	defer c2.Close()
+	second, err := lln.Accept() // the cap is 1: first, never read from, makes room
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if n, m := lim.Open("127.0.0.1"); n != 1 || m != 1 {
+		t.Fatalf("open after the eviction: %d, %d; want 1, 1", n, m)
+	}
+	for name, set := range map[string]func(time.Time) error{
+		"SetDeadline": first.SetDeadline, "SetReadDeadline": first.SetReadDeadline, "SetWriteDeadline": first.SetWriteDeadline,
+	} {
+		if err := set(time.Now().Add(time.Second)); err != nil {
+			t.Errorf("%s on the evicted connection: %v, want nil", name, err)
+		}
+	}
+	if _, err := first.Read(make([]byte, 1)); err == nil {
+		t.Error("read on the evicted connection succeeded, want an error")
+	}
+	first.Close()
+	if n, _ := lim.Open("127.0.0.1"); n != 1 {
+		t.Fatalf("open after closing the evicted connection: %d, want 1 (its place was given back once)", n)
+	}
+	second.Close()
+	if n, _ := lim.Open("127.0.0.1"); n != 0 {
+		t.Fatalf("open after closing both: %d, want 0", n)
+	}
+}
