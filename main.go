@@ -254,7 +254,10 @@ func destinations(cfg configs.Config) []forward.Destination {
 
 // newPublic builds a public receiver app (one per listener).
 func (d *daemon) newPublic() *fiber.App {
-	return app.NewPublic(d.recv, app.PublicConfig{MaxBodyBytes: d.cfg.Receiver.MaxBodyBytes, Logger: d.logger.With("component", "receiver")})
+	return app.NewPublic(d.recv, app.PublicConfig{
+		MaxBodyBytes: d.cfg.Receiver.MaxBodyBytes, HeaderTimeout: time.Duration(d.cfg.Receiver.HeaderTimeout),
+		Logger: d.logger.With("component", "receiver"),
+	})
 }
 
 // tunnelStatus reports the tunnel for /api/health and /metrics.

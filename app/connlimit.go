@@ -1,20 +1,29 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // ConnLimiter caps the public receiver's open connections in total and per
 // client IP, across every listener it wraps (receiver.listen and each tunnel
 // session share one limiter, so the total is the daemon's).
 //
-// A connection over a cap is accepted and closed at once, before a byte is
-// read or written: a flood costs a file descriptor for an instant, nothing
-// more, and a real sender sees a closed connection and retries (Robaws retries
-// any delivery that was not answered 2xx).
+// When a new connection would go over a cap, the limiter makes room by
+// closing the oldest idle connection that counts against that cap: one
+// between two requests of a keep-alive connection, or one that has not sent
+// a byte yet. A connection in the middle of a request is never closed for
+// room. Only when no idle connection can go is the new one refused: accepted
+// and closed at once, before a byte is read or written. So idle and bare
+// connections, however many, cannot keep a delivery out; what they cost is
+// bounded by the caps, and the receiver's header timeout closes a bare
+// connection after a few seconds anyway (PublicConfig.HeaderTimeout).
 //
 // The client IP is the connection's RemoteAddr. Tunnel connections report
 // the real client's address as ngrok saw it (see package tunnel), so the
@@ -22,6 +31,9 @@ import (
 // connection whose RemoteAddr has no IP (none seen in practice) counts only
 // towards the total. Behind a local reverse proxy on receiver.listen every
 // connection comes from the proxy's address: raise max_connections_per_ip.
+//
+// The limiter learns that a connection is idle from the fasthttp server
+// serving it: NewPublic installs connState as its Server.ConnState hook.
 type ConnLimiter struct {
 	max, perIP int
 	logger     *slog.Logger
@@ -29,8 +41,10 @@ type ConnLimiter struct {
 	mu      sync.Mutex
 	total   int
 	byIP    map[string]int
-	refused int       // since the last log line
-	logged  time.Time // last "connections refused" line
+	conns   map[*limitConn]struct{} // every counted connection
+	refused int                     // since the last log line
+	evicted int                     // since the last log line
+	logged  time.Time               // last log line
 }
 
 // NewConnLimiter returns a limiter allowing max connections in total and
@@ -39,7 +53,7 @@ func NewConnLimiter(max, perIP int, logger *slog.Logger) *ConnLimiter {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &ConnLimiter{max: max, perIP: perIP, logger: logger, byIP: map[string]int{}}
+	return &ConnLimiter{max: max, perIP: perIP, logger: logger, byIP: map[string]int{}, conns: map[*limitConn]struct{}{}}
 }
 
 // Listener wraps ln so that its accepted connections count against l. A nil
@@ -58,36 +72,102 @@ func (l *ConnLimiter) Open(ip string) (total, fromIP int) {
 	return l.total, l.byIP[ip]
 }
 
-func (l *ConnLimiter) acquire(ip string) bool {
+// acquire counts c, closing the oldest idle connection in the way when c
+// would go over a cap. It returns false when there is none: c is refused.
+func (l *ConnLimiter) acquire(c *limitConn) bool {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if (l.max > 0 && l.total >= l.max) || (ip != "" && l.perIP > 0 && l.byIP[ip] >= l.perIP) {
-		l.refused++
-		if now := time.Now(); now.Sub(l.logged) >= time.Minute {
-			l.logger.Warn("connections refused: too many open", "refused", l.refused, "open", l.total,
-				"max_connections", l.max, "max_connections_per_ip", l.perIP, "last_ip", ip)
-			l.logged, l.refused = now, 0
+	overTotal := l.max > 0 && l.total >= l.max
+	overIP := c.ip != "" && l.perIP > 0 && l.byIP[c.ip] >= l.perIP
+	var victim *limitConn
+	if overTotal || overIP {
+		// Over the per-IP cap only a connection from the same IP makes
+		// room (and frees a place in the total too).
+		sameIP := ""
+		if overIP {
+			sameIP = c.ip
 		}
-		return false
+		if victim = l.evictLocked(sameIP); victim == nil {
+			l.noteLocked(&l.refused)
+			l.mu.Unlock()
+			return false
+		}
+		l.noteLocked(&l.evicted)
 	}
 	l.total++
-	if ip != "" {
-		l.byIP[ip]++
+	if c.ip != "" {
+		l.byIP[c.ip]++
+	}
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	if victim != nil {
+		// Its place is already given back; closing it makes its server
+		// goroutine's read fail, and that goroutine's Close is a no-op here.
+		victim.Conn.Close()
 	}
 	return true
 }
 
-func (l *ConnLimiter) release(ip string) {
+// evictLocked picks the connection idle the longest (from ip, unless ip is
+// ""), marks it evicted and gives its place back. It returns nil when no
+// connection is idle.
+func (l *ConnLimiter) evictLocked(ip string) *limitConn {
+	for {
+		var victim *limitConn
+		var since int64
+		for c := range l.conns {
+			if ip != "" && c.ip != ip {
+				continue
+			}
+			if s := c.state.Load(); s != connFresh && s != connIdle {
+				continue
+			}
+			if t := c.idleSince.Load(); victim == nil || t < since {
+				victim, since = c, t
+			}
+		}
+		if victim == nil {
+			return nil
+		}
+		// The connection may have started a request since it was looked
+		// at: then look again.
+		if s := victim.state.Load(); (s == connFresh || s == connIdle) && victim.state.CompareAndSwap(s, connEvicted) {
+			l.releaseLocked(victim)
+			return victim
+		}
+	}
+}
+
+// noteLocked counts a refused or evicted connection in *n and logs the
+// counts at most once a minute.
+func (l *ConnLimiter) noteLocked(n *int) {
+	*n++
+	if now := time.Now(); now.Sub(l.logged) >= time.Minute {
+		l.logger.Warn("connection caps reached", "idle_closed", l.evicted, "refused", l.refused, "open", l.total,
+			"max_connections", l.max, "max_connections_per_ip", l.perIP)
+		l.logged, l.refused, l.evicted = now, 0, 0
+	}
+}
+
+func (l *ConnLimiter) release(c *limitConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total--
-	if ip == "" {
+	l.releaseLocked(c)
+}
+
+// releaseLocked gives c's place back, once.
+func (l *ConnLimiter) releaseLocked(c *limitConn) {
+	if _, ok := l.conns[c]; !ok {
 		return
 	}
-	if n := l.byIP[ip] - 1; n > 0 {
-		l.byIP[ip] = n
+	delete(l.conns, c)
+	l.total--
+	if c.ip == "" {
+		return
+	}
+	if n := l.byIP[c.ip] - 1; n > 0 {
+		l.byIP[c.ip] = n
 	} else {
-		delete(l.byIP, ip)
+		delete(l.byIP, c.ip)
 	}
 }
 
@@ -97,33 +177,120 @@ type limitListener struct {
 }
 
 // Accept returns the next connection within the caps; connections over a
-// cap are closed here and never returned.
+// cap for which no idle one could make room are closed here and never
+// returned.
 func (ll *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := ll.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c.RemoteAddr())
-		if ll.l.acquire(ip) {
-			return &limitConn{Conn: c, l: ll.l, ip: ip}, nil
+		lc := &limitConn{Conn: c, l: ll.l, ip: remoteIP(c.RemoteAddr())}
+		lc.idleSince.Store(time.Now().UnixNano())
+		if ll.l.acquire(lc) {
+			return lc, nil
 		}
 		c.Close()
 	}
 }
 
-// limitConn gives its place back exactly once, on the first Close.
+// States of a limitConn. Fresh and idle connections may be closed to make
+// room; an active one is reading a request or writing its answer.
+const (
+	connFresh   int32 = iota // accepted, no byte read yet
+	connActive               // a request has begun
+	connIdle                 // between two requests (fasthttp's StateIdle)
+	connEvicted              // closed to make room
+)
+
+// limitConn is a counted connection. Its place is given back exactly once,
+// on the first Close or when it is evicted.
 type limitConn struct {
 	net.Conn
-	l    *ConnLimiter
-	ip   string
-	once sync.Once
+	l  *ConnLimiter
+	ip string
+
+	state     atomic.Int32
+	idleSince atomic.Int64 // unix nanoseconds: accepted, or last became idle
+}
+
+// Read marks the connection active as soon as a request's first bytes
+// arrive. Bytes that arrive as it is closed to make room are dropped: that
+// request gets no answer, like one sent just as a keep-alive connection
+// closes.
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.activate() {
+		return 0, net.ErrClosed
+	}
+	return n, err
+}
+
+// activate marks the connection active; false if it was closed to make room.
+func (c *limitConn) activate() bool {
+	for {
+		switch s := c.state.Load(); s {
+		case connActive:
+			return true
+		case connEvicted:
+			return false
+		default:
+			if c.state.CompareAndSwap(s, connActive) {
+				return true
+			}
+		}
+	}
+}
+
+// The deadline setters ignore the error of a connection closed to make
+// room: fasthttp panics when it cannot set a deadline (server.go, after a
+// request's headers and before its answer), and a request already buffered
+// when the connection was closed may get that far. Its next read or write
+// fails anyway.
+
+func (c *limitConn) SetDeadline(t time.Time) error {
+	return c.evictedOK(c.Conn.SetDeadline(t))
+}
+
+func (c *limitConn) SetReadDeadline(t time.Time) error {
+	return c.evictedOK(c.Conn.SetReadDeadline(t))
+}
+
+func (c *limitConn) SetWriteDeadline(t time.Time) error {
+	return c.evictedOK(c.Conn.SetWriteDeadline(t))
+}
+
+func (c *limitConn) evictedOK(err error) error {
+	if err != nil && errors.Is(err, net.ErrClosed) && c.state.Load() == connEvicted {
+		return nil
+	}
+	return err
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.ip) })
+	c.l.release(c)
 	return err
+}
+
+// connState is the public app's fasthttp ConnState hook: it tells the
+// limiter when a connection it counts is between requests.
+func connState(nc net.Conn, st fasthttp.ConnState) {
+	c, ok := nc.(*limitConn)
+	if !ok {
+		return
+	}
+	switch st {
+	case fasthttp.StateIdle:
+		c.idleSince.Store(time.Now().UnixNano())
+		c.state.CompareAndSwap(connActive, connIdle)
+	case fasthttp.StateActive:
+		// Fired before a connection's first request is read, so a fresh
+		// one stays fresh until it sends a byte (Read). A keep-alive
+		// request already buffered (pipelined) was read before the
+		// connection went idle: it is active now.
+		c.state.CompareAndSwap(connIdle, connActive)
+	}
 }
 
 // remoteIP is addr's IP as text, or "" when it has none.

@@ -12,12 +12,17 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/robaws-edge/robaws-edge/app/intake"
+	"github.com/valyala/fasthttp"
 )
 
 // PublicConfig configures NewPublic.
 type PublicConfig struct {
 	// MaxBodyBytes caps a delivery's body; larger ones get 413. Default 1 MiB.
 	MaxBodyBytes int
+	// HeaderTimeout bounds reading a request's line and headers: from the
+	// connection's start, or from the first byte of a keep-alive
+	// connection's next request. Default 5s (receiver.header_timeout).
+	HeaderTimeout time.Duration
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -28,6 +33,10 @@ type PublicConfig struct {
 // once and its connection closed (the sender may then see a reset).
 const maxDrainBytes = 4 << 20
 
+// bodyTimeout bounds reading a request's body, counted from the end of its
+// headers.
+const bodyTimeout = 10 * time.Second
+
 // NewPublic returns the public receiver app: one route per configured
 // endpoint and nothing else (no admin, no health route), so it is safe to
 // serve on the tunnel.
@@ -35,11 +44,19 @@ const maxDrainBytes = 4 << 20
 // Bodies are streamed (SPEC §1.2): fasthttp reads at most 8 KiB of a body
 // before the handler runs, whatever Content-Length announces, and the
 // handler reads the rest into a buffer that grows only as bytes arrive, up
-// to MaxBodyBytes. ReadTimeout (10s) bounds reading headers and body
-// together, so a slow sender holds a connection for at most that long.
+// to MaxBodyBytes. A connection must send its request line and headers
+// within HeaderTimeout and then its body within bodyTimeout, so a slow or
+// silent sender holds a connection for at most that long; between requests
+// a keep-alive connection may wait 60s, but counts as idle (ConnLimiter).
+//
+// Requests whose framing is ambiguous get 400 and a closed connection
+// (checkFraming).
 func NewPublic(r *intake.Receiver, cfg PublicConfig) *fiber.App {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -51,9 +68,11 @@ func NewPublic(r *intake.Receiver, cfg PublicConfig) *fiber.App {
 		Immutable: true,
 		// With StreamRequestBody fasthttp does not allocate the announced
 		// Content-Length and never answers 413 itself: readBody does.
-		StreamRequestBody:     true,
-		BodyLimit:             cfg.MaxBodyBytes,
-		ReadTimeout:           10 * time.Second,
+		StreamRequestBody: true,
+		BodyLimit:         cfg.MaxBodyBytes,
+		// fasthttp sets ReadTimeout before reading a request's headers;
+		// HeaderReceived below sets the body's deadline once they are in.
+		ReadTimeout:           cfg.HeaderTimeout,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,
@@ -63,7 +82,11 @@ func NewPublic(r *intake.Receiver, cfg PublicConfig) *fiber.App {
 		StrictRouting: true,
 		CaseSensitive: true,
 	})
-	f.Use(recover.New())
+	f.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+	}
+	f.Server().ConnState = connState
+	f.Use(recover.New(), checkFraming)
 	h := &publicHandler{recv: r, maxBody: cfg.MaxBodyBytes}
 	for _, ep := range r.Endpoints() {
 		f.All(ep.Path, h.handleWebhook(ep))
@@ -171,4 +194,44 @@ func discardBody(c *fiber.Ctx, limit int64) {
 	if err != io.EOF {
 		rc.SetConnectionClose()
 	}
+}
+
+// checkFraming refuses, with 400 and a closed connection, a request whose
+// body framing two parties could read differently (request smuggling
+// behind a proxy): Content-Length given twice with different values, or
+// together with Transfer-Encoding (RFC 9112 §6.1, §6.3), and a request
+// with more than one Host header (RFC 9112 §3.2). fasthttp keeps one value
+// of each, so the check reads the header lines as received.
+func checkFraming(c *fiber.Ctx) error {
+	var contentLength []byte
+	hosts, lengths, conflict, transferEncoding := 0, 0, false, false
+	c.Request().Header.VisitAllInOrder(func(key, value []byte) {
+		switch {
+		case bytes.EqualFold(key, []byte(fiber.HeaderContentLength)):
+			if lengths++; lengths == 1 {
+				contentLength = bytes.Clone(value)
+			} else if !bytes.Equal(value, contentLength) {
+				conflict = true
+			}
+		case bytes.EqualFold(key, []byte(fiber.HeaderHost)):
+			hosts++
+		case bytes.EqualFold(key, []byte(fiber.HeaderTransferEncoding)):
+			transferEncoding = true
+		}
+	})
+	var msg string
+	switch {
+	case conflict:
+		msg = "conflicting Content-Length headers"
+	case lengths > 0 && transferEncoding:
+		msg = "both Content-Length and Transfer-Encoding"
+	case hosts > 1:
+		msg = "more than one Host header"
+	default:
+		return c.Next()
+	}
+	// Where the body ends is unclear: nothing more is read from this
+	// connection.
+	c.Context().SetConnectionClose()
+	return fiber.NewError(fiber.StatusBadRequest, msg)
 }

@@ -249,27 +249,39 @@ func refused(c net.Conn) bool {
 	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
-// TestConnectionCaps: over the per-IP cap, and over the total cap, a new
-// connection is accepted and closed at once; others are still served, and a
-// closed connection gives its place back (exactly once).
+// activeFrom opens a connection from local that is in the middle of a
+// request: its headers are read (the server answered 100 Continue) and its
+// body never comes, so the connection stays active for the body timeout.
+func activeFrom(tb testing.TB, local, addr string) net.Conn {
+	tb.Helper()
+	c := dialFrom(tb, local, addr)
+	tb.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST "+customersPath+" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		tb.Fatalf("active connection from %s: read %q, %v; want 100 Continue", local, line, err)
+	}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+// TestConnectionCaps: over the per-IP cap, and over the total cap, with
+// every counted connection in the middle of a request, a new connection is
+// accepted and closed at once; others are still served, and a closed
+// connection gives its place back (exactly once).
 func TestConnectionCaps(t *testing.T) {
 	db := MustOpenDB(t, "")
 	lim := app.NewConnLimiter(4, 2, nil)
 	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
-	openIdle := func(local string) net.Conn {
-		c := dialFrom(t, local, addr)
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
 
-	a1, a2 := openIdle("127.0.0.1"), openIdle("127.0.0.1")
-	waitFor(t, 2*time.Second, "two connections from 127.0.0.1 not counted", func() bool {
-		_, n := lim.Open("127.0.0.1")
-		return n == 2
-	})
+	a1, a2 := activeFrom(t, "127.0.0.1", addr), activeFrom(t, "127.0.0.1", addr)
+	if _, n := lim.Open("127.0.0.1"); n != 2 {
+		t.Fatalf("connections from 127.0.0.1 counted: %d, want 2", n)
+	}
 	start := time.Now()
-	if c := openIdle("127.0.0.1"); !refused(c) {
-		t.Fatal("third connection from 127.0.0.1 was served, want it closed (max_connections_per_ip 2)")
+	if c := dialFrom(t, "127.0.0.1", addr); !refused(c) {
+		t.Fatal("third connection from 127.0.0.1 was served, want it closed (max_connections_per_ip 2, none idle)")
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("refusal took %v, want it prompt", d)
@@ -283,14 +295,13 @@ func TestConnectionCaps(t *testing.T) {
 		return n == 2
 	})
 	// Total: 2 from .1, 2 from .3 = 4 = max_connections.
-	openIdle("127.0.0.3")
-	openIdle("127.0.0.3")
-	waitFor(t, 2*time.Second, "four connections not counted", func() bool {
-		n, _ := lim.Open("")
-		return n == 4
-	})
-	if c := openIdle("127.0.0.4"); !refused(c) {
-		t.Fatal("fifth connection was served, want it closed (max_connections 4)")
+	activeFrom(t, "127.0.0.3", addr)
+	activeFrom(t, "127.0.0.3", addr)
+	if n, _ := lim.Open(""); n != 4 {
+		t.Fatalf("connections counted: %d, want 4", n)
+	}
+	if c := dialFrom(t, "127.0.0.4", addr); !refused(c) {
+		t.Fatal("fifth connection was served, want it closed (max_connections 4, none idle)")
 	}
 
 	// Closing frees the places, once each.
@@ -309,6 +320,69 @@ func TestConnectionCaps(t *testing.T) {
 		_, m := lim.Open("127.0.0.3")
 		return n == 2 && m == 2
 	})
+}
+
+// TestConnectionCapsCloseIdle: at a cap, the oldest idle connection (between
+// keep-alive requests, or without a byte sent) makes room for a new one; a
+// connection in the middle of a request never does; over the per-IP cap
+// only a connection from that IP does.
+func TestConnectionCapsCloseIdle(t *testing.T) {
+	db := MustOpenDB(t, "")
+	lim := app.NewConnLimiter(5, 2, nil)
+	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+
+	// Per IP: .1 has an active connection and an idle keep-alive one.
+	active := activeFrom(t, "127.0.0.1", addr)
+	idle := keepAliveFrom(t, "127.0.0.1", addr)
+	// Two bare connections from .2: the older one is the oldest idle of all.
+	bare1 := dialFrom(t, "127.0.0.2", addr)
+	defer bare1.Close()
+	waitFor(t, 2*time.Second, "bare connection not counted", func() bool {
+		_, n := lim.Open("127.0.0.2")
+		return n == 1
+	})
+	bare2 := dialFrom(t, "127.0.0.2", addr)
+	defer bare2.Close()
+	waitFor(t, 2*time.Second, "bare connections not counted", func() bool {
+		n, _ := lim.Open("")
+		return n == 4
+	})
+
+	// A third from .1 makes room by closing .1's idle connection, not the
+	// active one, nor the older bare ones from .2.
+	if a := signedPostFrom(t, "127.0.0.1", addr, "per-ip"); a.Code != 200 {
+		t.Fatalf("delivery from 127.0.0.1 at its cap: got %+v, want 200", a)
+	}
+	if !closedByServer(idle, 2*time.Second) {
+		t.Fatal("the idle connection from 127.0.0.1 is still open, want it closed to make room")
+	}
+	waitFor(t, 2*time.Second, "open after the per-IP delivery: want 3 in total, 2 from 127.0.0.2", func() bool {
+		n, m := lim.Open("127.0.0.2")
+		return n == 3 && m == 2
+	})
+
+	// Total: .3 and .5 fill the fourth and fifth places; a sixth closes the
+	// oldest idle one, bare1 from .2.
+	c3 := keepAliveFrom(t, "127.0.0.3", addr)
+	c5 := keepAliveFrom(t, "127.0.0.5", addr)
+	waitFor(t, 2*time.Second, "the fifth connection not counted", func() bool {
+		n, _ := lim.Open("")
+		return n == 5
+	})
+	if a := signedPostFrom(t, "127.0.0.4", addr, "total"); a.Code != 200 {
+		t.Fatalf("delivery at the total cap: got %+v, want 200", a)
+	}
+	if !closedByServer(bare1, 2*time.Second) {
+		t.Fatal("the oldest bare connection is still open, want it closed to make room")
+	}
+	for name, c := range map[string]net.Conn{"active": active, "bare2": bare2, "keep-alive from .3": c3, "keep-alive from .5": c5} {
+		if closedByServer(c, 100*time.Millisecond) {
+			t.Fatalf("the %s connection was closed, want only the oldest idle one closed", name)
+		}
+	}
+	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 2 {
+		t.Fatalf("stored %d entries, want the 2 deliveries", len(evs))
+	}
 }
 
 // signedPostFrom is signedPost from the loopback address local.
@@ -364,4 +438,121 @@ func TestConnLimiterConcurrent(t *testing.T) {
 		n, m := lim.Open("127.0.0.1")
 		return n == 0 && m == 0
 	})
+}
+
+// TestAmbiguousFraming: a request that a proxy in front and the receiver
+// could frame differently is answered 400, its connection is closed and
+// nothing is stored: two different Content-Length values (RFC 9112 §6.3;
+// fasthttp kept the last, so a request hidden in the body was served next),
+// Content-Length with Transfer-Encoding (§6.1) and two Host headers (§3.2).
+// Repeating one Content-Length value is allowed (RFC 9110 §8.6).
+func TestAmbiguousFraming(t *testing.T) {
+	body := delivery("framing-1", "client.updated", "C-f1", "First", "")
+	hidden := delivery("framing-hidden", "client.updated", "C-hidden", "Hidden", "")
+	sig := func(b []byte) string { return intake.Sign(testSecret, time.Now().Unix(), b) }
+	hiddenReq := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nRobaws-Signature: %s\r\nContent-Length: %d\r\n\r\n%s",
+		customersPath, sig(hidden), len(hidden), hidden)
+	head := "POST " + customersPath + " HTTP/1.1\r\nRobaws-Signature: " + sig(body) + "\r\n"
+	tests := []struct {
+		name, request, wantErr string
+	}{
+		{"two Content-Length, the last shorter", head + fmt.Sprintf("Host: x\r\nContent-Length: %d\r\ncontent-length: %d\r\n\r\n", len(body)+len(hiddenReq), len(body)) + string(body) + hiddenReq,
+			"conflicting Content-Length headers"},
+		{"two Content-Length, the last longer", head + fmt.Sprintf("Host: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n", len(body), len(body)+1) + string(body) + " ",
+			"conflicting Content-Length headers"},
+		{"Content-Length and Transfer-Encoding", head + fmt.Sprintf("Host: x\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(body), len(body), body),
+			"both Content-Length and Transfer-Encoding"},
+		{"two Host headers", head + fmt.Sprintf("Host: x\r\nHost: y\r\nContent-Length: %d\r\n\r\n", len(body)) + string(body),
+			"more than one Host header"},
+		{"two Host headers, same value", head + fmt.Sprintf("Host: x\r\nhost: x\r\nContent-Length: %d\r\n\r\n", len(body)) + string(body),
+			"more than one Host header"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := MustOpenDB(t, "")
+			addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), nil)
+			c := dialFrom(t, "127.0.0.1", addr)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tt.request)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := decodeAnswer(t, resp); a.Code != 400 || a.Error != tt.wantErr {
+				t.Fatalf("got %+v, want 400 %q", a, tt.wantErr)
+			}
+			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+				t.Fatalf("after the 400: read %q, %v; want the connection closed with nothing more", rest, err)
+			}
+			if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 0 {
+				t.Fatalf("stored %d entries, want none", len(evs))
+			}
+		})
+	}
+	t.Run("one Content-Length value twice", func(t *testing.T) {
+		db := MustOpenDB(t, "")
+		addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), nil)
+		c := dialFrom(t, "127.0.0.1", addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "%sHost: x\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n%s", head, len(body), len(body), body)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := decodeAnswer(t, resp); a.Code != 200 || a.Status != store.StatusProcessed {
+			t.Fatalf("got %+v, want 200 processed", a)
+		}
+	})
+}
+
+// TestConnLimiterEvictedConn: a connection closed to make room gives its
+// place back once, fails its reads, and setting its deadlines is not an
+// error (fasthttp panics on one, and a request it had already buffered may
+// still set them).
+func TestConnLimiterEvictedConn(t *testing.T) {
+	lim := app.NewConnLimiter(1, 1, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lln := lim.Listener(ln)
+	defer lln.Close()
+	c1 := dialFrom(t, "127.0.0.1", ln.Addr().String())
+	defer c1.Close()
+	first, err := lln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	c2 := dialFrom(t, "127.0.0.1", ln.Addr().String())
+	defer c2.Close()
+	second, err := lln.Accept() // the cap is 1: first, never read from, makes room
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if n, m := lim.Open("127.0.0.1"); n != 1 || m != 1 {
+		t.Fatalf("open after the eviction: %d, %d; want 1, 1", n, m)
+	}
+	for name, set := range map[string]func(time.Time) error{
+		"SetDeadline": first.SetDeadline, "SetReadDeadline": first.SetReadDeadline, "SetWriteDeadline": first.SetWriteDeadline,
+	} {
+		if err := set(time.Now().Add(time.Second)); err != nil {
+			t.Errorf("%s on the evicted connection: %v, want nil", name, err)
+		}
+	}
+	if _, err := first.Read(make([]byte, 1)); err == nil {
+		t.Error("read on the evicted connection succeeded, want an error")
+	}
+	first.Close()
+	if n, _ := lim.Open("127.0.0.1"); n != 1 {
+		t.Fatalf("open after closing the evicted connection: %d, want 1 (its place was given back once)", n)
+	}
+	second.Close()
+	if n, _ := lim.Open("127.0.0.1"); n != 0 {
+		t.Fatalf("open after closing both: %d, want 0", n)
+	}
 }

@@ -60,10 +60,15 @@ type ReceiverConfig struct {
 	RejectedPerMinute  int      `yaml:"rejected_per_minute"`
 	// MaxConnections caps the receiver's open connections, receiver.listen
 	// and the tunnel together; MaxConnectionsPerIP those from one client IP
-	// (tunnel connections carry the real client's IP). Over a cap a new
+	// (tunnel connections carry the real client's IP). Over a cap the
+	// oldest idle connection is closed to make room; with none idle the new
 	// connection is closed at once.
 	MaxConnections      int `yaml:"max_connections"`
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// HeaderTimeout bounds the wait for a request's line and headers, on a
+	// new connection and from the first byte of a keep-alive connection's
+	// next request (SPEC §3 is silent; default 5s).
+	HeaderTimeout Duration `yaml:"header_timeout"`
 }
 
 // AdminConfig is the admin section (the local JSON API).
@@ -147,6 +152,7 @@ func DefaultConfig() Config {
 
 			MaxConnections:      512,
 			MaxConnectionsPerIP: 64,
+			HeaderTimeout:       Duration(5 * time.Second),
 		},
 		Admin:     AdminConfig{Listen: "127.0.0.1:8787"},
 		Tunnel:    TunnelConfig{Provider: "auto", Authtoken: os.Getenv("NGROK_AUTHTOKEN")},

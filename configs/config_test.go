@@ -92,6 +92,18 @@ func TestParse(t *testing.T) {
 		{name: "zero connections", yaml: "receiver:\n  max_connections: 0\n", wantErr: "receiver.max_connections: must be a positive number"},
 		{name: "negative per-IP connections", yaml: "receiver:\n  max_connections_per_ip: -1\n", wantErr: "receiver.max_connections_per_ip: must be a positive number"},
 		{name: "per-IP over total", yaml: "receiver:\n  max_connections: 10\n  max_connections_per_ip: 11\n", wantErr: "receiver.max_connections_per_ip: must not exceed receiver.max_connections (10)"},
+		{name: "header timeout", yaml: "receiver:\n  header_timeout: 2500ms\n", check: func(t *testing.T, c Config) {
+			if c.Receiver.HeaderTimeout != Duration(2500*time.Millisecond) {
+				t.Fatalf("got %v, want 2.5s", c.Receiver.HeaderTimeout)
+			}
+		}},
+		{name: "header timeout default", yaml: "", check: func(t *testing.T, c Config) {
+			if c.Receiver.HeaderTimeout != Duration(5*time.Second) {
+				t.Fatalf("got %v, want 5s", c.Receiver.HeaderTimeout)
+			}
+		}},
+		{name: "zero header timeout", yaml: "receiver:\n  header_timeout: 0s\n", wantErr: "receiver.header_timeout: must be a positive duration such as 5s"},
+		{name: "header timeout not a duration", yaml: "receiver:\n  header_timeout: 5\n", wantErr: "receiver.header_timeout: must be a duration"},
 		{name: "connections not a number", yaml: "receiver:\n  max_connections: many\n", wantErr: "receiver.max_connections: cannot unmarshal a string: must be a whole number"},
 		{name: "bad level", yaml: "log:\n  level: loud\n", wantErr: "log.level"},
 		{name: "bad format", yaml: "log:\n  format: xml\n", wantErr: "log.format"},

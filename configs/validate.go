@@ -63,6 +63,8 @@ func (c *Config) validate(env envKeys) error {
 		return keyErr("receiver.max_connections_per_ip", "must be a positive number of connections, such as 64")
 	case c.Receiver.MaxConnectionsPerIP > c.Receiver.MaxConnections:
 		return keyErr("receiver.max_connections_per_ip", "must not exceed receiver.max_connections (%d)", c.Receiver.MaxConnections)
+	case c.Receiver.HeaderTimeout <= 0:
+		return keyErr("receiver.header_timeout", "must be a positive duration such as 5s")
 	}
 	if c.Admin.Listen == "" {
 		return keyErr("admin.listen", "required (the CLI talks to the daemon through it)")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"time"
+	"unicode/utf8"
 
 	json "github.com/go-json-experiment/json/v1"
 )
@@ -42,7 +43,9 @@ func marshalCustomer(c *Customer) ([]byte, error) {
 }
 
 // unmarshalCustomer decodes marshalCustomer's output into c; with withRaw
-// false, c.Raw stays nil. It copies, so v may be bbolt memory.
+// false, c.Raw stays nil. It copies, so v may be bbolt memory. A raw with
+// invalid UTF-8 (stored before applyCustomer replaced it) is read with
+// U+FFFD in its place.
 func unmarshalCustomer(v []byte, c *Customer, withRaw bool) error {
 	*c = Customer{}
 	r := customerNoRaw{customerRecord: customerRecord{Customer: c}}
@@ -54,7 +57,31 @@ func unmarshalCustomer(v []byte, c *Customer, withRaw bool) error {
 		return err
 	}
 	c.historyHead = r.HistoryHead
+	if withRaw {
+		c.Raw = validUTF8(c.Raw)
+	}
 	return nil
+}
+
+// validUTF8 returns b, or when b holds invalid UTF-8 a copy with each
+// invalid byte replaced by U+FFFD, as a JSON decoder reads such a byte in a
+// string. In valid JSON such bytes can only be inside strings, so the
+// result is valid JSON still.
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
 }
 
 func marshalEvent(ev *Event) ([]byte, error) { return json.Marshal(ev) }

@@ -2,11 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestCustomerRecordRoundTrip(t *testing.T) {
@@ -40,6 +44,48 @@ func TestCustomerRecordRoundTrip(t *testing.T) {
 	}
 	if bytes.Contains(api, []byte("history_head")) || !bytes.Contains(data, []byte(`"history_head":42`)) {
 		t.Errorf("got API JSON %s and record %s, want history_head only in the record", api, data)
+	}
+}
+
+// TestCustomerRawInvalidUTF8: a raw with invalid UTF-8 is stored with
+// U+FFFD for each invalid byte, and one stored that way before (written
+// here straight into the bucket) reads back the same; either way the
+// customer is valid JSON.
+func TestCustomerRawInvalidUTF8(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	const want = "{\"id\":\"1\",\"na\uFFFDme\":\"a\uFFFD\uFFFDb\",\"ok\":\"\u00e9\u20ac\"}"
+	raw := []byte("{\"id\":\"1\",\"na\xffme\":\"a\xe2\x82b\",\"ok\":\"\u00e9\u20ac\"}")
+	if _, _, _, err := db.ApplyCustomers(ctx, []*Customer{{ID: "1", Name: "Applied", Raw: raw}}, SourceSync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketCustomers).Get([]byte("1")); !utf8.Valid(v) {
+			t.Errorf("stored record %q, want valid UTF-8", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old := &Customer{ID: "2", Name: "Stored before", Raw: bytes.Replace(raw, []byte(`"1"`), []byte(`"2"`), 1)}
+	data, err := marshalCustomer(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketCustomers).Put([]byte("2"), data) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"1", "2"} {
+		c, err := db.FindCustomerByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Replace(string(c.Raw), `"`+id+`"`, `"1"`, 1); got != want {
+			t.Errorf("customer %s: raw = %q, want %q", id, c.Raw, want)
+		}
+		if out, err := json.Marshal(c); err != nil || !utf8.Valid(out) {
+			t.Errorf("customer %s: JSON %q (%v), want valid UTF-8", id, out, err)
+		}
 	}
 }
 

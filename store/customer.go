@@ -15,6 +15,9 @@ import (
 // Customer is the cached form of a Robaws client (SPEC §2). Optional fields
 // are pointers so that "absent" reads as JSON null. A field tagged diff:"-"
 // is not a change a history entry records; every other one is (Diff).
+// Raw is the client object as Robaws sent it, except that each byte of
+// invalid UTF-8 is stored and read as U+FFFD (the delivery's payload keeps
+// the bytes as received), so that every answer is valid JSON.
 type Customer struct {
 	ID          string          `json:"id" diff:"-"`
 	Name        string          `json:"name"`
@@ -171,6 +174,7 @@ func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch c
 	b := tx.Bucket(bucketCustomers)
 	c := *in
 	c.Version = c.Version.UTC()
+	c.Raw = validUTF8(c.Raw)
 	c.Source, c.LastEventID = ch.source, ch.eventID
 	key := []byte(c.ID)
 	var old *Customer

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/go-json-experiment/json/v1"
 	"github.com/robaws-edge/robaws-edge/app/customer"
@@ -16,12 +17,17 @@ import (
 // 32 KiB) and counter names.
 const maxIDLen = 512
 
-// clip shortens an untrusted identifier to maxIDLen bytes.
+// clip shortens an untrusted identifier to at most maxIDLen bytes, cutting
+// before a character that would not fit whole.
 func clip(s string) string {
-	if len(s) > maxIDLen {
-		return s[:maxIDLen]
+	if len(s) <= maxIDLen {
+		return s
 	}
-	return s
+	cut := maxIDLen
+	for cut > maxIDLen-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // envelope is the delivery's outer object: the values of id, event and

@@ -297,13 +297,17 @@ func TestQuarantineBoundedAndRateLimited(t *testing.T) {
 func TestOverlongKeysFail(t *testing.T) {
 	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	long := strings.Repeat("x", 40<<10) // over bbolt's 32 KiB key limit
+	euros := strings.Repeat("€", 200)   // 600 bytes; byte 512 is inside the 171st
 	tests := []struct {
 		name, eventID, event, clientID string
+		wantEventID, wantClientID      string // as logged
 	}{
-		{"data.id", "e-long-client", "client.updated", long},
-		{"data.id just over 512", "e-513", "client.updated", strings.Repeat("7", 513)},
-		{"id", long, "client.updated", "1"},
-		{"event", "e-long-event", long, "1"},
+		{"data.id", "e-long-client", "client.updated", long, "e-long-client", long[:512]},
+		{"data.id just over 512", "e-513", "client.updated", strings.Repeat("7", 513), "e-513", strings.Repeat("7", 512)},
+		{"multibyte data.id", "e-euros", "client.updated", euros, "e-euros", strings.Repeat("€", 170)},
+		{"id", long, "client.updated", "1", long[:512], ""},
+		{"multibyte id", euros, "client.updated", "1", strings.Repeat("€", 170), ""},
+		{"event", "e-long-event", long, "1", "e-long-event", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,8 +319,8 @@ func TestOverlongKeysFail(t *testing.T) {
 				t.Fatalf("got %+v, %v; want failed naming the 512-byte limit", o, err)
 			}
 			ev, err := db.FindEventByID(t.Context(), o.LogID)
-			if err != nil || ev.Status != store.StatusFailed || len(ev.ClientID) > 512 || len(ev.EventID) > 512 {
-				t.Fatalf("stored %+v (%v), want failed with clipped ids", ev, err)
+			if err != nil || ev.Status != store.StatusFailed || ev.ClientID != tt.wantClientID || ev.EventID != tt.wantEventID {
+				t.Fatalf("stored %+v (%v), want failed with ids clipped to 512 bytes on a character boundary", ev, err)
 			}
 			p, err := db.FindPayload(t.Context(), o.LogID)
 			if err != nil || !bytes.Equal(p.Body, body) {
