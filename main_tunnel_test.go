@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -89,8 +90,9 @@ func (f *fakeRobaws) lastSecret() (id, secret string, url any) {
 }
 
 // startDaemon runs openDaemon + serve in-process with the YAML config and
-// returns a client of its local API and the log text so far (a func).
-func startDaemon(t *testing.T, yaml string, tweak func(*daemon)) (*app.Client, func() string) {
+// returns a client of its local API, the log text so far (a func) and a
+// func that stops the daemon (also called at the test's end).
+func startDaemon(t *testing.T, yaml string, tweak func(*daemon)) (*app.Client, func() string, func()) {
 	t.Helper()
 	cfg, err := configs.Parse([]byte(yaml))
 	if err != nil {
@@ -105,24 +107,44 @@ func startDaemon(t *testing.T, yaml string, tweak func(*daemon)) (*app.Client, f
 	if tweak != nil {
 		tweak(d)
 	}
+	// Return once the listeners are bound: the test may deliver at once.
+	ready, onReady := make(chan struct{}), d.ready
+	d.ready = func(addr string) {
+		if onReady != nil {
+			onReady(addr)
+		}
+		close(ready)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				buf := make([]byte, 1<<20)
+				t.Errorf("daemon did not stop:\n%s", buf[:runtime.Stack(buf, true)])
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop")
-		}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", logs.String())
 		}
 	})
-	return app.NewClient(cfg.Admin.Listen, cfg.Admin.Token), logs.String
+	return app.NewClient(cfg.Admin.Listen, cfg.Admin.Token), logs.String, stop
 }
 
 type lockedBuffer struct {
@@ -173,7 +195,7 @@ func TestTunnelEndToEnd(t *testing.T) {
 	robaws := newFakeRobaws(t)
 	const authtoken = "tunnel-test-authtoken-0123456789"
 	adminAddr := freeAddr(t)
-	client, logs := startDaemon(t, fmt.Sprintf(`data_dir: %q
+	client, logs, _ := startDaemon(t, fmt.Sprintf(`data_dir: %q
 receiver: {listen: ""}
 admin: {listen: %q}
 tunnel: {provider: ngrok, authtoken: %q, connect_url: %q, connect_ca_file: %q}
@@ -294,7 +316,7 @@ func TestTunnelUnavailable(t *testing.T) {
 			connectURL, caFile := tc.setup(t)
 			adminAddr := freeAddr(t)
 			start := time.Now()
-			client, logs := startDaemon(t, fmt.Sprintf(`data_dir: %q
+			client, logs, _ := startDaemon(t, fmt.Sprintf(`data_dir: %q
 receiver: {listen: %q}
 admin: {listen: %q}
 tunnel: {provider: ngrok, authtoken: %q, connect_url: %q, connect_ca_file: %q}

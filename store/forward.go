@@ -412,8 +412,8 @@ func (db *DB) FindForwardDead(ctx context.Context, name string) ([]ForwardDead, 
 
 // QueueForward queues refs (log ids or history sequences of the
 // destination's stream) to be sent again after what is pending now; with
-// dead set, every dead item is queued too and leaves the dead list. It
-// returns how many were queued.
+// dead set, every dead item is queued too. A queued item leaves the dead
+// list. It returns how many were queued.
 func (db *DB) QueueForward(ctx context.Context, name string, refs []uint64, dead bool) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -430,16 +430,25 @@ func (db *DB) QueueForward(ctx context.Context, name string, refs []uint64, dead
 			return err
 		}
 		all := slices.Clone(refs)
-		if d := b.Bucket(bucketFwdDead); dead && d != nil {
+		if d := b.Bucket(bucketFwdDead); d != nil {
+			// A re-sent item leaves the dead list: it is pending again.
+			var gone [][]byte
 			err := d.ForEach(func(k, _ []byte) error {
-				all = append(all, btoi(k))
+				if dead {
+					all = append(all, btoi(k))
+				}
+				if dead || slices.Contains(refs, btoi(k)) {
+					gone = append(gone, bytes.Clone(k))
+				}
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			if err := b.DeleteBucket(bucketFwdDead); err != nil {
-				return err
+			for _, k := range gone {
+				if err := d.Delete(k); err != nil {
+					return err
+				}
 			}
 		}
 		q, err := b.CreateBucketIfNotExists(bucketFwdQ)

@@ -481,15 +481,13 @@ func (d *dest) setPaused(ctx context.Context, paused bool) error {
 	return nil
 }
 
-// queued notes n items re-sent (the dead ones among them with dead): the
-// queue is read again.
-func (d *dest) queued(n int, dead bool) {
+// queued notes n items re-sent, dead left on the dead list: the queue is
+// read again.
+func (d *dest) queued(n, dead int) {
 	d.mu.Lock()
 	d.pending += n
 	d.requeue = true
-	if dead {
-		d.dead = 0
-	}
+	d.dead = dead
 	d.mu.Unlock()
 	signal(d.poke)
 }

@@ -332,7 +332,11 @@ func (f *Forwarder) Resend(ctx context.Context, name string, r ResendRequest) (i
 	if err != nil {
 		return 0, err
 	}
-	d.queued(n, r.Dead)
+	dead, err := f.db.FindForwardDead(ctx, name)
+	if err != nil {
+		return n, err
+	}
+	d.queued(n, len(dead))
 	return n, nil
 }
 

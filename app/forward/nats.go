@@ -120,6 +120,13 @@ func (s *natsSender) send(ctx context.Context, it *store.ForwardItem) answer {
 	if err != nil {
 		return answer{outcome: down, err: "cannot connect: " + s.redact(err.Error())}
 	}
+	if !js.Conn().IsConnected() {
+		msg := "not connected to the NATS server " + RedactTarget(s.d.URL)
+		if err := js.Conn().LastError(); err != nil {
+			msg += ": " + s.redact(err.Error())
+		}
+		return answer{outcome: down, err: msg}
+	}
 	if err := s.ensureStream(ctx, js); err != nil {
 		return answer{outcome: down, err: s.redact(err.Error())}
 	}
