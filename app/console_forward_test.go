@@ -98,14 +98,16 @@ func TestForwardBrowser(t *testing.T) {
 		t.Fatalf("dead items after the resend = %q", got)
 	}
 
-	act(t, bctx, "Pause", chromedp.Click(chromedp.Search(`//button[text()="Pause"]`)), chromedp.WaitVisible(chromedp.CSS(".notice.good")))
+	act(t, bctx, "Pause", chromedp.Click(chromedp.Search(`//button[text()="Pause"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(@class,"notice") and contains(.,"office-app paused")]`)))
 	if s, _ := fwd.Status("office-app"); s.Status != "paused" {
 		t.Fatalf("after Pause: %s", s.Status)
 	}
 	if got := text(t, bctx, "h1"); !strings.Contains(got, "paused") {
 		t.Fatalf("title after Pause = %q", got)
 	}
-	act(t, bctx, "Resume", chromedp.Click(chromedp.Search(`//button[text()="Resume"]`)), chromedp.WaitVisible(chromedp.CSS(".notice.good")))
+	act(t, bctx, "Resume", chromedp.Click(chromedp.Search(`//button[text()="Resume"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(@class,"notice") and contains(.,"office-app resumed")]`)))
 	if s, _ := fwd.Status("office-app"); s.Status != "ok" {
 		t.Fatalf("after Resume: %s", s.Status)
 	}
