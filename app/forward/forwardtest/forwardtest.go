@@ -6,6 +6,7 @@
 package forwardtest
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -177,4 +180,32 @@ func Port(url string) int {
 	_, p, _ := net.SplitHostPort(url[len("nats://"):])
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// StreamMessages returns a func that counts the messages of a JetStream
+// stream on the server at url (0 while the stream does not exist).
+func StreamMessages(tb testing.TB, url, stream string) func() int {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return 0
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		return int(info.State.Msgs)
+	}
 }
