@@ -234,6 +234,7 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics, Robaws: d.robaws, Forward: d.forward,
 		NoPublicURL:  cfg.Tunnel.Provider == "auto" && !cfg.TunnelEnabled() && (cfg.Receiver.Listen == "" || configs.IsLoopback(cfg.Receiver.Listen)),
 		SilenceAfter: time.Duration(cfg.Health.SilenceAfter),
+		Hosts:        cfg.Admin.Hosts, MaxFollowers: cfg.Admin.MaxFollowers,
 	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil

@@ -134,7 +134,7 @@ func TestEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
-	const secret, token = "e2e-secret-value", "e2e-token"
+	const secret, token = "e2e-secret-value", "e2e-token-0123456789"
 	config := filepath.Join(dir, "config.yaml")
 	writeFile(t, config, fmt.Sprintf(`data_dir: %q
 log: {level: debug}

@@ -2,8 +2,8 @@ package app
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,21 +19,29 @@ const streamKeepAlive = 15 * time.Second
 
 // handleStreamEvents answers GET /api/webhook-logs/stream: Server-Sent
 // Events, one "data: <log entry JSON>" per new or changed entry that
-// matches the list's filters, from the moment it is opened.
+// matches the list's filters, from the moment it is opened. The entries
+// come from the handler's streamHub; past admin.max_followers open streams
+// the answer is 503.
 func (h *handler) handleStreamEvents(c *fiber.Ctx) error {
 	f, err := logFilter(c, false)
 	if err != nil {
 		return err
 	}
+	cursor, ok := h.hub.join()
+	if !ok {
+		c.Set(fiber.HeaderRetryAfter, "30")
+		return fiber.NewError(fiber.StatusServiceUnavailable, fmt.Sprintf(
+			"too many open log streams (admin.max_followers is %d): close one (a console tab, a logs --follow) or raise admin.max_followers", h.hub.max))
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
-	cursor := h.db.LogCursor()
 	// Closed when the server shuts down: Shutdown would otherwise wait
 	// for open streams until its deadline.
 	stop := c.Context().Done()
 	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer h.hub.leave()
 		// The admin app's write timeout (10 min, for backups) is one
 		// deadline for the whole answer: a stream would be cut by it.
 		// Each write gets a deadline of its own instead, so a client
@@ -48,43 +56,61 @@ func (h *handler) handleStreamEvents(c *fiber.Ctx) error {
 		}
 		keep := time.NewTicker(streamKeepAlive)
 		defer keep.Stop()
+		pause := time.NewTimer(streamCoalesce)
+		pause.Stop()
+		defer pause.Stop()
+		// Start as if woken: what arrived since join goes out at once.
+		wake := closedChan
+		match := func(ev *store.Event) bool { return matches(f, ev) }
+		var out [][]byte
 		for {
-			ids, next, lost, wake := h.db.LogChanges(cursor)
-			cursor = next
-			if lost {
-				w.WriteString(": some changes were missed; reload the list\n\n")
-			}
-			for _, id := range ids {
-				ev, err := h.db.FindEventByID(context.Background(), id)
-				if err != nil || !matches(f, ev) {
-					continue // pruned meanwhile, or filtered out
-				}
-				b, err := json.Marshal(ev)
-				if err != nil {
-					continue
-				}
-				w.WriteString("data: ")
-				w.Write(b)
-				w.WriteString("\n\n")
-			}
-			if len(ids) > 0 || lost {
-				if flush() != nil {
-					return // the client went away
-				}
-			}
 			select {
 			case <-wake:
 			case <-keep.C:
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || flush() != nil {
 					return
 				}
+				continue
 			case <-stop:
 				return
+			}
+			// Something arrived: gather for this follower's interval, so
+			// a burst goes out in one write within its share. The wait is
+			// spread (±50%): one commit wakes every follower, and they
+			// must not all write in the same instant.
+			interval, share := h.hub.pace()
+			pause.Reset(interval/2 + rand.N(interval))
+			select {
+			case <-pause.C:
+			case <-stop:
+				return
+			}
+			var missed bool
+			out, cursor, missed, wake = h.hub.take(cursor, match, share, out)
+			if missed {
+				w.WriteString(": some changes were missed (this follower's share of the stream was full, or it fell behind); reload the list\n\n")
+			}
+			for _, data := range out {
+				w.WriteString("data: ")
+				w.Write(data)
+				w.WriteString("\n\n")
+			}
+			if len(out) > 0 || missed {
+				if flush() != nil {
+					return // the client went away
+				}
 			}
 		}
 	})
 	return nil
 }
+
+// closedChan is a channel that is always ready.
+var closedChan = func() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // matches reports whether ev passes the list filters of f (its page
 // fields aside).

@@ -340,7 +340,7 @@ func TestLocalRoutes(t *testing.T) {
 		{"webhook delete unknown", "DELETE", "/api/webhooks/99", nil, 404, `webhook secret "99" not found`, nil},
 
 		{"unknown route", "GET", "/api/nothing", nil, 404, "not found", nil},
-		{"wrong method", "PUT", "/api/health", nil, 404, "not found", nil},
+		{"wrong method", "PUT", "/api/health", nil, 405, "method not allowed", nil},
 		{"receiver path", "POST", customersPath, nil, 404, "not found", nil},
 	}
 	for _, tt := range tests {
@@ -405,7 +405,9 @@ func second(_ int, b []byte) []byte { return b }
 
 // TestLocalToken checks that with admin.token set every route needs it.
 func TestLocalToken(t *testing.T) {
-	fx := newFixture(t, app.LocalConfig{Token: "let-me-in"})
+	// A burst large enough for every wrong header below: the throttle has
+	// its own test (TestTokenThrottle).
+	fx := newFixture(t, app.LocalConfig{Token: "let-me-in", AuthBurst: 1000})
 	fx.seed(t)
 	routes := []struct{ method, path string }{
 		{"GET", "/api/health"}, {"GET", "/api/stats"}, {"GET", "/api/webhook-logs"},
@@ -419,6 +421,7 @@ func TestLocalToken(t *testing.T) {
 		t.Run(r.method+" "+r.path, func(t *testing.T) {
 			for _, auth := range []string{"", "Bearer wrong", "Bearer let-me-in-too", "Basic let-me-in", "let-me-in", "Bearer"} {
 				req, _ := http.NewRequest(r.method, r.path, nil)
+				req.Host = "127.0.0.1:8787"
 				if auth != "" {
 					req.Header.Set("Authorization", auth)
 				}
@@ -704,13 +707,14 @@ func parseMetrics(tb testing.TB, text string) map[string]float64 {
 }
 
 // TestLocalRefusesWebPages checks the CSRF and DNS-rebinding guard: a
-// browser's cross-origin request, or (without a token) a foreign Host, is
-// refused before any route runs.
+// browser's cross-origin request, or a Host that is not this daemon's (an
+// IP address, localhost, this machine's name or an admin.hosts name), is
+// refused before any route runs, with or without a token.
 func TestLocalRefusesWebPages(t *testing.T) {
 	db := MustOpenDB(t, "")
 	r := MustReceiver(t, db, time.Time{}, nil)
 	open := app.NewLocal(db, r, app.LocalConfig{})
-	withToken := app.NewLocal(db, r, app.LocalConfig{Token: "tok"})
+	withToken := app.NewLocal(db, r, app.LocalConfig{Token: "tok", Hosts: []string{"edge.office.lan"}})
 	tests := []struct {
 		name     string
 		f        *fiber.App
@@ -724,7 +728,11 @@ func TestLocalRefusesWebPages(t *testing.T) {
 		{"rebound host name", open, "evil.example:8787", [2]string{}, 403},
 		{"origin header", open, "127.0.0.1:8787", [2]string{"Origin", "https://evil.example"}, 403},
 		{"cross-site fetch", open, "127.0.0.1:8787", [2]string{"Sec-Fetch-Site", "cross-site"}, 403},
-		{"token: any host", withToken, "edge.office.lan:8787", [2]string{"Authorization", "Bearer tok"}, 200},
+		{"token: admin.hosts name", withToken, "EDGE.office.lan:8787", [2]string{"Authorization", "Bearer tok"}, 200},
+		{"token: LAN address", withToken, "192.168.1.20:8787", [2]string{"Authorization", "Bearer tok"}, 200},
+		{"token: rebound host name", withToken, "evil.example:8787", [2]string{"Authorization", "Bearer tok"}, 403},
+		{"LAN address", open, "192.168.1.20:8787", [2]string{}, 200},
+		{"no host", open, "", [2]string{}, 403},
 		{"token: still no origin", withToken, "127.0.0.1:8787", [2]string{"Origin", "http://127.0.0.1:8787"}, 403},
 	}
 	for _, tt := range tests {
@@ -959,5 +967,74 @@ func TestLongMultibyteIDs(t *testing.T) {
 					e.EventID, len(e.EventID), e.ClientID, len(e.ClientID), tt.wantEventID, tt.wantClientID)
 			}
 		})
+	}
+}
+
+// TestWrongMethod on a real listener: a route that exists with another
+// method answers 405 with an Allow header and the JSON error, on the API's
+// routes and on the console's; a path with no route stays 404.
+func TestWrongMethod(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	c := clientFrom("127.0.0.1")
+	for _, token := range []string{"", guardToken} {
+		base := serve(t, app.NewLocal(db, r, app.LocalConfig{Token: token}))
+		tests := []struct{ method, path, allow string }{
+			{"PUT", "/api/customers", "GET, HEAD"},
+			{"PATCH", "/api/customers/C-1", "GET, HEAD"},
+			{"PUT", "/api/webhook-logs/1", "GET, HEAD"},
+			{"PATCH", "/api/webhooks/1", "DELETE"},
+			{"PUT", "/api/webhooks", "GET, HEAD, POST"},
+			{"DELETE", "/api/health", "GET, HEAD"},
+			{"PUT", "/metrics", "GET, HEAD"},
+			{"PUT", "/deliveries", "GET, HEAD"},
+			{"PATCH", "/deliveries/1/replay", "POST"},
+			{"PUT", "/webhooks", "GET, HEAD, POST"},
+			{"PATCH", "/sync", "GET, HEAD, POST"},
+			{"PUT", "/login", "GET, HEAD, POST"},
+		}
+		for _, tt := range tests {
+			resp, body := wire(t, c, tt.method, base+tt.path, nil, "Authorization", "Bearer "+token)
+			if resp.StatusCode != 405 || body != `{"error":"method not allowed"}` || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("token %v: %s %s = %d %s %q, want 405 with the JSON error", token != "", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("token %v: %s %s: Allow %q, want %q", token != "", tt.method, tt.path, got, tt.allow)
+			}
+		}
+		if resp, body := wire(t, c, "PUT", base+"/api/nothing", nil, "Authorization", "Bearer "+token); resp.StatusCode != 404 || body != `{"error":"not found"}` || resp.Header.Get("Allow") != "" {
+			t.Errorf("PUT /api/nothing = %d %s, want 404", resp.StatusCode, body)
+		}
+	}
+}
+
+// TestListCursorsChecked: a cursor that no list handed out is a 400 naming
+// it, on every list of the API and the console's paged pages.
+func TestListCursorsChecked(t *testing.T) {
+	fx := newFixture(t, app.LocalConfig{})
+	fx.seed(t)
+	c := clientFrom("127.0.0.1")
+	base := serve(t, fx.local)
+	for _, p := range []string{"/api/customers", "/api/webhook-logs", "/api/changes", "/api/customers/218/history"} {
+		for _, cursor := range []string{"zzzz", "bogus!", "0"} {
+			resp, body := wire(t, c, "GET", base+p+"?cursor="+url.QueryEscape(cursor), nil)
+			if resp.StatusCode != 400 || !strings.Contains(body, "cursor") {
+				t.Errorf("GET %s?cursor=%s = %d %s, want 400 naming the cursor", p, cursor, resp.StatusCode, body)
+			}
+		}
+	}
+	for _, p := range []string{"/customers", "/deliveries", "/changes"} {
+		if resp, _ := wire(t, c, "GET", base+p+"?cursor=zzzz", nil); resp.StatusCode != 400 {
+			t.Errorf("GET %s?cursor=zzzz = %d, want a 400 page", p, resp.StatusCode)
+		}
+	}
+	// A cursor the list handed out still works.
+	resp, body := wire(t, c, "GET", base+"/api/customers?limit=1", nil)
+	page := decode[app.Page[*store.Customer]](t, []byte(body))
+	if resp.StatusCode != 200 || page.NextCursor == nil {
+		t.Fatalf("first page = %d, next %v", resp.StatusCode, page.NextCursor)
+	}
+	if resp, body := wire(t, c, "GET", base+"/api/customers?limit=1&cursor="+*page.NextCursor, nil); resp.StatusCode != 200 {
+		t.Fatalf("next page = %d %s", resp.StatusCode, body)
 	}
 }

@@ -2,16 +2,13 @@ package app
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"html/template"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,13 +52,19 @@ type console struct {
 	// tokenSum is the SHA-256 of admin.token, compared in constant time.
 	tokenSum  [32]byte
 	haveToken bool
+	// sessions are the live logins (with admin.token): a session cookie
+	// opens pages only while its nonce is here, so logging out ends it on
+	// the server too. logins are the login forms handed out, each good for
+	// one POST /login.
+	sessions, logins *nonceSet
 }
 
 // registerConsole adds the console's routes to f. It must run before the
 // API's sameOriginOnly and requireToken middleware: the pages have their
 // own guard (consoleGuard).
 func registerConsole(f *fiber.App, h *handler) {
-	cs := &console{h: h, pages: parsePages(), key: make([]byte, 32), haveToken: h.cfg.Token != ""}
+	cs := &console{h: h, pages: parsePages(), key: make([]byte, 32), haveToken: h.cfg.Token != "",
+		sessions: newNonceSet(maxSessions), logins: newNonceSet(maxLoginForms)}
 	if _, err := rand.Read(cs.key); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
@@ -107,8 +110,8 @@ var errBadCSRF = fiber.NewError(fiber.StatusForbidden, "this form has expired or
 
 // sameOrigin is the console's half of sameOriginOnly: a browser's
 // cross-site request is refused, a same-origin one (Origin equal to the raw
-// Host header) is allowed, and without a token a Host other than a loopback
-// name is refused (DNS rebinding). X-Forwarded-Host is never read.
+// Host header) is allowed, and a Host that is not this daemon's (hostGuard)
+// is refused, token or not (DNS rebinding). X-Forwarded-Host is never read.
 func (cs *console) sameOrigin(c *fiber.Ctx) error {
 	host := string(c.Request().Header.Host())
 	if site := c.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
@@ -123,17 +126,23 @@ func (cs *console) sameOrigin(c *fiber.Ctx) error {
 			return cs.fail(c, errCrossOrigin)
 		}
 	}
-	if !cs.haveToken && !isLoopbackHost(host) {
+	if !cs.h.hosts.allows(host) {
 		return cs.fail(c, errCrossOrigin)
 	}
 	return c.Next()
 }
 
 // session admits a page request after sameOrigin: it needs a valid
-// session (with a token: one made by logging in; without: one issued here
-// on first sight), and every POST the session's CSRF token in its form.
+// session (with a token: one made by logging in and not logged out;
+// without: one issued here on first sight), and every POST the session's
+// CSRF token in its body or the X-CSRF-Token header (never the query
+// string, which ends up in logs, history and Referer).
 func (cs *console) session(c *fiber.Ctx) error {
-	nonce, ok := cs.verifySession(c.Cookies(sessionCookie), time.Now())
+	now := time.Now()
+	nonce, ok := cs.verifySession(c.Cookies(sessionCookie), now)
+	if ok && cs.haveToken && !cs.sessions.has(nonce, now) {
+		ok = false // logged out, or pushed out by newer sessions
+	}
 	if !ok {
 		if cs.haveToken {
 			if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead {
@@ -146,107 +155,11 @@ func (cs *console) session(c *fiber.Ctx) error {
 	c.Locals(csrfField, cs.csrfToken(nonce))
 	if c.Method() == fiber.MethodPost {
 		want := c.Locals(csrfField).(string)
-		if subtle.ConstantTimeCompare([]byte(c.FormValue(csrfField)), []byte(want)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(csrfValue(c)), []byte(want)) != 1 {
 			return cs.fail(c, errBadCSRF)
 		}
 	}
 	return c.Next()
-}
-
-// newSession issues a session cookie and returns its nonce.
-func (cs *console) newSession(c *fiber.Ctx) string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	nonce := hex.EncodeToString(b)
-	exp := time.Now().Add(sessionTTL)
-	value := nonce + "." + strconv.FormatInt(exp.Unix(), 10)
-	c.Cookie(&fiber.Cookie{
-		Name: sessionCookie, Value: value + "." + cs.mac("session:"+value), Path: "/",
-		Expires: exp, HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-	})
-	return nonce
-}
-
-// verifySession checks a session cookie's signature and expiry and
-// returns its nonce.
-func (cs *console) verifySession(cookie string, now time.Time) (string, bool) {
-	i := strings.LastIndexByte(cookie, '.')
-	if i < 0 {
-		return "", false
-	}
-	value, sig := cookie[:i], cookie[i+1:]
-	if !hmac.Equal([]byte(sig), []byte(cs.mac("session:"+value))) {
-		return "", false
-	}
-	nonce, expText, _ := strings.Cut(value, ".")
-	exp, err := strconv.ParseInt(expText, 10, 64)
-	if err != nil || now.Unix() >= exp {
-		return "", false
-	}
-	return nonce, true
-}
-
-// csrfToken is the hidden form field of the session with nonce.
-func (cs *console) csrfToken(nonce string) string { return cs.mac("csrf:" + nonce) }
-
-func (cs *console) mac(s string) string {
-	m := hmac.New(sha256.New, cs.key)
-	m.Write([]byte(s))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// checkToken compares a login attempt with admin.token in constant time.
-func (cs *console) checkToken(token string) bool {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return cs.haveToken && subtle.ConstantTimeCompare(sum[:], cs.tokenSum[:]) == 1
-}
-
-// handleLoginPage answers GET /login: the token form, or the overview when
-// there is no token to ask for.
-func (cs *console) handleLoginPage(c *fiber.Ctx) error {
-	if !cs.haveToken {
-		return c.Redirect("/", fiber.StatusSeeOther)
-	}
-	b := make([]byte, 16)
-	rand.Read(b)
-	nonce := hex.EncodeToString(b)
-	c.Cookie(&fiber.Cookie{
-		Name: loginCookie, Value: nonce + "." + cs.mac("login:"+nonce), Path: "/login",
-		Expires: time.Now().Add(time.Hour), HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-	})
-	c.Locals(csrfField, cs.mac("csrf-login:"+nonce))
-	return cs.render(c, fiber.StatusOK, "login", nil)
-}
-
-// loginCSRF checks POST /login's hidden token against its login cookie.
-func (cs *console) loginCSRF(c *fiber.Ctx) bool {
-	nonce, sig, ok := strings.Cut(c.Cookies(loginCookie), ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(cs.mac("login:"+nonce))) {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(c.FormValue(csrfField)), []byte(cs.mac("csrf-login:"+nonce))) == 1
-}
-
-// handleLogin answers POST /login: a right token starts a session.
-func (cs *console) handleLogin(c *fiber.Ctx) error {
-	if !cs.haveToken {
-		return c.Redirect("/", fiber.StatusSeeOther)
-	}
-	if !cs.loginCSRF(c) {
-		return cs.fail(c, errBadCSRF)
-	}
-	if !cs.checkToken(c.FormValue("token")) {
-		return cs.render(c, fiber.StatusUnauthorized, "login", map[string]any{"Error": "That is not the token: it is admin.token in the config file."})
-	}
-	cs.newSession(c)
-	return c.Redirect("/", fiber.StatusSeeOther)
-}
-
-// handleLogout answers POST /logout: the session cookie is cleared.
-func (cs *console) handleLogout(c *fiber.Ctx) error {
-	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0),
-		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
-	return c.Redirect("/login", fiber.StatusSeeOther)
 }
 
 // handleStatic serves an embedded asset.
@@ -318,5 +231,7 @@ func (cs *console) render(c *fiber.Ctx, code int, name string, data any) error {
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Referrer-Policy", "same-origin")
-	return c.Status(code).Send(buf.Bytes())
+	// Every page prints stored text through here: bidi controls in it are
+	// shown as markers, never obeyed.
+	return c.Status(code).Send(escapeBidi(buf.Bytes()))
 }

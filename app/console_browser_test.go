@@ -211,6 +211,14 @@ func TestConsoleBrowser(t *testing.T) {
 		shoot("deliveries")
 	})
 
+	t.Run("a bidi override arrives on the live list as a marker", func(t *testing.T) {
+		id := send(t, pubURL, testSecret, clientBody("ev-live-bidi", "client.created", map[string]any{"id": "3003-\u202egpj.exe", "name": "Bidi"}))
+		act(t, ctx, "live bidi row", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#ev-%d", id))))
+		if got := text(t, ctx, fmt.Sprintf("#ev-%d", id)); !strings.Contains(got, `3003-\u202Egpj.exe`) || strings.ContainsRune(got, '\u202e') {
+			t.Fatalf("live row = %q, want the override shown as \\u202E", got)
+		}
+	})
+
 	t.Run("customer search and a role change on the timeline", func(t *testing.T) {
 		send(t, pubURL, testSecret, clientBody("ev-role-1", "client.created", map[string]any{"id": "C-100", "name": "Forward Co",
 			"extraFields": role("BROKER"), "updatedAt": "2026-01-05T09:00:00Z"}))

@@ -228,7 +228,7 @@ func TestConsoleNotPublic(t *testing.T) {
 // the pages and never the API, which keeps wanting the bearer header.
 func TestConsoleLogin(t *testing.T) {
 	const token = "office-admin-token"
-	fx := newConsoleFixture(t, app.LocalConfig{Token: token})
+	fx := newConsoleFixture(t, app.LocalConfig{Token: token, Hosts: []string{"edge.office.lan"}})
 	for _, path := range []string{"/", "/deliveries", "/deliveries/" + itoa(fx.processed), "/customers/C-42", "/webhooks", "/sync", "/changes", "/deliveries/stream"} {
 		resp, body := page(t, fx.local, "GET", path, nil, "Authorization", "Bearer "+token)
 		if resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" || strings.Contains(body, "C-42") {
@@ -255,8 +255,17 @@ func TestConsoleLogin(t *testing.T) {
 	if resp, _ := page(t, fx.local, "POST", "/login", loginForm(token)); resp.StatusCode != 403 {
 		t.Fatalf("login without its cookie = %d, want 403", resp.StatusCode)
 	}
-	if resp, _ := page(t, fx.local, "POST", "/login", loginForm("guess"), "Cookie", loginCookie); resp.StatusCode != 401 || len(resp.Cookies()) != 0 {
-		t.Fatalf("wrong token = %d with %d cookies, want 401 and none", resp.StatusCode, len(resp.Cookies()))
+	resp, body = page(t, fx.local, "POST", "/login", loginForm("guess"), "Cookie", loginCookie)
+	if resp.StatusCode != 401 || strings.Contains(resp.Header.Get("Set-Cookie"), "robaws_edge_session") {
+		t.Fatalf("wrong token = %d with cookies %q, want 401 and no session", resp.StatusCode, resp.Header.Get("Set-Cookie"))
+	}
+	// A login form is good for one attempt: the 401 page brings a new one.
+	if resp, _ := page(t, fx.local, "POST", "/login", loginForm(token), "Cookie", loginCookie); resp.StatusCode != 403 {
+		t.Fatalf("login with a spent form = %d, want 403", resp.StatusCode)
+	}
+	loginCookie = strings.SplitN(resp.Header.Get("Set-Cookie"), ";", 2)[0]
+	if m = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(body); !strings.HasPrefix(loginCookie, "robaws_edge_login=") || m == nil {
+		t.Fatalf("401 page: cookie %q, csrf field found %v", loginCookie, m != nil)
 	}
 	if resp, _ := page(t, fx.local, "POST", "/login", loginForm(token), "Origin", "http://evil.example", "Cookie", loginCookie); resp.StatusCode != 403 {
 		t.Fatalf("cross-origin login = %d, want 403", resp.StatusCode)
@@ -293,3 +302,41 @@ func TestConsoleLogin(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestConsoleBidiEscaped: bidi controls in stored text (a name, a client
+// id, a payload, a filter echoed in a form) are shown as visible \uXXXX
+// markers on every page, never sent raw; a page without them is unchanged.
+func TestConsoleBidiEscaped(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	pub := app.NewPublic(r, app.PublicConfig{})
+	base := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
+	const id = "C-\u202egpj.exe"
+	now := time.Now().Unix()
+	body := clientBody("ev-bidi-1", "client.created", map[string]any{"id": id, "name": "Acme \u2067\u200fLogistics\u2069 \u061c\u202a\u202b\u202c\u202d\u2066\u2068\u200e"})
+	processed := post(t, pub, "POST", customersPath, body, intake.Sign(testSecret, now, body)).LogID
+	body = clientBody("ev-bidi-2", "client.updated", map[string]any{"id": id, "name": "exe.\u202eOverride"})
+	post(t, pub, "POST", customersPath, body, intake.Sign("unknown-secret-0123456789", now, body))
+	rejected := rejectedID(t, db)
+	c := clientFrom("127.0.0.1")
+	for _, p := range []string{"/", "/deliveries", "/deliveries/" + itoa(processed), "/deliveries/" + itoa(rejected),
+		"/customers", "/customers/" + url.PathEscape(id), "/changes", "/deliveries?client_id=" + url.QueryEscape(id),
+		"/customers?q=" + url.QueryEscape("Acme \u2067")} {
+		resp, page := wire(t, c, "GET", base+p, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s = %d", p, resp.StatusCode)
+		}
+		if i := strings.IndexAny(page, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"); i >= 0 {
+			t.Errorf("GET %s shows a raw bidi control: %q", p, page[max(0, i-40):min(len(page), i+40)])
+		}
+		if !strings.Contains(page, `C-\u202Egpj.exe`) && !strings.Contains(page, `\u2067\u200FLogistics\u2069`) {
+			t.Errorf("GET %s shows neither marker", p)
+		}
+	}
+	_, page := wire(t, c, "GET", base+"/customers/"+url.PathEscape(id), nil)
+	for _, want := range []string{`\u2067\u200FLogistics\u2069 \u061C\u202A\u202B\u202C\u202D\u2066\u2068\u200E`, `C-\u202Egpj.exe`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("customer page lacks %q", want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
@@ -74,7 +73,22 @@ type LocalConfig struct {
 	// report to them (intake.Config.OnDelivery = Metrics.Delivery). Default:
 	// a fresh Metrics, which counts no deliveries.
 	Metrics *Metrics
+	// Hosts are extra Host names the API and console answer to
+	// (admin.hosts), besides localhost, IP addresses and this machine's
+	// name; any other Host is refused (DNS rebinding), token or not.
+	Hosts []string
+	// MaxFollowers caps the open log streams (admin.max_followers); one
+	// more is answered 503. Default 64.
+	MaxFollowers int
+	// AuthBurst failed token attempts (bearer or console login) from one
+	// client address are looked at, then one per AuthEvery; beyond that the
+	// address gets 429 whatever it sends. Defaults 10 and 6 s.
+	AuthBurst int
+	AuthEvery time.Duration
 }
+
+// defaultMaxFollowers is LocalConfig.MaxFollowers' default.
+const defaultMaxFollowers = 64
 
 // NewLocal returns the local JSON API (SPEC §4), served on admin.listen and
 // never on the tunnel. The receiver's endpoint paths are not served here,
@@ -98,6 +112,9 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 	if cfg.Forward == nil {
 		cfg.Forward, _ = forward.New(db, forward.Config{}) // no destinations: cannot fail
 	}
+	if cfg.MaxFollowers <= 0 {
+		cfg.MaxFollowers = defaultMaxFollowers
+	}
 	f := fiber.New(fiber.Config{
 		Immutable:   true,
 		BodyLimit:   1 << 20,
@@ -110,12 +127,14 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 		ErrorHandler:          errorHandler(cfg.Logger),
 	})
 	f.Use(recover.New())
-	registerConsole(f, &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}) // pages: their own guard, before the API's
-	f.Use(sameOriginOnly(cfg.Token != ""))
+	h := &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger, hosts: newHostGuard(cfg.Hosts),
+		throttle: newAuthThrottle(cfg.AuthBurst, cfg.AuthEvery, cfg.Logger), hub: newStreamHub(db, cfg.MaxFollowers)}
+	f.Hooks().OnShutdown(func() error { h.hub.close(); return nil })
+	registerConsole(f, h) // pages: their own guard, before the API's
+	f.Use(h.sameOriginOnly)
 	if cfg.Token != "" {
-		f.Use(requireToken(cfg.Token))
+		f.Use(requireToken(cfg.Token, h.throttle))
 	}
-	h := &handler{db: db, recv: r, cfg: cfg, logger: cfg.Logger}
 	metrics := adaptor.HTTPHandler(promhttp.HandlerFor(prometheus.Gatherers{localGatherer(db, r, cfg.Metrics, cfg.Tunnel, cfg.Forward), healthGatherer(db, r, cfg)}, promhttp.HandlerOpts{}))
 
 	f.Get("/api/health", h.handleHealth)
@@ -149,7 +168,9 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 		}
 		return metrics(c)
 	})
-	f.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	// No catch-all: past the last route Fiber answers 405 with an Allow
+	// header when the path has a route for another method, else 404, both
+	// through errorHandler's JSON.
 	return f
 }
 
@@ -160,42 +181,32 @@ type handler struct {
 	recv   *intake.Receiver
 	cfg    LocalConfig
 	logger *slog.Logger
+	// hosts, throttle and hub are shared by the API and the console.
+	hosts    hostGuard
+	throttle *authThrottle
+	hub      *streamHub
 }
 
-// errCrossOrigin is answered to requests a web page made (CSRF) and, without
-// a token, to requests for a host name that is not loopback (DNS rebinding).
+// errCrossOrigin is answered to requests a web page made (CSRF) and to
+// requests for a host name that is not this daemon's (DNS rebinding).
 var errCrossOrigin = fiber.NewError(fiber.StatusForbidden, "cross-origin requests are not allowed")
 
 // sameOriginOnly keeps web pages open in the office PC's browser away from
 // the local API. Browsers send Origin (or Sec-Fetch-Site) on every
-// cross-origin write; the CLI and scripts send neither. Without a token, a
-// Host other than a loopback name is refused too, which defeats DNS
-// rebinding (a page's own host name resolving to 127.0.0.1).
-func sameOriginOnly(haveToken bool) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if c.Get(fiber.HeaderOrigin) != "" || c.Get("Sec-Fetch-Site") == "cross-site" || c.Get("Sec-Fetch-Site") == "same-site" {
-			return errCrossOrigin
-		}
-		// The raw Host header, never c.Hostname(): Fiber takes that from
-		// X-Forwarded-Host, which the rebinding page sets at will.
-		if !haveToken && !isLoopbackHost(string(c.Request().Header.Host())) {
-			return errCrossOrigin
-		}
-		return c.Next()
+// cross-origin write; the CLI and scripts send neither. A Host that is not
+// this daemon's (hostGuard) is refused too, token or not, which defeats DNS
+// rebinding (a page's own host name resolving to this machine): with a
+// token, such a page could otherwise guess it from the admin's browser.
+func (h *handler) sameOriginOnly(c *fiber.Ctx) error {
+	if c.Get(fiber.HeaderOrigin) != "" || c.Get("Sec-Fetch-Site") == "cross-site" || c.Get("Sec-Fetch-Site") == "same-site" {
+		return errCrossOrigin
 	}
-}
-
-// isLoopbackHost reports whether host (without port) names this machine.
-func isLoopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// The raw Host header, never c.Hostname(): Fiber takes that from
+	// X-Forwarded-Host, which the rebinding page sets at will.
+	if !h.hosts.allows(string(c.Request().Header.Host())) {
+		return errCrossOrigin
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return c.Next()
 }
 
 // errBadToken is the 401 of the local API.
@@ -203,13 +214,25 @@ var errBadToken = fiber.NewError(fiber.StatusUnauthorized, "missing or invalid t
 
 // requireToken checks "Authorization: Bearer <token>" on every request. The
 // hashes have equal length, so the comparison takes the same time whatever
-// the token's length.
-func requireToken(token string) fiber.Handler {
+// the token's length. A throttled address is refused before its token is
+// looked at; a request without the header guesses nothing and spends
+// nothing of the address's budget.
+func requireToken(token string, th *authThrottle) fiber.Handler {
 	want := sha256.Sum256([]byte(token))
 	return func(c *fiber.Ctx) error {
-		scheme, got, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+		ip := c.Context().RemoteIP()
+		if wait := th.wait(ip); wait > 0 {
+			return errTooManyAttempts(c, wait)
+		}
+		header := c.Get(fiber.HeaderAuthorization)
+		scheme, got, ok := strings.Cut(header, " ")
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			if header != "" {
+				if wait := th.failed(ip); wait > 0 {
+					return errTooManyAttempts(c, wait)
+				}
+			}
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="robaws-edge"`)
 			return errBadToken
 		}

@@ -71,11 +71,23 @@ type ReceiverConfig struct {
 	HeaderTimeout Duration `yaml:"header_timeout"`
 }
 
-// AdminConfig is the admin section (the local JSON API).
+// AdminConfig is the admin section (the local JSON API and console).
 type AdminConfig struct {
 	Listen string `yaml:"listen"`
-	Token  string `yaml:"token"`
+	// Token, when set, has at least MinTokenLength characters.
+	Token string `yaml:"token"`
+	// Hosts are extra host names (besides localhost, IP addresses and this
+	// machine's name) that the API and console answer to: the rebinding
+	// guard refuses any other Host header.
+	Hosts []string `yaml:"hosts"`
+	// MaxFollowers caps the open log streams (GET /api/webhook-logs/stream,
+	// the console's live lists, logs --follow); beyond it 503. Default 64.
+	MaxFollowers int `yaml:"max_followers"`
 }
+
+// MinTokenLength is the shortest admin.token accepted: a token is the only
+// thing between the office network and the console.
+const MinTokenLength = 16
 
 // TunnelConfig is the tunnel section.
 type TunnelConfig struct {
@@ -154,7 +166,7 @@ func DefaultConfig() Config {
 			MaxConnectionsPerIP: 64,
 			HeaderTimeout:       Duration(5 * time.Second),
 		},
-		Admin:     AdminConfig{Listen: "127.0.0.1:8787"},
+		Admin:     AdminConfig{Listen: "127.0.0.1:8787", MaxFollowers: 64},
 		Tunnel:    TunnelConfig{Provider: "auto", Authtoken: os.Getenv("NGROK_AUTHTOKEN")},
 		Endpoints: map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()},
 		Robaws: RobawsConfig{

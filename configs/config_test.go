@@ -112,6 +112,22 @@ func TestParse(t *testing.T) {
 		{name: "bad listen", yaml: "receiver:\n  listen: nope\n", wantErr: `receiver.listen: must be host:port, such as 127.0.0.1:8080 (got "nope")`},
 		{name: "zero body", yaml: "receiver:\n  max_body_bytes: 0\n", wantErr: "receiver.max_body_bytes"},
 		{name: "public admin without token", yaml: "admin:\n  listen: 0.0.0.0:8787\n", wantErr: "admin.token"},
+		{name: "public admin with a short token", yaml: "admin:\n  listen: 0.0.0.0:8787\n  token: a\n", wantErr: "admin.token: too short: use at least 16 characters"},
+		{name: "admin token of 15", yaml: "admin:\n  token: \"123456789012345\"\n", wantErr: "admin.token: too short"},
+		{name: "admin token of 16", yaml: "admin:\n  listen: 0.0.0.0:8787\n  token: \"1234567890123456\"\n", check: func(t *testing.T, c Config) {
+			if c.Admin.Token != "1234567890123456" || c.Admin.MaxFollowers != 64 {
+				t.Fatalf("admin = %+v", c.Admin)
+			}
+		}},
+		{name: "admin token of 15 characters in 30 bytes", yaml: "admin:\n  token: \"ééééééééééééééé\"\n", wantErr: "admin.token: too short"},
+		{name: "admin hosts", yaml: "admin:\n  hosts: [edge.office.lan, EDGE-PC]\n  max_followers: 5\n", check: func(t *testing.T, c Config) {
+			if len(c.Admin.Hosts) != 2 || c.Admin.MaxFollowers != 5 {
+				t.Fatalf("admin = %+v", c.Admin)
+			}
+		}},
+		{name: "admin host with a port", yaml: "admin:\n  hosts: [\"edge.office.lan:8787\"]\n", wantErr: "admin.hosts[0]: must be a host name without port or scheme"},
+		{name: "admin host a URL", yaml: "admin:\n  hosts: [\"http://edge\"]\n", wantErr: "admin.hosts[0]"},
+		{name: "no followers", yaml: "admin:\n  max_followers: 0\n", wantErr: "admin.max_followers: must be a positive number"},
 		{name: "bad provider", yaml: "tunnel:\n  provider: cloudflare\n", wantErr: "tunnel.provider"},
 		{name: "ngrok without token", yaml: "tunnel:\n  provider: ngrok\n", wantErr: "tunnel.authtoken"},
 		{name: "no receiver, no tunnel", yaml: "receiver:\n  listen: \"\"\n", wantErr: "receiver.listen"},
@@ -199,7 +215,10 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 			"receiver.signature_tolerance: must be a duration such as 30s, 5m, 24h or 90d (1d = 24h) (got a value from ${VAR}, not shown, line 2)"},
 		{"token expanded into a map key", "admin:\n  token:\n    ${A_TOKEN}: x\n",
 			"admin.token: cannot unmarshal a mapping"},
+		{"short token typed in", "admin:\n  token: s3cret-short\n", "admin.token: too short: use at least 16 characters"},
+		{"short token from a variable", "admin:\n  listen: 0.0.0.0:8787\n  token: \"${SHORT_TOKEN}\"\n", "admin.token: too short"},
 	}
+	t.Setenv("SHORT_TOKEN", "s3cret-tok")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml))

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // KeyError is a problem with one key of the file, such as
@@ -81,6 +82,18 @@ func (c *Config) validate(env envKeys) error {
 	}
 	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
 		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", c.Admin.Listen))
+	}
+	if c.Admin.Token != "" && utf8.RuneCountInString(c.Admin.Token) < MinTokenLength {
+		// The length is not shown either: it says something of the token.
+		return keyErr("admin.token", "too short: use at least %d characters (`robaws-edge config init --token` writes a random one into a new file; or `openssl rand -hex 16`)", MinTokenLength)
+	}
+	for i, h := range c.Admin.Hosts {
+		if !validHostName(h) {
+			return keyErr(fmt.Sprintf("admin.hosts[%d]", i), "must be a host name without port or scheme, such as edge.office.lan (got %s)", env.show(fmt.Sprintf("admin.hosts[%d]", i), h))
+		}
+	}
+	if c.Admin.MaxFollowers <= 0 {
+		return keyErr("admin.max_followers", "must be a positive number of open log streams, such as 64")
 	}
 	switch c.Tunnel.Provider {
 	case "auto", "none":
@@ -226,3 +239,11 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// hostNameRE is a DNS host name: dot-separated labels of letters, digits
+// and inner hyphens.
+var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+
+// validHostName reports whether h is a host name as a browser sends it in
+// Host, without port or scheme.
+func validHostName(h string) bool { return len(h) <= 253 && hostNameRE.MatchString(h) }

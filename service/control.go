@@ -39,9 +39,13 @@ const (
 // systemd unit, see the package comment) and enables it but does not start it;
 // uninstall stops the service first. Stop of a stopped service succeeds.
 //
+// A system service whose unit a package put in a vendor directory
+// (/usr/lib/systemd/system) counts as installed: start, stop and restart
+// drive it, install and uninstall refuse with ErrPackaged.
+//
 // Errors are wrapped as "<action> <name>: …" and end with what to do:
-// ErrAlreadyInstalled, ErrNotInstalled, ErrNoServiceManager (install on
-// Linux without systemd), os.ErrPermission with "run as root (sudo) or as
+// ErrAlreadyInstalled, ErrNotInstalled, ErrPackaged, ErrNoServiceManager
+// (install on Linux without systemd), os.ErrPermission with "run as root (sudo) or as
 // Administrator", or a service manager failure with "is systemd running?"
 // and where to look. A failed install leaves no half-written unit file
 // behind.
@@ -74,12 +78,22 @@ func control(c Config, s kservice.Service, action string) error {
 	if err != nil {
 		return err
 	}
+	packaged := packagedUnit(c, s.Platform())
 	if file != "" && action != "install" && !exists(file) {
-		return fmt.Errorf("%w: no %s", ErrNotInstalled, file)
+		switch {
+		case packaged == "":
+			return fmt.Errorf("%w: no %s", ErrNotInstalled, file)
+		case action == "uninstall":
+			return fmt.Errorf("%w: %s", ErrPackaged, packaged)
+		}
+		// start, stop, restart: systemctl finds the package's unit.
 	}
 
 	switch action {
 	case "install":
+		if packaged != "" {
+			return fmt.Errorf("%w: %s", ErrPackaged, packaged)
+		}
 		return install(c, s, file, logger)
 	case "uninstall":
 		// kardianos' Uninstall does not stop the service (DEPS §2.3). A
@@ -115,6 +129,8 @@ func install(c Config, s kservice.Service, file string, logger *slog.Logger) err
 		if err := checkSystemdPaths(c); err != nil {
 			return err
 		}
+	} else if c.UserName != "" {
+		return fmt.Errorf("running the service as user %s works with systemd only; drop the user name", c.UserName)
 	}
 	if file != "" && exists(file) {
 		return fmt.Errorf("%w: %s exists", ErrAlreadyInstalled, file)
@@ -159,6 +175,9 @@ func checkSystemdPaths(c Config) error {
 		if strings.ContainsAny(p.path, "%$\\\"\r\n") {
 			return fmt.Errorf("%s %q contains a character systemd would rewrite (%% $ \\ \" or a newline): move the file", p.what, p.path)
 		}
+		if strings.Contains(p.path, "{{") {
+			return fmt.Errorf("%s %q contains \"{{\", which the unit template would read as an action: move the file", p.what, p.path)
+		}
 	}
 	return nil
 }
@@ -182,7 +201,9 @@ func Status(cfg Config) (string, error) {
 		return StatusUnknown, fmt.Errorf("status %s: %w", c.Name, err)
 	}
 	if file != "" && !exists(file) {
-		return StatusNotInstalled, nil
+		if file = packagedUnit(c, s.Platform()); file == "" {
+			return StatusNotInstalled, nil
+		}
 	}
 	st, err := s.Status()
 	switch {

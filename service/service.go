@@ -13,7 +13,9 @@
 // Control and Status drive the service manager. On Linux only systemd is
 // supported: the unit file comes from our own template (Restart=on-failure,
 // RestartSec=5, no Environment= lines) instead of kardianos' default, whose
-// defects are listed in DEPS.md §2.5. Windows services start automatically and
+// defects are listed in DEPS.md §2.5; SystemdUnit returns that text, which
+// the .deb ships in /usr/lib/systemd/system, where Control and Status find it
+// too. Windows services start automatically and
 // are restarted on failure; macOS uses launchd with RunAtLoad.
 package service
 
@@ -75,6 +77,16 @@ type Config struct {
 	// false: a system service.
 	UserService bool
 
+	// UserName is the account a systemd system service runs as (User= and
+	// Group= of the same name, so the account needs a group of its name, as
+	// `adduser --system --group` makes). Linux only; install refuses it
+	// elsewhere. Default "": root.
+	UserName string
+
+	// unitDirs are the directories where a package puts its systemd unit
+	// (default packageUnitDirs()); tests point them at a temp dir.
+	unitDirs []string
+
 	// StopTimeout is how long Stop waits for the run function to return
 	// after its context is cancelled. Default DefaultStopTimeout (25s).
 	// The systemd unit's TimeoutStopSec is 5s longer.
@@ -83,6 +95,11 @@ type Config struct {
 	// Logger receives lifecycle lines. Default: discard.
 	Logger *slog.Logger
 }
+
+// packageUnitDirs are systemd's vendor unit directories, where a package
+// (the .deb) puts robaws-edge.service; a unit in /etc/systemd/system, which
+// install writes, overrides them.
+func packageUnitDirs() []string { return []string{"/usr/lib/systemd/system", "/lib/systemd/system"} }
 
 // Sentinel errors returned (wrapped) by Control and Status.
 var (
@@ -93,6 +110,12 @@ var (
 	// ErrNotInstalled is returned by Control for every action but install
 	// when the service is not installed.
 	ErrNotInstalled = errors.New("not installed as a service (run install first)")
+
+	// ErrPackaged is returned by Control("install") and
+	// Control("uninstall") when a package (the .deb) installed the service:
+	// its unit is in a vendor directory such as /usr/lib/systemd/system,
+	// which install and uninstall do not manage.
+	ErrPackaged = errors.New("installed by a package: upgrade or remove it with the package manager (sudo apt remove robaws-edge)")
 
 	// ErrNoServiceManager is returned by Control("install") when no
 	// supported service manager was found, as in a container without
@@ -123,6 +146,15 @@ func (c Config) resolve(needExe bool) (Config, error) {
 	}
 	if !validName(c.Name) {
 		return c, fmt.Errorf("invalid service name %q: use letters, digits, '.', '_' and '-'", c.Name)
+	}
+	if c.UserName != "" && !validName(c.UserName) {
+		return c, fmt.Errorf("invalid user name %q: use letters, digits, '.', '_' and '-'", c.UserName)
+	}
+	if c.UserName != "" && c.UserService {
+		return c, errors.New("a user service runs as the user who installs it: drop the user name, or install a system service")
+	}
+	if c.unitDirs == nil {
+		c.unitDirs = packageUnitDirs()
 	}
 	if strings.ContainsAny(c.DisplayName+c.Description, "\r\n") {
 		return c, errors.New("service display name and description must be one line")

@@ -1,17 +1,36 @@
 package service
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// systemdUnit returns the unit file template for c, in the syntax of
-// kardianos v1.3.0's own template engine: {{Key}} with no dot (DEPS §2.5).
-// The keys come from the data map in service_systemd_linux.go Install. That
-// map has no user-service flag, so the parts that differ (WantedBy) are filled
-// in here in Go.
+// SystemdUnit returns the systemd unit file that Control(cfg, "install")
+// writes for a system service (or a user service with cfg.UserService), byte
+// for byte: install hands this very text to kardianos. Packages ship it
+// (`robaws-edge install --print-unit`) so that a packaged unit cannot drift
+// from an installed one. Nothing on disk is read or written; Executable
+// defaults to os.Executable() as for install.
+func SystemdUnit(cfg Config) (string, error) {
+	c, err := cfg.resolve(true)
+	if err != nil {
+		return "", fmt.Errorf("service unit: %w", err)
+	}
+	if err := checkSystemdPaths(c); err != nil {
+		return "", fmt.Errorf("service unit: %w", err)
+	}
+	return systemdUnit(c), nil
+}
+
+// systemdUnit renders the unit file for c (resolved). kardianos gets it as
+// its SystemdScript template: it contains no {{ action (checkSystemdPaths
+// rejects "{{" in the paths), so kardianos' engine writes it unchanged. The
+// escaping is kardianos' own: cmdEscape (spaces as \x20) for the executable,
+// cmd (double quotes, \" inside) for each argument (DEPS §2.5).
 //
 // Differences from kardianos' default unit and why:
 //   - Restart=on-failure, RestartSec=5: the default restarts even after a
@@ -26,31 +45,38 @@ import (
 //     the config file or in /etc/sysconfig/<Name> (mode 0600).
 //   - TimeoutStopSec: a little longer than StopTimeout, so our own deadline
 //     fires first and the error is logged before systemd sends SIGKILL.
+//   - User= and Group= (both UserName) only when UserName is set; the .deb
+//     runs the service as its own system user.
 func systemdUnit(c Config) string {
-	wantedBy := "multi-user.target"
-	if c.UserService {
-		wantedBy = "default.target"
-	}
 	stopSec := int((c.StopTimeout + 5*time.Second + time.Second - 1) / time.Second)
+	exe := strings.ReplaceAll(c.Executable, " ", `\x20`)
+	execStart := exe
+	for _, a := range c.arguments() {
+		execStart += ` "` + strings.ReplaceAll(a, `"`, `\"`) + `"`
+	}
+	user := ""
+	if c.UserName != "" {
+		user = "User=" + c.UserName + "\nGroup=" + c.UserName + "\n"
+	}
 	return `[Unit]
-Description={{Description}}
-ConditionFileIsExecutable={{Path | cmdEscape}}
+Description=` + c.Description + `
+ConditionFileIsExecutable=` + exe + `
 After=network-online.target
 Wants=network-online.target
 StartLimitIntervalSec=0
 
 [Service]
 Type=simple
-ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
-EnvironmentFile=-/etc/sysconfig/{{Name}}
+` + user + `ExecStart=` + execStart + `
+EnvironmentFile=-/etc/sysconfig/` + c.Name + `
 Restart=on-failure
 RestartSec=5
 RestartPreventExitStatus=2
 TimeoutStopSec=` + strconv.Itoa(stopSec) + `
-SyslogIdentifier={{Name}}
+SyslogIdentifier=` + c.Name + `
 
 [Install]
-WantedBy=` + wantedBy + `
+WantedBy=` + systemdWantedBy(c) + `
 `
 }
 
@@ -80,6 +106,21 @@ func initFile(c Config, platform string) (string, error) {
 		return "/etc/init.d/" + c.Name, nil
 	}
 	return "", nil
+}
+
+// packagedUnit returns the unit file a package installed for the system
+// service c on platform, or "" when there is none, c is a user service or
+// platform is not systemd.
+func packagedUnit(c Config, platform string) string {
+	if platform != platformSystemd || c.UserService {
+		return ""
+	}
+	for _, dir := range c.unitDirs {
+		if f := filepath.Join(dir, c.Name+".service"); exists(f) {
+			return f
+		}
+	}
+	return ""
 }
 
 // removeUnit deletes a unit file left behind by a failed install, and the

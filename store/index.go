@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -238,8 +239,10 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 	role, pricing := strings.ToUpper(f.Role), strings.ToUpper(f.PricingCode)
 	var after string
 	if f.Cursor != "" {
+		// A cursor is the last sort key of a page, lower(name) \x00 id:
+		// without the separator it was not handed out here.
 		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-		if err != nil {
+		if err != nil || bytes.IndexByte(b, 0) < 0 {
 			return nil, "", ErrInvalidCursor
 		}
 		after = string(b)

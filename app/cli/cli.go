@@ -9,6 +9,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,7 +65,7 @@ func commands() []command {
 		{"restart", "restart                          restart the service", cmdService("restart")},
 		{"status", "status [--json]                  service state, the daemon's health and every problem with its fix; exit 1 on a problem", cmdStatus},
 		{"version", "version                          print the version", cmdVersion},
-		{"config", "config init|check [--config F]   write the template / validate a file", cmdConfig},
+		{"config", "config init [--token]|check [--config F]  write the template (--token: with a random admin.token) / validate a file", cmdConfig},
 		{"check", "check [--config F]               bbolt's full check of the database file (daemon stopped)", cmdCheck},
 		{"restore", "restore FILE [--config F]        put a backup in place (daemon stopped; the current file is kept aside)", cmdRestore},
 		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]", cmdWebhooks},
@@ -227,11 +228,25 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 	sub := args[0]
 	fs := newFlags(env, "config "+sub)
 	configPath := fs.String("config", configs.DefaultConfigPath(), "config file")
+	var withToken *bool
+	if sub == "init" {
+		withToken = fs.Bool("token", false, "set admin.token to a new random token (26 characters) in the file")
+	}
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	switch sub {
 	case "init":
+		template := configs.Example()
+		if *withToken {
+			// rand.Text: 26 base32 characters, 130 random bits. It goes
+			// into the file only, never to the terminal.
+			with := strings.Replace(template, "\n  token: \"\"\n", "\n  token: \""+rand.Text()+"\"\n", 1)
+			if with == template {
+				return errors.New("config init --token: the template has no empty admin.token to fill")
+			}
+			template = with
+		}
 		if err := os.MkdirAll(filepath.Dir(*configPath), 0o755); err != nil {
 			return err
 		}
@@ -241,7 +256,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		} else if err != nil {
 			return err
 		}
-		if _, err := io.WriteString(f, configs.Example()); err != nil {
+		if _, err := io.WriteString(f, template); err != nil {
 			f.Close()
 			return err
 		}
@@ -249,6 +264,9 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		fmt.Fprintln(env.stdout, "wrote", *configPath)
+		if *withToken {
+			fmt.Fprintln(env.stdout, "admin.token is a new random token, in that file only: the console asks for it, the CLI reads it from the file")
+		}
 		return nil
 	case "check":
 		if _, err := configs.ReadFile(*configPath); err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/robaws-edge/robaws-edge/service"
 )
 
 // TestVersion: `version` and `--version` print Options.Version (SPEC §6).
@@ -72,5 +74,38 @@ func TestHabits(t *testing.T) {
 		if out != "" || errOut != "" {
 			t.Errorf("%v printed %q / %q itself; main prints the error once", tc.args, out, errOut)
 		}
+	}
+}
+
+// TestInstallPrintUnit: `install --print-unit` prints the unit install would
+// write (the .deb ships it), with User=/Group= from --run-as, and reads no
+// config file; a bad user name is a usage error.
+func TestInstallPrintUnit(t *testing.T) {
+	run := func(args ...string) (string, error) {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), args, nil, &out, &errOut, Options{})
+		return out.String(), err
+	}
+	out, err := run("install", "--print-unit", "--executable", "/usr/bin/robaws-edge", "--run-as", "robaws-edge",
+		"--config", "/nonexistent/robaws-edge/config.yaml")
+	if err != nil {
+		t.Fatalf("install --print-unit: %v", err)
+	}
+	want, err := service.SystemdUnit(service.Config{Executable: "/usr/bin/robaws-edge", UserName: "robaws-edge",
+		ConfigPath: "/nonexistent/robaws-edge/config.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", out, want)
+	}
+	for _, line := range []string{"\nUser=robaws-edge\nGroup=robaws-edge\n",
+		`ExecStart=/usr/bin/robaws-edge "run" "--config" "/nonexistent/robaws-edge/config.yaml"`} {
+		if !strings.Contains(out, line) {
+			t.Errorf("unit lacks %q:\n%s", line, out)
+		}
+	}
+	if _, err := run("install", "--print-unit", "--executable", "/usr/bin/robaws-edge", "--run-as", "robaws edge"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `invalid user name "robaws edge"`) {
+		t.Errorf("bad --run-as: %v, want a usage error naming it", err)
 	}
 }

@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,5 +41,67 @@ func TestConfigInitAndCheck(t *testing.T) {
 	}
 	if err := Main(t.Context(), []string{"config", "check", "--nope"}, nil, &out, &errOut, Options{}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("bad flag: %v, want an error naming it", err)
+	}
+}
+
+// TestShortAdminToken: `config check` and `run` refuse an admin.token of
+// fewer than 16 characters, naming the key and never the value; `run`
+// then starts nothing.
+func TestShortAdminToken(t *testing.T) {
+	t.Setenv("NGROK_AUTHTOKEN", "")
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("admin:\n  listen: 0.0.0.0:8787\n  token: \"tok-s3cret\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	opts := Options{Run: func(context.Context, configs.Config, string, io.Writer) error { ran = true; return nil }}
+	for _, cmd := range [][]string{{"config", "check", "--config", path}, {"run", "--config", path}} {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), cmd, nil, &out, &errOut, opts)
+		if err == nil || !strings.Contains(err.Error(), "admin.token: too short: use at least 16 characters") || !errors.Is(err, ErrUsage) {
+			t.Fatalf("%s: %v, want a usage error naming admin.token", cmd[0], err)
+		}
+		if strings.Contains(err.Error()+out.String()+errOut.String(), "s3cret") {
+			t.Fatalf("%s shows the token: %v", cmd[0], err)
+		}
+	}
+	if ran {
+		t.Fatal("run started the daemon with a short token")
+	}
+}
+
+// TestConfigInitToken: `config init --token` writes the template with a
+// random admin.token of 26 characters, a new one each time, that `config
+// check` accepts; the token is in the file only, not on the terminal.
+func TestConfigInitToken(t *testing.T) {
+	t.Setenv("NGROK_AUTHTOKEN", "")
+	dir := t.TempDir()
+	tokenRe := regexp.MustCompile(`\n  token: "([A-Z2-7]{26})"\n`)
+	var tokens []string
+	for _, name := range []string{"a.yaml", "b.yaml"} {
+		path := filepath.Join(dir, name)
+		var out, errOut strings.Builder
+		if err := Main(t.Context(), []string{"config", "init", "--token", "--config", path}, nil, &out, &errOut, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		m := tokenRe.FindStringSubmatch(string(data))
+		if m == nil {
+			t.Fatalf("%s has no 26-character admin.token", name)
+		}
+		if strings.Contains(out.String()+errOut.String(), m[1]) {
+			t.Fatal("config init printed the token")
+		}
+		if got := strings.Replace(string(data), m[0], "\n  token: \"\"\n", 1); got != configs.Example() {
+			t.Fatal("config init --token changed more than admin.token")
+		}
+		cfg, err := configs.ReadFile(path)
+		if err != nil || cfg.Admin.Token != m[1] {
+			t.Fatalf("check of the file: %v (token read %v)", err, cfg.Admin.Token == m[1])
+		}
+		tokens = append(tokens, m[1])
+	}
+	if tokens[0] == tokens[1] {
+		t.Fatal("two inits wrote the same token")
 	}
 }

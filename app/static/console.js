@@ -18,15 +18,24 @@
       t.textContent = local(d);
     });
   }
+  // vis shows bidi controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F,
+  // U+061C) as visible \uXXXX markers, as the server-rendered pages do:
+  // stored text is anyone's, and an override would reorder what is shown.
+  var bidi = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+  function vis(text) {
+    return String(text).replace(bidi, function (c) {
+      return "\\u" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
+    });
+  }
   function cell(tr, text, cls) {
     var td = document.createElement("td");
     if (cls) td.className = cls;
-    if (text instanceof Node) td.appendChild(text); else td.textContent = text;
+    if (text instanceof Node) td.appendChild(text); else td.textContent = vis(text);
     tr.appendChild(td);
   }
   function link(href, text) {
     var a = document.createElement("a");
-    a.href = href; a.textContent = text;
+    a.href = href; a.textContent = vis(text);
     return a;
   }
   // row builds the same row as the "rows" template, from a log entry.

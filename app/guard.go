@@ -1,0 +1,182 @@
+package app
+
+import (
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
+)
+
+// This file holds what the local API and the console share to keep web
+// pages and guessers out: the Host check against DNS rebinding, and the
+// per-address throttle of failed token attempts.
+
+// hostGuard accepts the Host headers a browser sends when it was pointed at
+// this daemon on purpose: an IP address (a rebinding page's origin is a name
+// of its own, never one of our addresses), localhost, this machine's name,
+// and the names of admin.hosts. Everything else is a page whose own name
+// resolves to this machine (DNS rebinding), refused whatever the token.
+type hostGuard struct {
+	names map[string]bool
+}
+
+// newHostGuard returns a guard that accepts localhost, this machine's name
+// (os.Hostname, with and without ".local") and extra.
+func newHostGuard(extra []string) hostGuard {
+	g := hostGuard{names: map[string]bool{"localhost": true}}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		g.names[h] = true
+		g.names[strings.TrimSuffix(h, ".local")+".local"] = true
+	}
+	for _, h := range extra {
+		g.names[strings.ToLower(strings.TrimSuffix(h, "."))] = true
+	}
+	return g
+}
+
+// allows reports whether the raw Host header (never X-Forwarded-Host, which
+// the page sets at will) names this daemon.
+func (g hostGuard) allows(hostHeader string) bool {
+	host := hostHeader
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return g.names[strings.ToLower(strings.TrimSuffix(host, "."))]
+}
+
+// Defaults of the failed-token throttle (LocalConfig.AuthBurst, AuthEvery).
+const (
+	defaultAuthBurst = 10
+	defaultAuthEvery = 6 * time.Second
+)
+
+// maxThrottleSources bounds the addresses the throttle remembers. Past it,
+// addresses that have their whole budget back are forgotten, and a new
+// address shares one budget with every other newcomer until room is made.
+const maxThrottleSources = 1024
+
+// authThrottle slows down token guessing, per client address: AuthBurst
+// failed attempts at once, then one per AuthEvery (a token bucket from
+// golang.org/x/time/rate). An address whose budget is spent is refused with
+// 429 whatever it sends, the right token included, so the answer never says
+// whether a guess was right. A right token spends nothing. The address is
+// the TCP peer's (never a forwarded header); IPv6 counts per /64, which is
+// what one host can vary.
+type authThrottle struct {
+	burst  int
+	every  time.Duration
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	sources  map[netip.Addr]*rate.Limiter
+	overflow *rate.Limiter
+	refused  int       // since the last log line
+	logged   time.Time // last "token attempts throttled" line
+}
+
+func newAuthThrottle(burst int, every time.Duration, logger *slog.Logger) *authThrottle {
+	if burst <= 0 {
+		burst = defaultAuthBurst
+	}
+	if every <= 0 {
+		every = defaultAuthEvery
+	}
+	return &authThrottle{burst: burst, every: every, logger: logger, sources: map[netip.Addr]*rate.Limiter{},
+		overflow: rate.NewLimiter(rate.Every(every), burst)}
+}
+
+// sourceKey is the address a budget belongs to.
+func sourceKey(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
+}
+
+// limiter returns src's budget; t.mu is held.
+func (t *authThrottle) limiter(src netip.Addr, now time.Time) *rate.Limiter {
+	if l, ok := t.sources[src]; ok {
+		return l
+	}
+	if len(t.sources) >= maxThrottleSources {
+		for k, l := range t.sources {
+			if l.TokensAt(now) >= float64(t.burst) {
+				delete(t.sources, k)
+			}
+		}
+		if len(t.sources) >= maxThrottleSources {
+			return t.overflow
+		}
+	}
+	l := rate.NewLimiter(rate.Every(t.every), t.burst)
+	t.sources[src] = l
+	return l
+}
+
+// wait returns how long src must wait before its next attempt is looked
+// at; 0 when it may try now.
+func (t *authThrottle) wait(ip net.IP) time.Duration {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tokens := t.limiter(sourceKey(ip), now).TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	t.refusedLocked(ip, now)
+	return time.Duration((1 - tokens) * float64(t.every))
+}
+
+// failed spends one attempt of src's budget. It returns 0 when the attempt
+// was within the budget (answer 401), else how long to wait (answer 429,
+// as if the source had been throttled before it tried).
+func (t *authThrottle) failed(ip net.IP) time.Duration {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.limiter(sourceKey(ip), now)
+	if l.AllowN(now, 1) {
+		return 0
+	}
+	t.refusedLocked(ip, now)
+	return max(time.Duration((1-l.TokensAt(now))*float64(t.every)), time.Second)
+}
+
+// refusedLocked counts a refusal and logs at most one line a minute.
+func (t *authThrottle) refusedLocked(ip net.IP, now time.Time) {
+	t.refused++
+	if now.Sub(t.logged) >= time.Minute {
+		t.logger.Warn("token attempts throttled", "remote_ip", ip.String(), "refused", t.refused)
+		t.logged, t.refused = now, 0
+	}
+}
+
+// errTooManyAttempts is the 429 of a throttled address.
+func errTooManyAttempts(c *fiber.Ctx, wait time.Duration) error {
+	secs := int(math.Ceil(wait.Seconds()))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+	return fiber.NewError(fiber.StatusTooManyRequests, "too many failed token attempts from this address: wait "+strconv.Itoa(secs)+" s, then use admin.token from the config file")
+}
