@@ -232,9 +232,10 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		Token: cfg.Admin.Token, Version: Version(), ReceiverListen: cfg.Receiver.Listen,
 		Tunnel: d.tunnelStatus, Started: d.started, Logger: logger.With("component", "api"),
 		Registrar: d.registrar, Syncer: d.syncer, Metrics: metrics, Robaws: d.robaws, Forward: d.forward,
-		NoPublicURL:  cfg.Tunnel.Provider == "auto" && !cfg.TunnelEnabled() && (cfg.Receiver.Listen == "" || configs.IsLoopback(cfg.Receiver.Listen)),
-		SilenceAfter: time.Duration(cfg.Health.SilenceAfter),
-		Hosts:        cfg.Admin.Hosts, MaxFollowers: cfg.Admin.MaxFollowers,
+		NoPublicURL:    cfg.Tunnel.Provider == "auto" && !cfg.TunnelEnabled() && (cfg.Receiver.Listen == "" || configs.IsLoopback(cfg.Receiver.Listen)),
+		SilenceAfter:   time.Duration(cfg.Health.SilenceAfter),
+		RejectedWindow: time.Duration(cfg.Health.RejectedWindow), RejectedMin: cfg.Health.RejectedMin,
+		Hosts: cfg.Admin.Hosts, MaxFollowers: cfg.Admin.MaxFollowers,
 	})
 	logger.Info("store open", "path", dbPath, "data_dir", cfg.DataDirPath())
 	return d, nil

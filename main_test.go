@@ -51,9 +51,10 @@ func buildBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "robaws-edge")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, gobin, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+		// No deadline: on a fresh machine (an empty build cache) a busy
+		// 2-core PC takes minutes to build, and that is not a failure.
+		// go test's own -timeout (10 min by default) still bounds a hang.
+		if out, err := exec.Command(gobin, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
 			binError = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})

@@ -212,6 +212,7 @@ func (h *handler) handleReplayEvents(c *fiber.Ctx) error {
 // replaying, since each replay moves its entry out of the status index.
 func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status string) (*ReplaySummary, error) {
 	var ids []uint64
+	skipped := 0
 	f := store.LogFilter{Status: status, Limit: store.MaxLimit}
 	for {
 		page, next, err := db.FindEvents(ctx, f)
@@ -219,6 +220,12 @@ func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status str
 			return nil, err
 		}
 		for _, ev := range page {
+			if ev.ReplayedDuplicate() {
+				// Its event was processed under another entry: a
+				// replay would only say duplicate again.
+				skipped++
+				continue
+			}
 			ids = append(ids, ev.ID)
 		}
 		if next == "" {
@@ -227,7 +234,7 @@ func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status str
 		f.Cursor = next
 	}
 	slices.Reverse(ids)
-	s := &ReplaySummary{ByStatus: map[string]int{}}
+	s := &ReplaySummary{ByStatus: map[string]int{}, Skipped: skipped}
 	for _, id := range ids {
 		a, err := r.Replay(ctx, id)
 		switch {

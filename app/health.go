@@ -20,6 +20,7 @@ const (
 	ProblemSyncFailed       = "sync_failed"
 	ProblemRobawsBudgetLow  = "robaws_budget_low"
 	ProblemSilent           = "silent"
+	ProblemRejected         = "deliveries_rejected"
 	ProblemForwardBehind    = "forward_behind"
 	ProblemForwardDead      = "forward_dead"
 )
@@ -37,11 +38,9 @@ func health(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConf
 		Robaws:        HealthRobaws{Configured: cfg.Robaws != nil},
 		DB:            HealthDB{Path: db.Path(), SizeBytes: db.Size()},
 	}
-	if evs, _, err := db.FindEvents(ctx, store.LogFilter{Limit: 1}); err == nil && len(evs) == 1 {
-		last := evs[0].ReceivedAt
-		if evs[0].LastDeliveryAt.After(last) {
-			last = evs[0].LastDeliveryAt
-		}
+	// Only an accepted delivery is a delivery here: a wrong secret's
+	// rejections must not make the silent check think Robaws gets through.
+	if last, ok, err := db.LastAccepted(ctx); err == nil && ok {
 		out.LastDeliveryAt = &last
 	}
 	if c := cfg.Robaws; c != nil {
@@ -72,8 +71,15 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 	}
 	canRegister := cfg.Registrar != nil
 	for _, ep := range r.Endpoints() {
-		if len(r.ActiveSecrets(ep, now)) == 0 && !(ep.AutoRegister && canRegister) {
+		if len(r.ActiveSecrets(ep, now)) > 0 {
+			continue
+		}
+		switch {
+		case !(ep.AutoRegister && canRegister):
 			add(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401: paste the secret Robaws showed you (robaws-edge webhooks add --endpoint %s --secret …, or the console's Webhooks page), or set robaws credentials so it registers itself", ep.Name, ep.Name)
+		case t.Status != TunnelOnline:
+			add(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401; robaws-edge would register it with Robaws, but it has no public URL (%s): %s, or register it by hand (robaws-edge webhooks register --endpoint %s --url <public URL>) or paste a secret (robaws-edge webhooks add --endpoint %s --secret …)",
+				ep.Name, noURLReason(t), noURLFix(t), ep.Name, ep.Name)
 		}
 	}
 	if cfg.NoPublicURL {
@@ -107,6 +113,13 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 			add(ProblemRobawsBudgetLow, "%v; the office's other integrations share this budget: nothing to do but wait, or lower robaws.daily_reserve", err)
 		}
 	}
+	for _, ep := range r.Endpoints() {
+		n, reason := r.Rejections(ep.Name, now, cfg.RejectedWindow)
+		if n >= cfg.RejectedMin {
+			add(ProblemRejected, "endpoint %s rejected all %s signed deliveries of the last %s (%s), so Robaws is being turned away: %s; robaws-edge replay --status rejected then processes them",
+				ep.Name, atLeast(n), cfg.RejectedWindow, reason, rejectedFix(reason, ep.Name))
+		}
+	}
 	if cfg.SilenceAfter > 0 {
 		since := cfg.Started
 		if lastDelivery != nil {
@@ -117,7 +130,7 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 			if lastDelivery != nil {
 				what = "since " + lastDelivery.UTC().Format(time.RFC3339)
 			}
-			add(ProblemSilent, "no delivery arrived %s (health.silence_after %s): check the tunnel and the registration at Robaws, or send one with robaws-edge send-test --public", what, cfg.SilenceAfter)
+			add(ProblemSilent, "no delivery was accepted %s (health.silence_after %s): check the tunnel, the registration at Robaws and its secret, or send one with robaws-edge send-test --public", what, cfg.SilenceAfter)
 		}
 	}
 	return append(ps, forwardProblems(cfg, now)...)
@@ -146,6 +159,43 @@ func forwardProblems(cfg LocalConfig, now time.Time) []Problem {
 		}
 	}
 	return ps
+}
+
+// noURLReason says why the tunnel gives no public URL.
+func noURLReason(t TunnelStatus) string {
+	switch {
+	case t.Status == TunnelDisabled:
+		return "no tunnel is configured"
+	case t.Error != "":
+		return "the tunnel is offline: " + t.Error
+	}
+	return "the tunnel is not online yet"
+}
+
+func noURLFix(t TunnelStatus) string {
+	if t.Status == TunnelDisabled {
+		return "set NGROK_AUTHTOKEN (tunnel.authtoken) so it gets one"
+	}
+	return "robaws-edge registers it once the tunnel is online"
+}
+
+// rejectedFix is the fix for deliveries rejected for reason.
+func rejectedFix(reason, endpoint string) string {
+	switch reason {
+	case intake.ErrTimestamp.Error():
+		return "the clock of this machine (or Robaws') is off by more than receiver.signature_tolerance: set it right (NTP: timedatectl set-ntp true, or Windows' Internet time)"
+	case intake.ErrNoActiveSecret.Error():
+		return fmt.Sprintf("give endpoint %s its secret (robaws-edge webhooks add --endpoint %s --secret -, or the console's Webhooks page)", endpoint, endpoint)
+	}
+	return fmt.Sprintf("Robaws signs with a secret robaws-edge does not have: paste the current one from Robaws (robaws-edge webhooks add --endpoint %s --secret -, or the console's Webhooks page)", endpoint)
+}
+
+// atLeast is n, or "the 256+" when the count may be more than was kept.
+func atLeast(n int) string {
+	if n >= intake.KeptRejections {
+		return fmt.Sprintf("%d+", n)
+	}
+	return fmt.Sprint(n)
 }
 
 // registered reports whether endpoint has an active registration for url.

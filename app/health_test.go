@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,6 +40,21 @@ func fakeRobawsAPI(t *testing.T, status, remaining int) *robaws.Client {
 	return c
 }
 
+// deliverWith posts n signed deliveries at at (secret "" sends none).
+func deliverWith(t *testing.T, r *intake.Receiver, secret string, n int, at time.Time) {
+	t.Helper()
+	r.Now = func() time.Time { return at }
+	pub := app.NewPublic(r, app.PublicConfig{})
+	for i := range n {
+		body := clientBody(fmt.Sprintf("ev-%s-%d-%d", secret, at.Unix(), i), "client.created", map[string]any{"id": fmt.Sprint(i), "name": "A"})
+		sig := ""
+		if secret != "" {
+			sig = intake.Sign(secret, at.Unix(), body)
+		}
+		post(t, pub, "POST", customersPath, body, sig)
+	}
+}
+
 // TestHealthProblems makes each SPEC §4.1 problem real and reads it back
 // from /api/health.
 func TestHealthProblems(t *testing.T) {
@@ -62,10 +78,43 @@ func TestHealthProblems(t *testing.T) {
 	}{
 		{"healthy", withSecret, nil, "", ""},
 		{"endpoint without secret", noSecret, nil, app.ProblemNoActiveSecret, "endpoint customers has no secret"},
-		{"endpoint without secret but registrar", noSecret, func(t *testing.T, e env) {
+		{"endpoint without secret, registrar, online", noSecret, func(t *testing.T, e env) {
 			c := fakeRobawsAPI(t, 200, 9000)
 			e.cfg.Registrar = robaws.NewRegistrar(e.db, c, robaws.RegistrarConfig{})
+			e.cfg.Tunnel = online
+		}, app.ProblemNotRegistered, "robaws-edge retries on its own"},
+		{"endpoint without secret, registrar, no public URL", noSecret, func(t *testing.T, e env) {
+			c := fakeRobawsAPI(t, 200, 9000)
+			e.cfg.Registrar = robaws.NewRegistrar(e.db, c, robaws.RegistrarConfig{})
+		}, app.ProblemNoActiveSecret, "has no public URL (no tunnel is configured): set NGROK_AUTHTOKEN"},
+		{"wrong secret", withSecret, func(t *testing.T, e env) {
+			deliverWith(t, e.recv, "another-secret-value", 5, started.Add(time.Hour))
+		}, app.ProblemRejected, "endpoint customers rejected all 5 signed deliveries of the last 15m0s (signature mismatch)"},
+		{"wrong secret, twice only", withSecret, func(t *testing.T, e env) {
+			deliverWith(t, e.recv, "another-secret-value", 2, started.Add(time.Hour))
 		}, "", ""},
+		{"wrong secret, but one accepted", withSecret, func(t *testing.T, e env) {
+			deliverWith(t, e.recv, "another-secret-value", 5, started.Add(time.Hour))
+			deliverWith(t, e.recv, testSecret, 1, started.Add(time.Hour))
+		}, "", ""},
+		{"wrong secret, long ago", withSecret, func(t *testing.T, e env) {
+			deliverWith(t, e.recv, "another-secret-value", 5, started.Add(30*time.Minute))
+		}, "", ""},
+		{"scanners without a signature", withSecret, func(t *testing.T, e env) {
+			deliverWith(t, e.recv, "", 20, started.Add(time.Hour))
+		}, "", ""},
+		{"clock off", withSecret, func(t *testing.T, e env) {
+			e.recv.Now = func() time.Time { return started.Add(time.Hour) }
+			for i := range 3 {
+				body := clientBody(fmt.Sprint("ev-clock-", i), "client.created", map[string]any{"id": "1"})
+				post(t, app.NewPublic(e.recv, app.PublicConfig{}), "POST", customersPath, body, intake.Sign(testSecret, started.Add(-time.Hour).Unix(), body))
+			}
+		}, app.ProblemRejected, "timestamp outside tolerance), so Robaws is being turned away: the clock"},
+		{"silent: only rejected deliveries", withSecret, func(t *testing.T, e env) {
+			e.cfg.SilenceAfter = 24 * time.Hour
+			e.cfg.Now = func() time.Time { return started.Add(25 * time.Hour) }
+			deliverWith(t, e.recv, "another-secret-value", 1, started.Add(24*time.Hour+30*time.Minute))
+		}, app.ProblemSilent, "no delivery was accepted since robaws-edge started"},
 		{"auto without token", withSecret, func(t *testing.T, e env) { e.cfg.NoPublicURL = true }, app.ProblemNoPublicURL, "NGROK_AUTHTOKEN"},
 		{"tunnel offline", withSecret, func(t *testing.T, e env) {
 			e.cfg.Tunnel = func() app.TunnelStatus {

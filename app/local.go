@@ -61,9 +61,13 @@ type LocalConfig struct {
 	// (provider auto without an authtoken) and a loopback-only receiver
 	// (SPEC §4.1 no_public_url).
 	NoPublicURL bool
-	// SilenceAfter is health.silence_after: no delivery for that long is a
-	// problem; 0 is off.
+	// SilenceAfter is health.silence_after: no accepted delivery for that
+	// long is a problem; 0 is off.
 	SilenceAfter time.Duration
+	// RejectedWindow and RejectedMin are health.rejected_window and
+	// rejected_min (deliveries_rejected); defaults 15m and 3.
+	RejectedWindow time.Duration
+	RejectedMin    int
 	// Now is the clock of health and stats; tests replace it. Default
 	// time.Now.
 	Now func() time.Time
@@ -111,6 +115,12 @@ func NewLocal(db *store.DB, r *intake.Receiver, cfg LocalConfig) *fiber.App {
 	}
 	if cfg.Forward == nil {
 		cfg.Forward, _ = forward.New(db, forward.Config{}) // no destinations: cannot fail
+	}
+	if cfg.RejectedWindow <= 0 {
+		cfg.RejectedWindow = 15 * time.Minute
+	}
+	if cfg.RejectedMin <= 0 {
+		cfg.RejectedMin = 3
 	}
 	if cfg.MaxFollowers <= 0 {
 		cfg.MaxFollowers = defaultMaxFollowers

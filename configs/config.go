@@ -122,8 +122,15 @@ type RobawsConfig struct {
 
 // HealthConfig is the health section.
 type HealthConfig struct {
-	// SilenceAfter: no delivery for that long is a health problem; 0 is off.
+	// SilenceAfter: no accepted delivery for that long is a health
+	// problem; 0 is off.
 	SilenceAfter Duration `yaml:"silence_after"`
+	// RejectedWindow and RejectedMin: at least RejectedMin deliveries with
+	// a well-formed signature reached an endpoint in the last
+	// RejectedWindow and every one was rejected (deliveries_rejected).
+	// Defaults 15m and 3.
+	RejectedWindow Duration `yaml:"rejected_window"`
+	RejectedMin    int      `yaml:"rejected_min"`
 }
 
 // MaxRequestsPerSecond is Robaws' per-second limit (SPEC §5).
@@ -178,6 +185,7 @@ func DefaultConfig() Config {
 		},
 		Customers: CustomersConfig{DefaultCountry: "BE", RoleField: "Role", PricingField: "PRICING"},
 		Retention: RetentionConfig{MaxAge: Duration(2160 * time.Hour)},
+		Health:    HealthConfig{RejectedWindow: Duration(15 * time.Minute), RejectedMin: 3},
 	}
 }
 

@@ -160,6 +160,10 @@ func (c *Config) validate(env envKeys) error {
 		return keyErr("robaws.daily_reserve", "must not be negative (0 never holds a sync back; default 1000)")
 	case c.Health.SilenceAfter < 0:
 		return keyErr("health.silence_after", "must not be negative: a duration such as 24h or 1d, or 0 for off")
+	case c.Health.RejectedWindow <= 0:
+		return keyErr("health.rejected_window", "must be a positive duration such as 15m")
+	case c.Health.RejectedMin < 1:
+		return keyErr("health.rejected_min", "must be at least 1 (default 3)")
 	case c.Robaws.SyncInterval < 0:
 		return keyErr("robaws.sync_interval", "must not be negative (0 disables)")
 	case (c.Robaws.Username == "") != (c.Robaws.Password == ""):

@@ -60,6 +60,10 @@ type Event struct {
 	// Signature summarises a rejected delivery's Robaws-Signature header
 	// (never the MAC).
 	Signature *SignatureSummary `json:"signature,omitempty"`
+	// DuplicateOf is the entry that processed this entry's event, when a
+	// replay found it there (the status history's last item says
+	// duplicate).
+	DuplicateOf uint64 `json:"duplicate_of,omitempty"`
 }
 
 // StatusChange is one status a log entry took.
@@ -82,6 +86,27 @@ type SignatureSummary struct {
 // maxStatusHistory bounds an entry's status history; replaying it a
 // thousand times keeps the first status and the latest ones.
 const maxStatusHistory = 20
+
+// addStatus appends s to the status history, keeping the first and the
+// latest maxStatusHistory-1. An entry stored before status histories began
+// gets its one status first.
+func (ev *Event) addStatus(s StatusChange) {
+	if len(ev.StatusHistory) == 0 && ev.Status != "" && s.By == "replay" {
+		ev.StatusHistory = []StatusChange{{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}}
+	}
+	ev.StatusHistory = append(ev.StatusHistory, s)
+	if n := len(ev.StatusHistory); n > maxStatusHistory {
+		ev.StatusHistory = append(ev.StatusHistory[:1], ev.StatusHistory[n-maxStatusHistory+1:]...)
+	}
+}
+
+// ReplayedDuplicate reports whether the entry's last replay found its
+// event already processed under another entry (DuplicateOf): replaying it
+// again changes nothing.
+func (ev *Event) ReplayedDuplicate() bool {
+	n := len(ev.StatusHistory)
+	return n > 0 && ev.StatusHistory[n-1].Status == StatusDuplicate
+}
 
 // Delivery is what the receiver hands to Ingest: a request already verified
 // (or rejected) and parsed, with the customer mapped from it when it carries
@@ -187,16 +212,25 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 		dkey = []byte(d.Endpoint + "\x00" + d.EventID)
 		if v := dedup.Get(dkey); v != nil && btoi(v) != d.ReplayOf {
 			orig := btoi(v)
+			ev, err := findEvent(tx, orig)
+			if err != nil {
+				return Result{}, nil, err
+			}
 			if d.ReplayOf == 0 {
-				ev, err := findEvent(tx, orig)
-				if err != nil {
-					return Result{}, nil, err
-				}
 				ev.Deliveries++
 				ev.LastDeliveryAt = now
-				if err := putEvent(logs, ev); err != nil {
+			} else {
+				// A replay whose event was processed meanwhile under
+				// another entry: the replayed entry keeps its status and
+				// records the outcome, so a bulk replay leaves it alone.
+				if ev, err = findEvent(tx, d.ReplayOf); err != nil {
 					return Result{}, nil, err
 				}
+				ev.addStatus(StatusChange{At: now, Status: StatusDuplicate, By: "replay"})
+				ev.DuplicateOf = orig
+			}
+			if err := putEvent(logs, ev); err != nil {
+				return Result{}, nil, err
 			}
 			return Result{Status: StatusDuplicate, LogID: orig}, nil, nil
 		}
@@ -281,10 +315,8 @@ func (db *DB) ingest(tx *bolt.Tx, d *Delivery) (Result, *Customer, error) {
 	if by == "delivery" {
 		at = ev.ReceivedAt
 	}
-	ev.StatusHistory = append(ev.StatusHistory, StatusChange{At: at, Status: ev.Status, By: by})
-	if n := len(ev.StatusHistory); n > maxStatusHistory {
-		ev.StatusHistory = append(ev.StatusHistory[:1], ev.StatusHistory[n-maxStatusHistory+1:]...)
-	}
+	ev.addStatus(StatusChange{At: at, Status: ev.Status, By: by})
+	ev.DuplicateOf = 0
 	if dkey != nil {
 		if err := dedup.Put(dkey, itob(ev.ID)); err != nil {
 			return Result{}, nil, err

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,4 +93,42 @@ func (db *DB) Stats(ctx context.Context, since time.Time, includeTest bool) (*St
 		return nil, err
 	}
 	return s, nil
+}
+
+// LastAccepted returns when the newest accepted delivery arrived: the
+// newest entry of every status but rejected (processed, failed, ignored,
+// stale), its last delivery included. ok is false when none was accepted.
+// It reads the status index's last key of each, not the log.
+func (db *DB) LastAccepted(ctx context.Context) (at time.Time, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	err = db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIdxStatus).Cursor()
+		for _, status := range []string{StatusProcessed, StatusFailed, StatusIgnored, StatusStale} {
+			prefix := []byte(status + "\x00")
+			k, _ := c.Seek(append(slices.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+			if k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+			if !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
+				continue
+			}
+			ev, err := findEvent(tx, btoi(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			last := ev.ReceivedAt
+			if ev.LastDeliveryAt.After(last) {
+				last = ev.LastDeliveryAt
+			}
+			if !ok || last.After(at) {
+				at, ok = last, true
+			}
+		}
+		return nil
+	})
+	return at, ok, err
 }

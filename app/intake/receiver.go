@@ -87,6 +87,9 @@ type Receiver struct {
 
 	secrets  atomic.Pointer[map[string][]Secret] // registered secrets by endpoint
 	reloadMu sync.Mutex
+	// activity tracks accepted and signed-but-rejected deliveries per
+	// endpoint, for the health problem deliveries_rejected.
+	activity activity
 }
 
 // NewReceiver returns a receiver over db with the registered secrets
@@ -221,9 +224,11 @@ func (r *Receiver) Receive(ctx context.Context, in Incoming) (Outcome, error) {
 	}
 	t, secretID, err := Verify(in.SignatureHeader, in.Body, r.ActiveSecrets(in.Endpoint, now), now, r.tolerance)
 	if err != nil {
+		r.activity.reject(in.Endpoint.Name, now, err)
 		r.reject(ctx, in, t, err, now)
 		return Outcome{}, err
 	}
+	r.activity.accept(in.Endpoint.Name, now)
 	d := newDelivery(in.Endpoint, r.mapping, in.Body, t)
 	d.ReceivedAt, d.RemoteAddr, d.SecretID, d.Source = now, in.RemoteAddr, secretID, store.SourceWebhook
 	// Durations use now's monotonic reading when the clock has one.
