@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"math/rand/v2"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os/exec"
 	"path/filepath"
