@@ -160,6 +160,14 @@ func TestHealthProblems(t *testing.T) {
 			e.cfg.SilenceAfter = 24 * time.Hour
 			e.cfg.Now = func() time.Time { return started.Add(25 * time.Hour) }
 		}, app.ProblemSilent, "since robaws-edge started"},
+		{"silent exactly at silence_after", withSecret, func(t *testing.T, e env) {
+			e.cfg.SilenceAfter = 24 * time.Hour
+			e.cfg.Now = func() time.Time { return started.Add(24 * time.Hour) }
+		}, app.ProblemSilent, "since robaws-edge started (health.silence_after 24h0m0s)"},
+		{"not silent a nanosecond before", withSecret, func(t *testing.T, e env) {
+			e.cfg.SilenceAfter = 24 * time.Hour
+			e.cfg.Now = func() time.Time { return started.Add(24*time.Hour - 1) }
+		}, "", ""},
 		{"not silent after a delivery", withSecret, func(t *testing.T, e env) {
 			e.cfg.SilenceAfter = 24 * time.Hour
 			e.cfg.Now = func() time.Time { return started.Add(25 * time.Hour) }

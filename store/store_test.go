@@ -302,3 +302,29 @@ func TestSyncKeepsProvenanceAndReplayOrder(t *testing.T) {
 		t.Fatalf("name after replay = %q, want Second", c.Name)
 	}
 }
+
+// TestDedupPerEndpoint: de-duplication is on (endpoint, event id): one
+// event id sent to two endpoints is two deliveries; a repeat on either is
+// a duplicate of its own endpoint's entry.
+func TestDedupPerEndpoint(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	ingest := func(endpoint string) Result {
+		t.Helper()
+		res, err := db.Ingest(ctx, &Delivery{Endpoint: endpoint, Event: "client.updated", EventID: "same-id", Status: StatusIgnored})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	a, b := ingest("customers"), ingest("articles")
+	if a.Status != StatusIgnored || b.Status != StatusIgnored || a.LogID == b.LogID {
+		t.Fatalf("two endpoints: %+v and %+v, want two entries", a, b)
+	}
+	if r := ingest("articles"); r.Status != StatusDuplicate || r.LogID != b.LogID {
+		t.Fatalf("repeat on articles: %+v, want duplicate of %d", r, b.LogID)
+	}
+	if r := ingest("customers"); r.Status != StatusDuplicate || r.LogID != a.LogID {
+		t.Fatalf("repeat on customers: %+v, want duplicate of %d", r, a.LogID)
+	}
+}
