@@ -204,7 +204,7 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		d.robaws = nil
 	case err != nil:
 		db.Close()
-		return nil, fmt.Errorf("robaws: %v: %w", err, cli.ErrUsage)
+		return nil, cli.ConfigError(fmt.Errorf("robaws: %w", err))
 	}
 	if d.robaws != nil {
 		var eps []robaws.Endpoint

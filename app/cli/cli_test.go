@@ -109,3 +109,43 @@ func TestInstallPrintUnit(t *testing.T) {
 		t.Errorf("bad --run-as: %v, want a usage error naming it", err)
 	}
 }
+
+// TestHelp: help names what was asked for, works for every command
+// (groups list their subcommands, `help CMD SUB` gives SUB's flags), exits
+// 0, and says what the command does rather than pointing at a README the
+// machine may not have.
+func TestHelp(t *testing.T) {
+	run := func(args ...string) (string, string, error) {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), args, nil, &out, &errOut, Options{})
+		return out.String(), errOut.String(), err
+	}
+	if _, _, err := run("help", "nosuch"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `unknown command "nosuch"`) {
+		t.Errorf("help nosuch: %v, want unknown command \"nosuch\"", err)
+	}
+	for _, c := range commands() {
+		for _, args := range [][]string{{"help", c.name}, {c.name, "-h"}} {
+			out, _, err := run(args...)
+			if err != nil {
+				t.Errorf("%v: %v, want exit 0", args, err)
+				continue
+			}
+			if !strings.HasPrefix(out, "usage: robaws-edge "+c.name) || strings.Contains(out, "README") || describe(c.usage) == "" ||
+				!strings.Contains(out, describe(c.usage)) {
+				t.Errorf("%v printed:\n%s\nwant its usage and what it does", args, out)
+			}
+			if subs := subcommands[c.name]; subs != nil && !strings.Contains(out, strings.Join(subs, ", ")) {
+				t.Errorf("%v printed:\n%s\nwant its subcommands", args, out)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help", "webhooks", "add"}, {"help", "forward", "resend"}, {"help", "config", "init"}, {"help", "sync", "customers"}, {"help", "customers", "show"}} {
+		out, _, err := run(args...)
+		if err != nil || !strings.Contains(out, "flags:") || !strings.Contains(out, "-config") {
+			t.Errorf("%v: %v\n%s\nwant the subcommand's flags", args, err, out)
+		}
+	}
+	if out, _, err := run("help", "help"); err != nil || !strings.Contains(out, "robaws-edge send-test") {
+		t.Errorf("help help: %v\n%s", err, out)
+	}
+}

@@ -36,8 +36,12 @@ func TestConfigInitAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := Main(t.Context(), []string{"config", "check", "--config", path}, nil, &out, &errOut, Options{})
-	if err == nil || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), ErrUsage.Error()) {
-		t.Fatalf("check of a bad file: %v, want a usage error naming log.level", err)
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "log.level") {
+		t.Fatalf("check of a bad file: %v, want an error (exit 2) naming log.level", err)
+	}
+	// The file's content is not the command line's fault: no usage line.
+	if strings.Contains(err.Error(), "usage: robaws-edge") {
+		t.Fatalf("check of a bad file printed the usage line: %q", err)
 	}
 	if err := Main(t.Context(), []string{"config", "check", "--nope"}, nil, &out, &errOut, Options{}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("bad flag: %v, want an error naming it", err)

@@ -47,7 +47,7 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	ep, ok := cfg.Endpoints[*endpoint]
 	if !ok {

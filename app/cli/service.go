@@ -48,7 +48,7 @@ func cmdService(action string) func(context.Context, *cliEnv, []string) error {
 		}
 		_, used, err := configs.Load(*configPath)
 		if err != nil {
-			return usageError("%v", err)
+			return ConfigError(err)
 		}
 		// The service runs with the file found now (--config, else the
 		// default path if it exists; "" = built-in defaults).

@@ -21,7 +21,7 @@ func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	path := cfg.DBPath()
 	if _, err := os.Stat(path); err != nil {
@@ -63,7 +63,7 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	path := cfg.DBPath()
 	if err := os.MkdirAll(cfg.DataDirPath(), 0o700); err != nil {
