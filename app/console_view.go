@@ -111,38 +111,13 @@ func changeValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// addressLine renders an address on one line.
+// addressLine renders an address on one line (the CLI's customers show
+// uses the same store.Address.OneLine).
 func addressLine(a store.Address) string {
-	var parts []string
-	street := strings.TrimSpace(strings.Join(nonEmpty(a.Street, a.StreetNumber), " "))
-	if line1 := orDash(a.Line1); line1 != "—" {
-		parts = append(parts, line1)
-	} else if street != "" {
-		parts = append(parts, street)
+	if line := a.OneLine(); line != "" {
+		return line
 	}
-	parts = append(parts, nonEmpty(a.Line2)...)
-	if city := strings.Join(nonEmpty(a.PostalCode, a.City), " "); city != "" {
-		parts = append(parts, city)
-	}
-	if c := nonEmpty(a.Country); len(c) > 0 {
-		parts = append(parts, c[0])
-	} else if c := nonEmpty(a.CountryCode); len(c) > 0 {
-		parts = append(parts, c[0])
-	}
-	if len(parts) == 0 {
-		return "—"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func nonEmpty(ss ...*string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != nil && strings.TrimSpace(*s) != "" {
-			out = append(out, strings.TrimSpace(*s))
-		}
-	}
-	return out
+	return "—"
 }
 
 // byteSize renders a size in bytes for people.
