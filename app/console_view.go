@@ -37,6 +37,7 @@ var consoleFuncs = template.FuncMap{
 	"pathesc": url.PathEscape,
 	"val":     changeValue,
 	"address": addressLine,
+	"sigAge":  func(age *int64) string { return SignatureAge(*age) },
 	"bytes":   byteSize,
 	"uptime":  func(s int64) string { return (time.Duration(s) * time.Second).String() },
 	"unix":    func(s int64) template.HTML { return timeHTML(time.Unix(s, 0)) },

@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -95,6 +97,10 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		qctx, cancel := quick(ctx)
 		defer cancel()
 		w, err := c.RegisterWebhook(qctx, app.RegisterWebhookRequest{Endpoint: *endpoint, URL: *url, Force: *force})
+		if ae := (*app.APIError)(nil); errors.As(err, &ae) && ae.Code == http.StatusConflict && ae.Message == app.NoPublicURLMessage {
+			// The API names its "url" field; here it is a flag.
+			return fmt.Errorf("no public URL to register: the tunnel is not online; give the URL Robaws should call with --url (this machine's public https address + the endpoint's path, such as /api/webhooks/robaws/customers), or bring the tunnel online (robaws-edge status says why it is not)")
+		}
 		if err != nil {
 			return apiError(err, addr)
 		}
