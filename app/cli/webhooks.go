@@ -38,13 +38,13 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		if *asJSON {
 			return printJSON(env.stdout, nonNilSlice(list))
 		}
-		t := newTable(env.stdout, "ID", "ENDPOINT", "SOURCE", "ACTIVE", "SECRET", "WEBHOOK ID", "URL", "CREATED")
+		t := newTable(env.stdout, "ID", "ENDPOINT", "SOURCE", "ADDED BY", "ACTIVE", "SECRET", "WEBHOOK ID", "URL", "CREATED")
 		for _, w := range list {
 			created := "-"
 			if w.CreatedAt != nil {
 				created = when(*w.CreatedAt)
 			}
-			t.row(w.ID, w.Endpoint, w.Source, strconv.FormatBool(w.Active), w.SecretHint, str(w.WebhookID), str(w.URL), created)
+			t.row(w.ID, w.Endpoint, w.Source, addedBy(w.AddedBy), strconv.FormatBool(w.Active), w.SecretHint, str(w.WebhookID), str(w.URL), created)
 		}
 		return t.flush()
 	case "add":
@@ -136,4 +136,17 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		return nil
 	}
 	return usageError("unknown webhooks subcommand %q (want list, add, register or delete)", sub)
+}
+
+// addedBy renders Webhook.AddedBy for people.
+func addedBy(p *string) string {
+	switch str(p) {
+	case app.AddedByRobaws:
+		return "robaws (registration)"
+	case app.AddedByHand:
+		return "hand (pasted)"
+	case app.AddedByConfig:
+		return "config file"
+	}
+	return "not recorded"
 }
