@@ -37,6 +37,8 @@ var consoleFuncs = template.FuncMap{
 	"pathesc": url.PathEscape,
 	"val":     changeValue,
 	"address": addressLine,
+	"isTest":  store.IsTestID,
+	"addedBy": addedByText,
 	"sigAge":  func(age *int64) string { return SignatureAge(*age) },
 	"bytes":   byteSize,
 	"uptime":  func(s int64) string { return (time.Duration(s) * time.Second).String() },
@@ -110,6 +112,19 @@ func changeValue(v any) string {
 		return "no"
 	}
 	return fmt.Sprint(v)
+}
+
+// addedByText says where a secret came from (Webhook.AddedBy).
+func addedByText(p *string) string {
+	switch orDash(p) {
+	case AddedByRobaws:
+		return "Robaws (registration)"
+	case AddedByHand:
+		return "by hand (pasted)"
+	case AddedByConfig:
+		return "config file"
+	}
+	return "not recorded"
 }
 
 // addressLine renders an address on one line (the CLI's customers show
