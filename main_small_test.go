@@ -120,6 +120,10 @@ func TestCLISmallTruths(t *testing.T) {
 	}
 	// customers leaves send-test's customer out; --test lists it.
 	cli(0, "send-test", "--config", config)
+	// provider none: no ngrok advice for --public either.
+	if r := cli(2, "send-test", "--public", "--config", config); strings.Contains(r.stderr, "NGROK_AUTHTOKEN") || !strings.Contains(r.stderr, "tunnel.provider is none") {
+		t.Errorf("send-test --public with provider none: %q", r.stderr)
+	}
 	if r := cli(0, "customers", "--config", config); strings.Contains(r.stdout, "TEST-1") || !strings.Contains(r.stdout, "218") {
 		t.Errorf("customers:\n%s", r.stdout)
 	}
