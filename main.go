@@ -434,6 +434,13 @@ func (d *daemon) serve(ctx context.Context) error {
 	if serr := d.local.ShutdownWithContext(sctx); serr != nil {
 		d.logger.Warn("local API shutdown", "error", serr)
 	}
+	// A Listener goroutine that had not reached Serve when Shutdown ran
+	// (a stop right after the start) would accept forever: closing the
+	// listeners ends it either way (a second Close is harmless).
+	if d.publicLn != nil {
+		d.publicLn.Close()
+	}
+	adminLn.Close()
 	stopJobs()
 	if d.syncer != nil {
 		d.syncer.Close()

@@ -98,10 +98,10 @@ func serviceState() string {
 func stopAdvice(state string) string {
 	switch state {
 	case service.StatusRunning:
-		return "stop the service first (robaws-edge stop)"
+		return "stop it first (robaws-edge stop: the service runs it)"
 	case service.StatusNotInstalled, service.StatusStopped:
 		// No service runs it: someone started `robaws-edge run`.
-		return "stop the robaws-edge process first (Ctrl-C where `robaws-edge run` runs)"
+		return "stop it first (Ctrl-C where `robaws-edge run` runs: no service runs it)"
 	}
 	return "stop it first (robaws-edge stop for the service, or Ctrl-C where `robaws-edge run` runs)"
 }
