@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -33,19 +34,50 @@ import (
 	"github.com/robaws-edge/robaws-edge/tunnel"
 )
 
-// version is set with -ldflags "-X main.version=…".
+// version is set with -ldflags "-X main.version=…" (.ci/release).
 var version = ""
 
-// Version returns the build version: the linker flag, else the module
-// version from the build info, else "dev".
+// Version returns the build version (versionFrom).
 func Version() string {
-	if version != "" {
-		return version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	return versionFrom(version, bi)
+}
+
+// versionFrom is the version a build says it is: the linker flag of a
+// release; else the module version Go stamps from git into a plain
+// `go build` in a checkout (v0.0.0-<date>-<hash>[+dirty]); else, when
+// nothing is stamped (go run, tests, -buildvcs=false), "(devel)" with the
+// VCS revision from the build settings when there is one — never a bare
+// "dev" that says nothing about the code.
+func versionFrom(ldflag string, bi *debug.BuildInfo) string {
+	if ldflag != "" {
+		return ldflag
 	}
-	return "dev"
+	if bi == nil {
+		return "(devel)"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	rev := settings["vcs.revision"]
+	if rev == "" {
+		return "(devel)"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	v := "(devel) " + cmp.Or(settings["vcs"], "vcs") + " " + rev
+	if settings["vcs.modified"] == "true" {
+		v += "+dirty"
+	}
+	return v
 }
 
 // errLogged marks an error `run` already wrote to its log, so main does not
@@ -91,9 +123,6 @@ func run(_ context.Context, cfg configs.Config, path string, stderr io.Writer) e
 		logger.Info("no config file, using built-in defaults", "default_path", configs.DefaultConfigPath())
 	} else {
 		logger.Info("config loaded", "path", path)
-	}
-	if !cfg.TunnelEnabled() {
-		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
 	}
 	// Open the store and build the apps before handing over to the service
 	// manager: a locked database or bad config fails loudly and at once.
@@ -174,6 +203,13 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d := &daemon{cfg: cfg, logger: logger, db: db, started: time.Now()}
+	switch {
+	case cfg.Tunnel.Provider == "none":
+		// The admin chose a proxy on this machine: no advice about ngrok.
+		logger.Info("tunnel off (tunnel.provider: none): Robaws reaches this machine through a proxy that forwards to receiver.listen", "receiver_listen", cfg.Receiver.Listen)
+	case !cfg.TunnelEnabled():
+		logger.Info("tunnel disabled: set NGROK_AUTHTOKEN (or tunnel.authtoken) so Robaws can reach this machine")
+	}
 	var endpoints []intake.Endpoint
 	for _, name := range cfg.EndpointNames() {
 		ep := cfg.Endpoints[name]
@@ -204,7 +240,7 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		d.robaws = nil
 	case err != nil:
 		db.Close()
-		return nil, fmt.Errorf("robaws: %v: %w", err, cli.ErrUsage)
+		return nil, cli.ConfigError(fmt.Errorf("robaws: %w", err))
 	}
 	if d.robaws != nil {
 		var eps []robaws.Endpoint
@@ -399,6 +435,13 @@ func (d *daemon) serve(ctx context.Context) error {
 	if serr := d.local.ShutdownWithContext(sctx); serr != nil {
 		d.logger.Warn("local API shutdown", "error", serr)
 	}
+	// A Listener goroutine that had not reached Serve when Shutdown ran
+	// (a stop right after the start) would accept forever: closing the
+	// listeners ends it either way (a second Close is harmless).
+	if d.publicLn != nil {
+		d.publicLn.Close()
+	}
+	adminLn.Close()
 	stopJobs()
 	if d.syncer != nil {
 		d.syncer.Close()

@@ -49,8 +49,8 @@ robaws: {base_url: %q, username: api-user, password: api-password-123, sync_inte
 	}
 	const url = "https://office-edge.example/api/webhooks/robaws/customers"
 
-	if r := cli(1, "webhooks", "register", "--endpoint", "customers"); !strings.Contains(r.stderr, "no public URL") {
-		t.Errorf("register without tunnel or --url: %q", r.stderr)
+	if r := cli(1, "webhooks", "register", "--endpoint", "customers"); !strings.Contains(r.stderr, "no public URL") || !strings.Contains(r.stderr, "--url") || strings.Contains(r.stderr, "pass url") {
+		t.Errorf("register without tunnel or --url: %q, want the --url flag named", r.stderr)
 	}
 	if r := cli(0, "webhooks", "register", "--endpoint", "customers", "--url", url); !strings.Contains(r.stdout, "wh-1") || !strings.Contains(r.stdout, "secret …") {
 		t.Errorf("register: %q", r.stdout)
@@ -105,8 +105,9 @@ robaws: {base_url: %q, username: api-user, password: api-password-123, sync_inte
 	robaws.mu.Lock()
 	before := len(robaws.authSeen)
 	robaws.mu.Unlock()
-	if r := cli(1, "sync", "customers"); !strings.Contains(r.stderr+r.stdout, "daily") {
-		t.Errorf("sync below the reserve: %q / %q, want the daily budget named", r.stdout, r.stderr)
+	// A failed sync says so once, never "sync finished" first.
+	if r := cli(1, "sync", "customers"); !strings.Contains(r.stderr, "daily") || strings.Contains(r.stdout+r.stderr, "finished") || strings.Count(r.stderr, "sync failed") != 1 {
+		t.Errorf("sync below the reserve: %q / %q, want the failure and the daily budget named once", r.stdout, r.stderr)
 	}
 	robaws.mu.Lock()
 	spent := len(robaws.authSeen) - before
@@ -124,6 +125,10 @@ robaws: {base_url: %q, username: api-user, password: api-password-123, sync_inte
 	for _, line := range strings.Split(list, "\n") {
 		if strings.Contains(line, "wh-1") {
 			id = strings.Fields(line)[0]
+			// Robaws gave this secret: not one pasted by hand.
+			if !strings.Contains(line, "registered  robaws (registration)") {
+				t.Errorf("registration listed as %q, want added by robaws", line)
+			}
 		}
 	}
 	if id == "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -89,4 +90,12 @@ func TestLogsFollow(t *testing.T) {
 	}
 	waitFor(t, "the followed delivery", time.Second, func() bool { return strings.Contains(out.String(), "C-after") })
 	t.Logf("printed %v after the delivery's answer", time.Since(posted).Round(time.Millisecond))
+	// Columns never run together: two spaces at least between any two
+	// (the local time's offset ran into the endpoint).
+	apart := regexp.MustCompile(`\s{2,}`)
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if n := len(apart.Split(strings.TrimSpace(line), -1)); n != 8 {
+			t.Errorf("--follow line %q: %d columns two spaces apart, want 8", line, n)
+		}
+	}
 }

@@ -360,3 +360,40 @@ tunnel: {provider: ngrok, authtoken: %q, connect_url: %q, connect_ca_file: %q}
 		})
 	}
 }
+
+// TestTunnelErrorWhileConnecting: while the first connect is still within
+// its deadline, the SDK already logs why each attempt fails; health says
+// the same at once, not "no error" until the deadline passes.
+func TestTunnelErrorWhileConnecting(t *testing.T) {
+	edge := tunneltest.NewEdge(t)
+	adminAddr := freeAddr(t)
+	client, logs, _ := startDaemon(t, fmt.Sprintf(`data_dir: %q
+receiver: {listen: %q}
+admin: {listen: %q}
+tunnel: {provider: ngrok, authtoken: "connecting-authtoken-0123456789", connect_url: %q, connect_ca_file: %q}
+`, t.TempDir(), freeAddr(t), adminAddr, freeAddr(t), edge.CAFile()), func(d *daemon) {
+		// Listen would give up only after ten minutes.
+		d.tunnelConnectTimeout = 10 * time.Minute
+	})
+	var h *app.Health
+	waitFor(t, "health naming the failed connect attempt", 20*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var err error
+		h, err = client.Health(ctx)
+		return err == nil && h.Tunnel.Error != nil
+	})
+	if strings.Contains(*h.Tunnel.Error, "timed out") || strings.Contains(logs(), "tunnel unavailable") {
+		t.Fatalf("tunnel error %q: want the attempt's own error while Listen still connects", *h.Tunnel.Error)
+	}
+	found := false
+	for _, p := range h.Problems {
+		if p.Code == app.ProblemTunnelOffline {
+			found = strings.Contains(p.Message, *h.Tunnel.Error) && !strings.Contains(p.Message, "no answer from ngrok yet")
+		}
+	}
+	if !found {
+		t.Fatalf("problems %+v: want tunnel_offline carrying %q", h.Problems, *h.Tunnel.Error)
+	}
+	t.Logf("tunnel error while connecting: %s", *h.Tunnel.Error)
+}

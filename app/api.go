@@ -87,7 +87,7 @@ func (h *handler) handleListEvents(c *fiber.Ctx) error {
 // logFilter reads the log list's filters (and, when paged, limit and
 // cursor) from the query.
 func logFilter(c *fiber.Ctx, paged bool) (store.LogFilter, error) {
-	names := []string{"event", "status", "endpoint", "client_id", "since", "until"}
+	names := []string{"event", "status", "endpoint", "client_id", "since", "until", "test"}
 	if paged {
 		names = append(names, "limit", "cursor")
 	}
@@ -105,6 +105,13 @@ func logFilter(c *fiber.Ctx, paged bool) (store.LogFilter, error) {
 	if f.Until, err = p.time("until"); err != nil {
 		return f, err
 	}
+	// The log lists send-test's entries, marked "test": true; test=false
+	// leaves them out.
+	test, err := p.bool("test")
+	if err != nil {
+		return f, err
+	}
+	f.ExcludeTest = test != nil && !*test
 	if paged {
 		f.Limit, err = p.limit()
 	}
@@ -315,11 +322,15 @@ func (h *handler) handleCustomerHistory(c *fiber.Ctx) error {
 
 // handleListChanges answers GET /api/changes: history across customers.
 func (h *handler) handleListChanges(c *fiber.Ctx) error {
-	p, err := queryParams(c, "field", "since", "limit", "cursor")
+	p, err := queryParams(c, "field", "since", "test", "limit", "cursor")
 	if err != nil {
 		return err
 	}
 	f := store.HistoryFilter{Cursor: p["cursor"]}
+	// Changes of send-test's customers only when asked, as /api/customers.
+	if f.Test, err = p.flag("test"); err != nil {
+		return err
+	}
 	if f.Field, err = p.oneOf("field", store.ChangeFields()...); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -26,9 +27,12 @@ type SyncRequest struct {
 	Since *time.Time `json:"since,omitempty"`
 }
 
-// errNoPublicURL is answered when a registration needs the tunnel's URL
-// and there is none.
-var errNoPublicURL = fiber.NewError(fiber.StatusConflict, "no public URL: the tunnel is not online; pass url")
+// NoPublicURLMessage is the 409 answer of POST /api/webhooks/register when
+// the registration needs the tunnel's URL and there is none; the CLI tells
+// its user about --url instead.
+const NoPublicURLMessage = `no public URL: the tunnel is not online; set "url" to the URL Robaws should call`
+
+var errNoPublicURL = fiber.NewError(fiber.StatusConflict, NoPublicURLMessage)
 
 // handleRegisterWebhook answers POST /api/webhooks/register with 201 and
 // the new registration (its secret stored, never shown).
@@ -78,14 +82,23 @@ func deleteRemote(ctx context.Context, h *handler, id string) (*Webhook, error) 
 	if strings.HasPrefix(id, "config:") {
 		return nil, badRequest("invalid id: %s is a config secret; remove it from the endpoint's secrets in the config file", id)
 	}
+	// What is wrong with the id comes first: an unknown one is 404, and one
+	// never registered at Robaws has nothing to delete there, whether or
+	// not credentials are set.
+	s, err := h.db.FindSecretByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.WebhookID == "" {
+		return nil, fiber.NewError(fiber.StatusConflict, fmt.Sprintf("secret %s has no Robaws webhook id, so there is nothing to delete at Robaws: deactivate it here only (without remote)", s.ID))
+	}
 	if h.cfg.Registrar == nil {
 		return nil, robaws.ErrNoCredentials
 	}
 	if err := h.cfg.Registrar.DeleteRemote(ctx, id); err != nil {
 		return nil, err
 	}
-	s, err := h.db.FindSecretByID(ctx, id)
-	if err != nil {
+	if s, err = h.db.FindSecretByID(ctx, id); err != nil {
 		return nil, err
 	}
 	return storedWebhook(h.recv, s, h.recv.Now()), nil

@@ -121,7 +121,8 @@ func matches(f store.LogFilter, ev *store.Event) bool {
 		f.Endpoint != "" && ev.Endpoint != f.Endpoint,
 		f.ClientID != "" && ev.ClientID != f.ClientID,
 		!f.Since.IsZero() && ev.ReceivedAt.Before(f.Since),
-		!f.Until.IsZero() && !ev.ReceivedAt.Before(f.Until):
+		!f.Until.IsZero() && !ev.ReceivedAt.Before(f.Until),
+		f.ExcludeTest && ev.Test:
 		return false
 	}
 	return true

@@ -373,7 +373,9 @@ func TestLocalWebhooks(t *testing.T) {
 		t.Fatalf("create = %d %s, want 201", code, data)
 	}
 	w := decode[app.Webhook](t, data)
-	if w.ID != "1" || w.Source != "registered" || !w.Active || w.SecretHint != "…9876" || *w.WebhookID != "wh-1" || *w.URL != "https://x.example/hook" || w.CreatedAt == nil ||
+	// A pasted secret is "registered" (SPEC §4's word) but added by hand:
+	// added_by tells it from one Robaws gave at a registration.
+	if w.ID != "1" || w.Source != "registered" || w.AddedBy == nil || *w.AddedBy != app.AddedByHand || !w.Active || w.SecretHint != "…9876" || *w.WebhookID != "wh-1" || *w.URL != "https://x.example/hook" || w.CreatedAt == nil ||
 		!cmp.Equal(w.Events, []string{"client.created", "client.updated"}) {
 		t.Errorf("created = %+v", w)
 	}
@@ -392,8 +394,13 @@ func TestLocalWebhooks(t *testing.T) {
 		t.Fatalf("delete = %d %s, want 200 inactive", code, data)
 	}
 	list := decode[app.Page[*app.Webhook]](t, second(do(t, fx.local, "GET", "/api/webhooks", "", nil)))
-	if last := list.Items[len(list.Items)-1]; last.ID != "1" || last.Active {
-		t.Errorf("listed = %+v, want 1 inactive", last)
+	if last := list.Items[len(list.Items)-1]; last.ID != "1" || last.Active || last.AddedBy == nil || *last.AddedBy != "hand" {
+		t.Errorf("listed = %+v, want 1 inactive, added by hand", last)
+	}
+	for _, w := range list.Items {
+		if w.Source == app.SourceConfig && (w.AddedBy == nil || *w.AddedBy != "config") {
+			t.Errorf("config secret listed as %+v, want added_by config", w)
+		}
 	}
 	body2 := clientBody("ev-new-2", "client.updated", map[string]any{"id": 5, "name": "Eve"})
 	if a := post(t, fx.public, "POST", customersPath, body2, intake.Sign("added-secret-9876", fx.now.Unix(), body2)); a.Code != 401 {

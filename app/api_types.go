@@ -137,10 +137,19 @@ type ReplaySummary struct {
 	Skipped  int            `json:"skipped"`
 }
 
-// Webhook sources.
+// Webhook sources (SPEC §4: exactly these words).
 const (
 	SourceConfig     = "config"
 	SourceRegistered = "registered"
+)
+
+// Webhook.AddedBy values: the config file, Robaws' answer to a
+// registration, or a person who pasted the secret (store.AddedByRobaws,
+// store.AddedByHand).
+const (
+	AddedByConfig = "config"
+	AddedByRobaws = store.AddedByRobaws
+	AddedByHand   = store.AddedByHand
 )
 
 // Webhook is one item of GET /api/webhooks: a config secret or a stored one
@@ -149,13 +158,18 @@ const (
 type Webhook struct {
 	// ID is "config:<endpoint>#<n>" for config secrets, else the stored
 	// secret's number.
-	ID         string     `json:"id"`
-	Endpoint   string     `json:"endpoint"`
-	WebhookID  *string    `json:"webhook_id"`
-	URL        *string    `json:"url"`
-	Events     []string   `json:"events"`
-	Active     bool       `json:"active"`
-	Source     string     `json:"source"`
+	ID        string   `json:"id"`
+	Endpoint  string   `json:"endpoint"`
+	WebhookID *string  `json:"webhook_id"`
+	URL       *string  `json:"url"`
+	Events    []string `json:"events"`
+	Active    bool     `json:"active"`
+	Source    string   `json:"source"`
+	// AddedBy tells stored secrets apart, which Source calls alike
+	// "registered": "robaws" (Robaws gave it when robaws-edge registered),
+	// "hand" (pasted with webhooks add or the console), "config" for a
+	// config secret; null for secrets stored before it was recorded.
+	AddedBy    *string    `json:"added_by"`
 	CreatedAt  *time.Time `json:"created_at"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	SecretHint string     `json:"secret_hint"`

@@ -80,7 +80,7 @@ func listWebhooks(ctx context.Context, db *store.DB, r *intake.Receiver) ([]*Web
 		for i, v := range ep.Secrets {
 			out = append(out, &Webhook{
 				ID: configSecretID(ep.Name, i), Endpoint: ep.Name, Events: nonNil(ep.Events),
-				Active: true, Source: SourceConfig, SecretHint: (&store.Secret{Value: v}).Hint(),
+				Active: true, Source: SourceConfig, AddedBy: optional(AddedByConfig), SecretHint: (&store.Secret{Value: v}).Hint(),
 			})
 		}
 	}
@@ -103,7 +103,7 @@ func storedWebhook(r *intake.Receiver, s *store.Secret, now time.Time) *Webhook 
 	w := &Webhook{
 		ID: s.ID, Endpoint: s.Endpoint, WebhookID: optional(s.WebhookID), URL: optional(s.URL),
 		Events: s.Events, Active: s.Active && (s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)),
-		Source: SourceRegistered, SecretHint: s.Hint(),
+		Source: SourceRegistered, AddedBy: optional(s.AddedBy), SecretHint: s.Hint(),
 	}
 	if w.Events == nil {
 		if ep, err := r.Endpoint(s.Endpoint); err == nil {
@@ -150,7 +150,7 @@ func createWebhook(ctx context.Context, db *store.DB, r *intake.Receiver, req Cr
 		// Never echo the value: only its length is safe to name.
 		return nil, badRequest("invalid secret: %d characters, want at least %d (Robaws' secrets are UUIDs)", len(req.Secret), MinSecretLen)
 	}
-	s := &store.Secret{Endpoint: ep.Name, WebhookID: req.WebhookID, URL: req.URL, Events: ep.Events, Value: req.Secret}
+	s := &store.Secret{Endpoint: ep.Name, WebhookID: req.WebhookID, URL: req.URL, Events: ep.Events, Value: req.Secret, AddedBy: store.AddedByHand}
 	if err := db.CreateSecret(ctx, s); err != nil {
 		return nil, err
 	}

@@ -155,6 +155,9 @@ func (c *Client) Customers(ctx context.Context, f store.CustomerFilter) (*Page[*
 	if f.Active != nil {
 		q.Set("active", strconv.FormatBool(*f.Active))
 	}
+	if f.Test {
+		q.Set("test", "true")
+	}
 	setPage(q, f.Limit, f.Cursor)
 	return call[Page[*store.Customer]](ctx, c, http.MethodGet, "/api/customers", q, nil)
 }

@@ -211,6 +211,14 @@ func TestConsoleBrowser(t *testing.T) {
 		shoot("deliveries")
 	})
 
+	t.Run("a test delivery arrives on the live list with its badge", func(t *testing.T) {
+		id := send(t, pubURL, testSecret, clientBody("ev-live-test", "client.updated", map[string]any{"id": "TEST-9", "name": "Test customer"}))
+		act(t, ctx, "live test row", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#ev-%d .tag.test", id))))
+		if got := text(t, ctx, fmt.Sprintf("#ev-%d", id)); !strings.Contains(got, "TEST-9 test") {
+			t.Fatalf("live row = %q, want the test badge after the client id", got)
+		}
+	})
+
 	t.Run("a bidi override arrives on the live list as a marker", func(t *testing.T) {
 		id := send(t, pubURL, testSecret, clientBody("ev-live-bidi", "client.created", map[string]any{"id": "3003-\u202egpj.exe", "name": "Bidi"}))
 		act(t, ctx, "live bidi row", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf("#ev-%d", id))))

@@ -24,6 +24,14 @@ const overviewFeedSize = 10
 // pageSize is the length of a console list page.
 const pageSize = 50
 
+// The console's "Test data" filter (?test=): send-test's TEST- data is
+// listed on the deliveries pages unless excluded, and left out of the
+// customers and changes pages unless included, as in the JSON API.
+const (
+	testInclude = "include"
+	testExclude = "exclude"
+)
+
 // handleOverview answers GET /: health with its problems, the tunnel, the
 // last 24 hours by status and the latest deliveries (live).
 func (cs *console) handleOverview(c *fiber.Ctx) error {
@@ -49,7 +57,7 @@ func (cs *console) handleOverview(c *fiber.Ctx) error {
 // form, paged; new entries arrive over the stream on the first page.
 func (cs *console) handleDeliveries(c *fiber.Ctx) error {
 	f := store.LogFilter{Event: c.Query("event"), Endpoint: c.Query("endpoint"), ClientID: strings.TrimSpace(c.Query("client_id")),
-		Cursor: c.Query("cursor"), Limit: pageSize}
+		Cursor: c.Query("cursor"), Limit: pageSize, ExcludeTest: c.Query("test") == testExclude}
 	var err error
 	if f.Status = c.Query("status"); f.Status != "" && !slices.Contains(statuses, f.Status) {
 		return badRequest("invalid status: want %s", orList(statuses))
@@ -65,7 +73,7 @@ func (cs *console) handleDeliveries(c *fiber.Ctx) error {
 		return err
 	}
 	q := url.Values{}
-	for _, k := range []string{"status", "event", "endpoint", "client_id", "since", "until"} {
+	for _, k := range []string{"status", "event", "endpoint", "client_id", "since", "until", "test"} {
 		if v := c.Query(k); v != "" {
 			q.Set(k, v)
 		}
@@ -85,6 +93,9 @@ func (cs *console) handleDeliveries(c *fiber.Ctx) error {
 		}
 		if !f.Until.IsZero() {
 			sq.Set("until", f.Until.Format(time.RFC3339))
+		}
+		if f.ExcludeTest {
+			sq.Set("test", "false")
 		}
 		stream = "/deliveries/stream"
 		if len(sq) > 0 {
@@ -138,7 +149,8 @@ func (cs *console) handleDelivery(c *fiber.Ctx) error {
 // handleCustomers answers GET /customers: search by q, role and pricing
 // code, sorted by name.
 func (cs *console) handleCustomers(c *fiber.Ctx) error {
-	f := store.CustomerFilter{Q: strings.TrimSpace(c.Query("q")), Role: strings.TrimSpace(c.Query("role")), Cursor: c.Query("cursor"), Limit: pageSize}
+	f := store.CustomerFilter{Q: strings.TrimSpace(c.Query("q")), Role: strings.TrimSpace(c.Query("role")), Cursor: c.Query("cursor"), Limit: pageSize,
+		Test: c.Query("test") == testInclude}
 	if f.PricingCode = c.Query("pricing_code"); f.PricingCode != "" && !slices.Contains([]string{"A", "B", "C"}, f.PricingCode) {
 		return badRequest("invalid pricing_code: want A, B or C")
 	}
@@ -153,6 +165,9 @@ func (cs *console) handleCustomers(c *fiber.Ctx) error {
 			if v != "" {
 				q.Set(k, v)
 			}
+		}
+		if f.Test {
+			q.Set("test", testInclude)
 		}
 		nextURL = "/customers?" + q.Encode()
 	}
@@ -217,7 +232,7 @@ func (cs *console) handleCustomer(c *fiber.Ctx) error {
 // handleChanges answers GET /changes: history across customers, by field
 // and date.
 func (cs *console) handleChanges(c *fiber.Ctx) error {
-	f := store.HistoryFilter{Field: c.Query("field"), Cursor: c.Query("cursor"), Limit: pageSize}
+	f := store.HistoryFilter{Field: c.Query("field"), Cursor: c.Query("cursor"), Limit: pageSize, Test: c.Query("test") == testInclude}
 	fields := store.ChangeFields()
 	if f.Field != "" && !slices.Contains(fields, f.Field) {
 		return badRequest("invalid field: want one of %s", strings.Join(fields, ", "))
@@ -239,10 +254,13 @@ func (cs *console) handleChanges(c *fiber.Ctx) error {
 		if s := c.Query("since"); s != "" {
 			q.Set("since", s)
 		}
+		if f.Test {
+			q.Set("test", testInclude)
+		}
 		nextURL = "/changes?" + q.Encode()
 	}
 	return cs.render(c, fiber.StatusOK, "changes", map[string]any{
-		"Changes": items, "Field": f.Field, "Since": c.Query("since"), "Fields": fields, "Next": nextURL,
+		"Changes": items, "Field": f.Field, "Since": c.Query("since"), "Fields": fields, "Next": nextURL, "Test": f.Test,
 		"WeekAgo": cs.h.cfg.Now().AddDate(0, 0, -7).UTC().Format(time.DateOnly),
 	})
 }

@@ -111,7 +111,7 @@ func TestConsolePages(t *testing.T) {
 		{"/deliveries?status=rejected&since=2020-01-01&until=2999-12-31&event=&client_id=", "signature mismatch"},
 		{"/deliveries/" + itoa(fx.processed), "<button type=\"submit\">Replay</button>"},
 		{"/deliveries/" + itoa(fx.reject), "&#34;Wrong&#34;"},
-		{"/deliveries/" + itoa(fx.reject), "s old on arrival; 1 v1 element(s)"},
+		{"/deliveries/" + itoa(fx.reject), "s before it arrived; 1 v1 element(s)"},
 		{"/deliveries/" + itoa(fx.reject), `<span class="st st-rejected">rejected</span> <span class="sub">by delivery</span>`},
 		{"/customers", "Acme &lt;Logistics&gt;"},
 		{"/customers?q=acme&role=&pricing_code=", "C-42"},

@@ -37,6 +37,9 @@ var consoleFuncs = template.FuncMap{
 	"pathesc": url.PathEscape,
 	"val":     changeValue,
 	"address": addressLine,
+	"isTest":  store.IsTestID,
+	"addedBy": addedByText,
+	"sigAge":  func(age *int64) string { return SignatureAge(*age) },
 	"bytes":   byteSize,
 	"uptime":  func(s int64) string { return (time.Duration(s) * time.Second).String() },
 	"unix":    func(s int64) template.HTML { return timeHTML(time.Unix(s, 0)) },
@@ -111,38 +114,26 @@ func changeValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// addressLine renders an address on one line.
-func addressLine(a store.Address) string {
-	var parts []string
-	street := strings.TrimSpace(strings.Join(nonEmpty(a.Street, a.StreetNumber), " "))
-	if line1 := orDash(a.Line1); line1 != "—" {
-		parts = append(parts, line1)
-	} else if street != "" {
-		parts = append(parts, street)
+// addedByText says where a secret came from (Webhook.AddedBy).
+func addedByText(p *string) string {
+	switch orDash(p) {
+	case AddedByRobaws:
+		return "Robaws (registration)"
+	case AddedByHand:
+		return "by hand (pasted)"
+	case AddedByConfig:
+		return "config file"
 	}
-	parts = append(parts, nonEmpty(a.Line2)...)
-	if city := strings.Join(nonEmpty(a.PostalCode, a.City), " "); city != "" {
-		parts = append(parts, city)
-	}
-	if c := nonEmpty(a.Country); len(c) > 0 {
-		parts = append(parts, c[0])
-	} else if c := nonEmpty(a.CountryCode); len(c) > 0 {
-		parts = append(parts, c[0])
-	}
-	if len(parts) == 0 {
-		return "—"
-	}
-	return strings.Join(parts, ", ")
+	return "not recorded"
 }
 
-func nonEmpty(ss ...*string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != nil && strings.TrimSpace(*s) != "" {
-			out = append(out, strings.TrimSpace(*s))
-		}
+// addressLine renders an address on one line (the CLI's customers show
+// uses the same store.Address.OneLine).
+func addressLine(a store.Address) string {
+	if line := a.OneLine(); line != "" {
+		return line
 	}
-	return out
+	return "—"
 }
 
 // byteSize renders a size in bytes for people.

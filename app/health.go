@@ -86,7 +86,7 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 		add(ProblemNoPublicURL, "there is no tunnel and receiver.listen is on loopback only, so Robaws cannot reach this machine: set NGROK_AUTHTOKEN (tunnel.authtoken), or tunnel.provider: none when a proxy on this machine forwards to receiver.listen")
 	}
 	if t.Status == TunnelOffline {
-		reason := "no error reported yet"
+		reason := "connecting, no answer from ngrok yet"
 		if t.Error != "" {
 			reason = t.Error
 		}

@@ -239,8 +239,8 @@ func LoadAdmin(path string) (listen, token string, err error) {
 	if doc.Admin.Token != nil {
 		token = *doc.Admin.Token
 	}
-	if token == "" && (env["admin.token"] || env["*"]) {
-		return "", "", fmt.Errorf("config %s: admin.token: its ${VAR} is not set in this shell; set it (the daemon's token) or the CLI cannot authenticate", path)
+	if token == "" && env.has("admin.token") {
+		return "", "", fmt.Errorf("config %s: admin.token: %s in this shell; set it (the daemon's token) or the CLI cannot authenticate", path, orText(env.unset("admin.token"), "its ${VAR} is empty"))
 	}
 	if err := checkHostPort(listen); err != nil {
 		return "", "", fmt.Errorf("config %s: admin.listen: %w", path, err)
@@ -275,7 +275,7 @@ func Parse(data []byte) (Config, error) {
 	cfg.Endpoints = nil
 	env := envPaths(data)
 	expanded, values := expandEnv(data)
-	err := decode(expanded, &cfg, env)
+	err := env.nameUnset(decode(expanded, &cfg, env))
 	if err == nil {
 		if cfg.Endpoints == nil {
 			cfg.Endpoints = map[string]EndpointConfig{defaultEndpointName: defaultEndpoint()}
@@ -293,7 +293,7 @@ func Parse(data []byte) (Config, error) {
 		for name, f := range cfg.Forward {
 			cfg.Forward[name] = f.withDefaults()
 		}
-		err = cfg.validate(env)
+		err = env.nameUnset(cfg.validate(env))
 	}
 	return cfg, scrub(err, append(values, cfg.secretValues()...))
 }

@@ -146,7 +146,11 @@ func TestParse(t *testing.T) {
 		{name: "port a name", yaml: "admin:\n  listen: localhost:http\n", wantErr: "admin.listen"},
 		{name: "receiver is admin", yaml: "receiver:\n  listen: 127.0.0.1:8787\n", wantErr: "admin.listen: is receiver.listen too"},
 		{name: "receiver wildcard is admin", yaml: "receiver:\n  listen: 0.0.0.0:8787\n", wantErr: "admin.listen: is receiver.listen too"},
-		{name: "unset admin token var", yaml: "admin:\n  token: \"${NOT_SET_ANYWHERE}\"\n", wantErr: "admin.token: its ${VAR} expanded to nothing"},
+		{name: "unset admin token var", yaml: "admin:\n  token: \"${NOT_SET_ANYWHERE}\"\n", wantErr: "admin.token: expanded to nothing (${NOT_SET_ANYWHERE} is not set)"},
+		// An unset ${VAR} is named wherever it leaves a value empty.
+		{name: "unset var named", yaml: "endpoints:\n  customers:\n    secrets: [\"${NOT_SET_ANYWHERE}\"]\n", wantErr: "endpoints.customers.secrets[0]: is empty (${NOT_SET_ANYWHERE} is not set in this environment)"},
+		{name: "unset duration var named", yaml: "receiver:\n  signature_tolerance: \"${NOT_SET_TOLERANCE}\"\n", wantErr: "(${NOT_SET_TOLERANCE} is not set in this environment)"},
+		{name: "unset forward secret var named", yaml: "forward:\n  app:\n    kind: http\n    url: http://127.0.0.1:9000/x\n    secret: \"${NOT_SET_FORWARD_SECRET}\"\n", wantErr: "(${NOT_SET_FORWARD_SECRET} is not set in this environment)"},
 		{name: "too many requests per second", yaml: "robaws:\n  requests_per_second: 16\n", wantErr: "robaws.requests_per_second: must be more than 0 and at most 15"},
 		{name: "negative reserve", yaml: "robaws:\n  daily_reserve: -1\n", wantErr: "robaws.daily_reserve"},
 		{name: "silence in days", yaml: "health:\n  silence_after: 1d\n", check: func(t *testing.T, c Config) {

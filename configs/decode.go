@@ -57,13 +57,21 @@ func isSecretKey(key string) bool {
 	return secretKeys[k]
 }
 
-// envKeys holds the keys whose value came from a ${VAR} (envPaths).
-type envKeys map[string]bool
+// envKeys maps the keys whose value came from a ${VAR} (envPaths) to the
+// names of the variables in it, as written.
+type envKeys map[string][]string
+
+// has reports whether key's value came from a ${VAR}.
+func (e envKeys) has(key string) bool {
+	_, one := e[key]
+	_, all := e["*"]
+	return one || all
+}
 
 // show is value quoted for a message about key, or, when it came from a
 // ${VAR} or key is a secret, a note that it is not shown.
 func (e envKeys) show(key, value string) string {
-	if e[key] || e["*"] {
+	if e.has(key) {
 		return "a value from ${VAR}, not shown"
 	}
 	if isSecretKey(key) {
@@ -72,18 +80,56 @@ func (e envKeys) show(key, value string) string {
 	return strconv.Quote(value)
 }
 
+// unset names the variables of key that are unset or empty in this
+// environment, as "${A} is not set" (or "is empty"), "" when none is: the
+// one fact an admin needs to fix a value that expanded to nothing.
+func (e envKeys) unset(key string) string {
+	var parts []string
+	for _, name := range e[key] {
+		if v, ok := os.LookupEnv(name); !ok {
+			parts = append(parts, "${"+name+"} is not set")
+		} else if v == "" {
+			parts = append(parts, "${"+name+"} is empty")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nameUnset adds to a *KeyError the variables of its key that are unset or
+// empty, unless its message names them already: "is empty" or "required"
+// alone does not say which variable to set.
+func (e envKeys) nameUnset(err error) error {
+	var ke *KeyError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	note := e.unset(ke.Key)
+	if note == "" || strings.Contains(ke.Err.Error(), note) {
+		return err
+	}
+	return &KeyError{Key: ke.Key, Err: fmt.Errorf("%w (%s in this environment)", ke.Err, note)}
+}
+
 // envPaths returns the dotted keys (as decode names them) whose value, or
-// whose own name, contains a ${VAR} in the file as written. When the file
-// does not parse before expansion, "*" stands for every key.
+// whose own name, contains a ${VAR} in the file as written, with the
+// variables' names. When the file does not parse before expansion, "*"
+// stands for every key.
 func envPaths(data []byte) envKeys {
 	if !envRef.Match(data) {
 		return nil
 	}
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
-		return envKeys{"*": true}
+		return envKeys{"*": nil}
 	}
 	paths := envKeys{}
+	vars := func(s string) []string {
+		var names []string
+		for _, m := range envRef.FindAllStringSubmatch(s, -1) {
+			names = append(names, m[1])
+		}
+		return names
+	}
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		switch n.Kind {
@@ -96,7 +142,7 @@ func envPaths(data []byte) envKeys {
 				k, v := n.Content[i], n.Content[i+1]
 				p := joinKey(path, k.Value)
 				if envRef.MatchString(k.Value) || v.Kind == yaml.ScalarNode && envRef.MatchString(v.Value) {
-					paths[p] = true
+					paths[p] = append(vars(k.Value), vars(v.Value)...)
 				}
 				walk(v, p)
 			}
@@ -104,7 +150,7 @@ func envPaths(data []byte) envKeys {
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
 				if c.Kind == yaml.ScalarNode && envRef.MatchString(c.Value) {
-					paths[p] = true
+					paths[p] = vars(c.Value)
 				}
 				walk(c, p)
 			}

@@ -28,6 +28,14 @@ func keyErr(key, format string, args ...any) error {
 	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
 }
 
+// orText is s, or def when s is "".
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 // Validate checks every key and returns the first problem as a *KeyError:
 // everything `run` would refuse (ports, clashing paths, a non-loopback
 // admin.listen without a token, an empty secret).
@@ -76,9 +84,9 @@ func (c *Config) validate(env envKeys) error {
 	if c.Receiver.Listen != "" && sameAddr(c.Receiver.Listen, c.Admin.Listen) {
 		return keyErr("admin.listen", "is receiver.listen too (%s): the local API and the receiver need addresses of their own", env.show("admin.listen", c.Admin.Listen))
 	}
-	if c.Admin.Token == "" && (env["admin.token"] || env["*"]) {
+	if c.Admin.Token == "" && env.has("admin.token") {
 		// An unset ${VAR} must not silently turn authentication off.
-		return keyErr("admin.token", "its ${VAR} expanded to nothing: set the variable, or remove admin.token to run without a token")
+		return keyErr("admin.token", "expanded to nothing (%s): set the variable, or remove admin.token to run without a token", orText(env.unset("admin.token"), "its ${VAR} is empty"))
 	}
 	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
 		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", c.Admin.Listen))
@@ -146,7 +154,7 @@ func (c *Config) validate(env envKeys) error {
 		paths[ep.Path] = name
 		for i, s := range ep.Secrets {
 			if s == "" {
-				return keyErr(fmt.Sprintf("%s.secrets[%d]", key, i), "is empty (an unset ${VAR}?)")
+				return keyErr(fmt.Sprintf("%s.secrets[%d]", key, i), "is empty")
 			}
 		}
 	}

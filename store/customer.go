@@ -56,6 +56,39 @@ type Address struct {
 	CountryCode  *string `json:"country_code"`
 }
 
+// OneLine renders the address on one line for people: line1, else the
+// street and its number; line2; postal code and city; the country, else
+// its code. It is "" when every part is empty.
+func (a Address) OneLine() string {
+	var parts []string
+	if line1 := nonEmpty(a.Line1); len(line1) > 0 {
+		parts = append(parts, line1[0])
+	} else if street := strings.Join(nonEmpty(a.Street, a.StreetNumber), " "); street != "" {
+		parts = append(parts, street)
+	}
+	parts = append(parts, nonEmpty(a.Line2)...)
+	if city := strings.Join(nonEmpty(a.PostalCode, a.City), " "); city != "" {
+		parts = append(parts, city)
+	}
+	if c := nonEmpty(a.Country); len(c) > 0 {
+		parts = append(parts, c[0])
+	} else if c := nonEmpty(a.CountryCode); len(c) > 0 {
+		parts = append(parts, c[0])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// nonEmpty returns the trimmed values of ss that are set and not blank.
+func nonEmpty(ss ...*string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != nil && strings.TrimSpace(*s) != "" {
+			out = append(out, strings.TrimSpace(*s))
+		}
+	}
+	return out
+}
+
 // Change is one field's old and new value in a history entry.
 type Change struct {
 	From any `json:"from"`

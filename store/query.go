@@ -43,6 +43,9 @@ type LogFilter struct {
 	ClientID string
 	// Since and Until bound received_at (inclusive, exclusive).
 	Since, Until time.Time
+	// ExcludeTest leaves out send-test's entries (Event.Test). The log
+	// lists them by default, marked.
+	ExcludeTest bool
 	// Limit defaults to 50; at most MaxLimit.
 	Limit int
 	// Cursor is the next_cursor of a previous page.
@@ -84,7 +87,8 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 		match := func(ev *Event) bool {
 			return (f.Event == "" || ev.Event == f.Event) && (f.Status == "" || ev.Status == f.Status) &&
 				(f.Endpoint == "" || ev.Endpoint == f.Endpoint) && (f.ClientID == "" || ev.ClientID == f.ClientID) &&
-				(f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || ev.ReceivedAt.Before(f.Until))
+				(f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || ev.ReceivedAt.Before(f.Until)) &&
+				!(f.ExcludeTest && ev.Test)
 		}
 		// ids walks ids newest first, below the cursor, through the
 		// narrowest index the filter has (index_log.go); only endpoint,
@@ -218,6 +222,10 @@ type HistoryFilter struct {
 	Field string
 	// Since keeps entries at or after this time.
 	Since time.Time
+	// Test includes the history of send-test's customers (IsTestID)
+	// across customers; it is left out unless asked for, as in the
+	// customer list. One customer's history (CustomerID) is always whole.
+	Test  bool
 	Limit int
 	// Cursor is the next_cursor of a previous page.
 	Cursor string
@@ -279,6 +287,9 @@ func (db *DB) FindHistory(ctx context.Context, f HistoryFilter) ([]*HistoryEntry
 				if _, ok := e.Changes[f.Field]; !ok {
 					continue
 				}
+			}
+			if !f.Test && f.CustomerID == "" && IsTestID(e.CustomerID) {
+				continue
 			}
 			if len(out) == limit {
 				next = strconv.FormatUint(out[len(out)-1].Seq, 10)

@@ -27,7 +27,17 @@ type Secret struct {
 	// ExpiresAt, when set, ends the secret's validity (grace period after a
 	// registration was replaced).
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// AddedBy says where the secret came from: AddedByRobaws (a
+	// registration's answer) or AddedByHand (pasted by a person). ""
+	// for secrets stored before robaws-edge recorded it.
+	AddedBy string `json:"added_by,omitempty"`
 }
+
+// Where a stored secret came from (Secret.AddedBy).
+const (
+	AddedByRobaws = "robaws"
+	AddedByHand   = "hand"
+)
 
 // Validate reports whether s can be stored.
 func (s *Secret) Validate() error {

@@ -62,8 +62,10 @@ func (s *Supervisor) URL() string {
 	return s.tun.URL()
 }
 
-// Err returns why the last connect attempt failed (Listen's error, which
-// never holds the authtoken), or "" since one succeeded.
+// Err returns why the last connect attempt failed, or "" since one
+// succeeded: an attempt's error as soon as the SDK reports it (while
+// Listen still connects, or while a session reconnects), then Listen's own
+// error when it gives up. It never holds the authtoken.
 func (s *Supervisor) Err() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,8 +108,16 @@ func (s *Supervisor) Run(ctx context.Context) {
 		next = b.ForAttempt(b.Attempt())
 		return true
 	}
+	tcfg := s.cfg.Tunnel
+	onError := tcfg.OnError
+	tcfg.OnError = func(err error) {
+		s.failed(err)
+		if onError != nil {
+			onError(err)
+		}
+	}
 	for ctx.Err() == nil {
-		tun, err := Listen(ctx, s.cfg.Tunnel)
+		tun, err := Listen(ctx, tcfg)
 		if err != nil {
 			if ctx.Err() != nil {
 				return

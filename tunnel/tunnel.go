@@ -86,6 +86,12 @@ type Config struct {
 	// Logger receives the tunnel's lifecycle lines and the SDK's own lines,
 	// with component=tunnel. Default nil: logs are discarded.
 	Logger *slog.Logger
+
+	// OnError, when set, is called with each failed connect attempt as it
+	// happens (redacted, like Listen's errors): while Listen connects,
+	// which may take ConnectTimeout, and while the SDK reconnects after a
+	// loss. It must not block. Default nil.
+	OnError func(err error)
 }
 
 // Tunnel is an open ngrok endpoint. It is a net.Listener.
@@ -93,6 +99,7 @@ type Tunnel struct {
 	agent        ngrok.Agent
 	ln           ngrok.EndpointListener
 	endSession   context.CancelFunc
+	onError      func(error)
 	secret       string
 	log          *slog.Logger
 	drainTimeout time.Duration
@@ -145,6 +152,7 @@ func Listen(ctx context.Context, cfg Config) (*Tunnel, error) {
 	logger = slog.New(redactHandler{h: logger.Handler(), secret: cfg.Authtoken}).With("component", "tunnel")
 
 	t := &Tunnel{
+		onError:      cfg.OnError,
 		secret:       cfg.Authtoken,
 		log:          logger,
 		drainTimeout: drain,
@@ -365,6 +373,11 @@ func (t *Tunnel) handleEvent(ev ngrok.Event) {
 		t.mu.Unlock()
 		if refuse {
 			t.endSession()
+		}
+		if t.onError != nil && ev.Error != nil && !closing && !errors.Is(ev.Error, context.Canceled) {
+			// What the SDK logs now, health can say now (not only when
+			// Listen gives up, ConnectTimeout later).
+			t.onError(t.sanitize(ev.Error))
 		}
 		switch {
 		case ev.Error == nil: // the SDK will not reconnect

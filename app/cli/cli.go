@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/robaws-edge/robaws-edge/configs"
@@ -28,6 +29,20 @@ var ErrUsage = errors.New("usage")
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrUsage)
 }
+
+// configError is a problem with the config file's content (an unknown
+// key, a bad value, an unset ${VAR}). It exits 2 like bad usage
+// (errors.Is(err, ErrUsage)), but Main prints it without the command's
+// usage line: the command line was fine (SPEC §6).
+type configError struct{ err error }
+
+// ConfigError marks err, a problem with the config file's content, as
+// such: exit 2, printed without a usage line. main uses it for what `run`
+// finds wrong in the file after loading it.
+func ConfigError(err error) error { return &configError{err} }
+
+func (e *configError) Error() string   { return e.err.Error() }
+func (e *configError) Unwrap() []error { return []error{e.err, ErrUsage} }
 
 // Options is what main gives the CLI.
 type Options struct {
@@ -68,16 +83,28 @@ func commands() []command {
 		{"config", "config init [--token]|check [--config F]  write the template (--token: with a random admin.token) / validate a file", cmdConfig},
 		{"check", "check [--config F]               bbolt's full check of the database file (daemon stopped)", cmdCheck},
 		{"restore", "restore FILE [--config F]        put a backup in place (daemon stopped; the current file is kept aside)", cmdRestore},
-		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]", cmdWebhooks},
+		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]  the secrets that verify deliveries: list them, add one Robaws showed you, register with Robaws, deactivate one", cmdWebhooks},
 		{"sync", "sync customers [--since T]      sync the customer cache from Robaws (progress bar on a terminal)", cmdSync},
-		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] [--follow] | logs show ID", cmdLogs},
-		{"replay", "replay ID… | replay --status failed|rejected", cmdReplay},
-		{"customers", "customers [--q TEXT] [--role R] [--pricing-code C] [--active B] [--limit N] [--json] | customers show|history ID", cmdCustomers},
+		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] [--follow] | logs show ID  the delivery log, newest first (--follow: then each new entry as it comes); show: one entry with its payload", cmdLogs},
+		{"replay", "replay ID… | replay --status failed|rejected  process kept deliveries again (after adding the right secret or fixing a failure); exit 1 when one ends failed or rejected", cmdReplay},
+		{"customers", "customers [--q TEXT] [--role R] [--pricing-code C] [--active B] [--test] [--limit N] [--json] | customers show|history ID  the customer cache, sorted by name (--test: with send-test's TEST- customers); show: one record; history: its changes", cmdCustomers},
 		{"backup", "backup FILE|- [--force]          a consistent copy of the database (- = stdout)", cmdBackup},
-		{"forward", "forward list | attempts NAME | dead NAME | pause NAME | resume NAME | resend NAME [--dead] [--since T] [--event E] [--client ID] [ID…] | test NAME", cmdForward},
-		{"send-test", "send-test [--endpoint E] [--event client.updated] [--client-id TEST-1] [--count N] [--concurrency C] [--public]", cmdSendTest},
+		{"forward", "forward list | attempts NAME | dead NAME | pause NAME | resume NAME | resend NAME [--dead] [--since T] [--event E] [--client ID] [ID…] | test NAME  the destinations that receive what arrives: their state, attempts and dead items; pause, resume, resend, a test item", cmdForward},
+		{"send-test", "send-test [--endpoint E] [--event client.updated] [--client-id TEST-1] [--count N] [--concurrency C] [--public]  sign test deliveries (client ids TEST-…) and post them to the local receiver, or with --public through the tunnel", cmdSendTest},
 	}
 }
+
+// subcommands lists the subcommands of the commands that are groups of
+// them: `help CMD` lists them, `help CMD SUB` shows SUB's flags.
+var subcommands = map[string][]string{
+	"config":   {"init", "check"},
+	"webhooks": {"list", "add", "register", "delete"},
+	"sync":     {"customers"},
+	"forward":  {"list", "attempts", "dead", "pause", "resume", "resend", "test"},
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
 
 // Main runs the command in args (without the program name), reading stdin
 // and writing to stdout and stderr. It returns the command's error, unprinted
@@ -90,18 +117,23 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return usageError("no command given")
 	}
 	name, rest := args[0], args[1:]
-	switch name {
-	case "-h", "--help", "-help":
+	switch {
+	case isHelp(name):
 		printUsage(stdout)
 		return nil
-	case "help":
+	case name == "help":
 		if len(rest) == 0 {
 			printUsage(stdout)
 			return nil
 		}
-		// help CMD is CMD -h: its usage line and its flags, exit 0.
-		name, rest = rest[0], []string{"-h"}
-	case "--version", "-version":
+		if rest[0] == "help" {
+			printUsage(stdout)
+			return nil
+		}
+		// help CMD is CMD -h: its usage line and its flags, exit 0; help
+		// CMD SUB is CMD SUB -h.
+		name, rest = rest[0], append(slices.Clone(rest[1:]), "-h")
+	case name == "--version" || name == "-version":
 		name = "version" // SPEC §6: version | --version
 	}
 	for _, c := range commands() {
@@ -109,10 +141,19 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			continue
 		}
 		env.usage = c.usage
+		if subs := subcommands[name]; subs != nil && len(rest) > 0 && isHelp(rest[0]) {
+			// A group's own help: what it does and its subcommands.
+			fmt.Fprintf(stdout, "usage: robaws-edge %s\n\n%s\n\nsubcommands: %s\n(robaws-edge help %s SUBCOMMAND lists its flags)\n",
+				syntax(c.usage), describe(c.usage), strings.Join(subs, ", "), name)
+			return nil
+		}
 		err := c.run(ctx, env, rest)
+		var ce *configError
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			return nil // the usage went to stdout
+		case errors.As(err, &ce):
+			return err // the file's fault, not the command line's: no usage line
 		case errors.Is(err, ErrUsage):
 			// Printed once by main, with this command's usage only.
 			msg := strings.TrimSuffix(err.Error(), ": "+ErrUsage.Error())
@@ -120,7 +161,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		}
 		return err
 	}
-	return usageError("unknown command %q; robaws-edge help lists the commands", args[0])
+	return usageError("unknown command %q; robaws-edge help lists the commands", name)
 }
 
 func printUsage(w io.Writer) {
@@ -130,6 +171,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintln(w, "  robaws-edge "+c.usage)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "robaws-edge help COMMAND shows what a command does and its flags.")
 	fmt.Fprintln(w, "Data commands take --config F to find the daemon (admin.listen, admin.token).")
 }
 
@@ -152,13 +194,13 @@ func newFlags(env *cliEnv, name string) *flag.FlagSet {
 // follows two or more spaces).
 func syntax(usage string) string { return strings.TrimSpace(strings.SplitN(usage, "  ", 2)[0]) }
 
-// describe is the description part of a usage line, or a pointer to the
-// commands' list.
+// describe is the description part of a usage line (every command has
+// one: the help on this machine is all the admin has, not the README).
 func describe(usage string) string {
 	if parts := strings.SplitN(usage, "  ", 2); len(parts) == 2 {
 		return strings.TrimSpace(parts[1])
 	}
-	return "See README.md for examples."
+	return ""
 }
 
 // helpOutput holds what the flag package prints: the usage and flags go to
@@ -213,7 +255,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, used, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	if env.opts.Run == nil {
 		return errors.New("run: this build has no daemon")
@@ -270,7 +312,7 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		return nil
 	case "check":
 		if _, err := configs.ReadFile(*configPath); err != nil {
-			return usageError("%v", err)
+			return ConfigError(err)
 		}
 		fmt.Fprintln(env.stdout, *configPath+": ok")
 		return nil

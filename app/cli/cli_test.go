@@ -2,10 +2,16 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/robaws-edge/robaws-edge/service"
+	"github.com/robaws-edge/robaws-edge/store"
 )
 
 // TestVersion: `version` and `--version` print Options.Version (SPEC §6).
@@ -107,5 +113,127 @@ func TestInstallPrintUnit(t *testing.T) {
 	}
 	if _, err := run("install", "--print-unit", "--executable", "/usr/bin/robaws-edge", "--run-as", "robaws edge"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `invalid user name "robaws edge"`) {
 		t.Errorf("bad --run-as: %v, want a usage error naming it", err)
+	}
+}
+
+// TestHelp: help names what was asked for, works for every command
+// (groups list their subcommands, `help CMD SUB` gives SUB's flags), exits
+// 0, and says what the command does rather than pointing at a README the
+// machine may not have.
+func TestHelp(t *testing.T) {
+	run := func(args ...string) (string, string, error) {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), args, nil, &out, &errOut, Options{})
+		return out.String(), errOut.String(), err
+	}
+	if _, _, err := run("help", "nosuch"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `unknown command "nosuch"`) {
+		t.Errorf("help nosuch: %v, want unknown command \"nosuch\"", err)
+	}
+	for _, c := range commands() {
+		for _, args := range [][]string{{"help", c.name}, {c.name, "-h"}} {
+			out, _, err := run(args...)
+			if err != nil {
+				t.Errorf("%v: %v, want exit 0", args, err)
+				continue
+			}
+			if !strings.HasPrefix(out, "usage: robaws-edge "+c.name) || strings.Contains(out, "README") || describe(c.usage) == "" ||
+				!strings.Contains(out, describe(c.usage)) {
+				t.Errorf("%v printed:\n%s\nwant its usage and what it does", args, out)
+			}
+			if subs := subcommands[c.name]; subs != nil && !strings.Contains(out, strings.Join(subs, ", ")) {
+				t.Errorf("%v printed:\n%s\nwant its subcommands", args, out)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help", "webhooks", "add"}, {"help", "forward", "resend"}, {"help", "config", "init"}, {"help", "sync", "customers"}, {"help", "customers", "show"}} {
+		out, _, err := run(args...)
+		if err != nil || !strings.Contains(out, "flags:") || !strings.Contains(out, "-config") {
+			t.Errorf("%v: %v\n%s\nwant the subcommand's flags", args, err, out)
+		}
+	}
+	if out, _, err := run("help", "help"); err != nil || !strings.Contains(out, "robaws-edge send-test") {
+		t.Errorf("help help: %v\n%s", err, out)
+	}
+}
+
+// TestFollowColumns: `logs --follow` prints rows one at a time; every
+// column stays at least two spaces from the next, however long a cell
+// (a local time with its offset, a long client id), and a short row lines
+// up under the header.
+func TestFollowColumns(t *testing.T) {
+	cols := newColumns(logColumns, followWidths)
+	rows := [][]string{
+		logColumns,
+		{"1", "2026-12-05 22:47:17 +00:00", "customers", "client.updated", "TEST-1", "processed", "1", "-"},
+		{"123456789", "2026-12-05 22:47:17 +01:00", "a-very-long-endpoint", "client.created", "client-with-a-long-id-42", "rejected", "12", "signature\tmismatch\nx"},
+		{"2", "2026-12-05 22:47:18 +00:00", "customers", "client.updated", "C-1", "processed", "1", "-"},
+	}
+	var lines []string
+	for _, r := range rows {
+		lines = append(lines, cols.line(r))
+	}
+	apart := regexp.MustCompile(`\s{2,}`)
+	for i, l := range lines {
+		want := strings.Join(rows[i], "|")
+		want = strings.NewReplacer("\t", " ", "\n", " ").Replace(want)
+		if got := strings.Join(apart.Split(strings.TrimSpace(l), -1), "|"); got != want || strings.Count(l, "\n") != 1 {
+			t.Errorf("line %q splits into %q, want %q: columns two spaces apart, one line", l, got, want)
+		}
+	}
+	if i, j := strings.Index(lines[0], "STATUS"), strings.Index(lines[1], "processed"); i != j {
+		t.Errorf("STATUS at %d, processed at %d:\n%s%s", i, j, lines[0], lines[1])
+	}
+}
+
+// TestStopAdvice: check and restore say `robaws-edge stop` only where a
+// service runs the daemon; otherwise how to stop the process.
+func TestStopAdvice(t *testing.T) {
+	for _, tt := range []struct {
+		state, want, not string
+	}{
+		{service.StatusRunning, "robaws-edge stop", "Ctrl-C"},
+		{service.StatusNotInstalled, "Ctrl-C where `robaws-edge run` runs", "robaws-edge stop"},
+		{service.StatusStopped, "Ctrl-C", "robaws-edge stop"},
+		{service.StatusUnknown, "robaws-edge stop for the service, or Ctrl-C", ""},
+	} {
+		got := stopAdvice(tt.state)
+		if !strings.Contains(got, tt.want) || (tt.not != "" && strings.Contains(got, tt.not)) {
+			t.Errorf("stopAdvice(%q) = %q, want %q and not %q", tt.state, got, tt.want, tt.not)
+		}
+	}
+}
+
+// TestCheckInUse: check and restore on a database the daemon holds give
+// the stop advice that is true on this machine (service.Status).
+func TestCheckInUse(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "robaws-edge.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte("data_dir: "+strconv.Quote(dir)+"\ntunnel: {provider: none}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, _, err := db.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.Close()
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.Rename(snap.Name(), backup); err != nil {
+		t.Fatal(err)
+	}
+	want := stopAdvice(serviceState())
+	for _, args := range [][]string{{"check", "--config", config}, {"restore", backup, "--config", config}} {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), args, nil, &out, &errOut, Options{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want %q", args, err, want)
+		}
+		if serviceState() != service.StatusRunning && strings.Contains(fmt.Sprint(err), "robaws-edge stop") {
+			t.Errorf("%v: %v advises robaws-edge stop, but no service runs here", args, err)
+		}
 	}
 }

@@ -36,8 +36,12 @@ func TestConfigInitAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := Main(t.Context(), []string{"config", "check", "--config", path}, nil, &out, &errOut, Options{})
-	if err == nil || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), ErrUsage.Error()) {
-		t.Fatalf("check of a bad file: %v, want a usage error naming log.level", err)
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "log.level") {
+		t.Fatalf("check of a bad file: %v, want an error (exit 2) naming log.level", err)
+	}
+	// The file's content is not the command line's fault: no usage line.
+	if strings.Contains(err.Error(), "usage: robaws-edge") {
+		t.Fatalf("check of a bad file printed the usage line: %q", err)
 	}
 	if err := Main(t.Context(), []string{"config", "check", "--nope"}, nil, &out, &errOut, Options{}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("bad flag: %v, want an error naming it", err)
@@ -103,5 +107,41 @@ func TestConfigInitToken(t *testing.T) {
 	}
 	if tokens[0] == tokens[1] {
 		t.Fatal("two inits wrote the same token")
+	}
+}
+
+// TestConfigErrorOnce: a problem in the file's content is printed once,
+// naming the key and the unset variable, with exit 2 and without the
+// command's usage line, for every kind of command that reads the file.
+func TestConfigErrorOnce(t *testing.T) {
+	dir := t.TempDir()
+	unsetToken := filepath.Join(dir, "unset.yaml")
+	if err := os.WriteFile(unsetToken, []byte("admin: {token: \"${ROBAWS_EDGE_TEST_UNSET_TOKEN}\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badKey := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badKey, []byte("admin: {listen: \"127.0.0.1:1\"}\nbogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", "--config", unsetToken}, "admin.token: ${ROBAWS_EDGE_TEST_UNSET_TOKEN} is not set"},
+		{[]string{"logs", "--config", unsetToken}, "${ROBAWS_EDGE_TEST_UNSET_TOKEN} is not set"},
+		{[]string{"config", "check", "--config", unsetToken}, "admin.token: expanded to nothing (${ROBAWS_EDGE_TEST_UNSET_TOKEN} is not set)"},
+		{[]string{"run", "--config", badKey}, `unknown key "bogus"`},
+		{[]string{"check", "--config", badKey}, `unknown key "bogus"`},
+		{[]string{"send-test", "--config", badKey}, `unknown key "bogus"`},
+	} {
+		var out, errOut strings.Builder
+		err := Main(t.Context(), tc.args, nil, &out, &errOut, Options{Run: func(context.Context, configs.Config, string, io.Writer) error { return nil }})
+		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want exit 2 naming %q", tc.args, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "usage: robaws-edge") || strings.Count(err.Error(), tc.want) != 1 {
+			t.Errorf("%v: %q, want the problem once and no usage line", tc.args, err)
+		}
 	}
 }

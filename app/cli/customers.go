@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -23,6 +22,7 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&f.Role, "role", "", "only this role")
 	fs.StringVar(&f.PricingCode, "pricing-code", "", "only this pricing code (A, B or C)")
 	active := fs.String("active", "", "only active (true) or inactive (false) customers")
+	fs.BoolVar(&f.Test, "test", false, "list send-test's customers (ids starting TEST-) too; left out by default")
 	limit := limitFlag(fs, 50)
 	asJSON := fs.Bool("json", false, "print JSON (an array of customers)")
 	cursor := fs.String("cursor", "", "continue a list cut by --limit (the \"more: --cursor X\" it printed)")
@@ -138,11 +138,10 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 
 func printCustomer(env *cliEnv, c *store.Customer) error {
 	t := newTable(env.stdout, "FIELD", "VALUE")
-	a := c.Address
 	for _, r := range [][2]string{
 		{"id", c.ID}, {"name", orDash(c.Name)}, {"email", str(c.Email)}, {"phone", str(c.Phone)},
 		{"mobile", str(c.Mobile)}, {"vat_number", str(c.VATNumber)},
-		{"address", joinParts(a.Line1, a.Line2, a.PostalCode, a.City, a.Country)},
+		{"address", orDash(c.Address.OneLine())},
 		{"role", str(c.Role)}, {"pricing_code", str(c.PricingCode)}, {"website", str(c.Website)},
 		{"language", str(c.Language)}, {"currency", c.Currency}, {"client_type", str(c.ClientType)},
 		{"is_active", strconv.FormatBool(c.IsActive)}, {"version", when(c.Version)},
@@ -152,19 +151,6 @@ func printCustomer(env *cliEnv, c *store.Customer) error {
 		t.row(r[0], r[1])
 	}
 	return t.flush()
-}
-
-func joinParts(parts ...*string) string {
-	var out []string
-	for _, p := range parts {
-		if p != nil && *p != "" {
-			out = append(out, *p)
-		}
-	}
-	if len(out) == 0 {
-		return "-"
-	}
-	return strings.Join(out, ", ")
 }
 
 // changes renders a history entry's changes as "field: from → to; …".

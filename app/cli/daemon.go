@@ -34,7 +34,7 @@ func daemonClient(path string) (*app.Client, string, error) {
 	// in this shell must not stop status or logs.
 	listen, token, err := configs.LoadAdmin(path)
 	if err != nil {
-		return nil, "", usageError("%v", err)
+		return nil, "", ConfigError(err)
 	}
 	return app.NewClient(listen, token), listen, nil
 }

@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -75,6 +78,53 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 
 var logColumns = []string{"ID", "RECEIVED", "ENDPOINT", "EVENT", "CLIENT", "STATUS", "DELIVERIES", "ERROR"}
 
+// followWidths are the least widths of logColumns for --follow: an id, a
+// local time with its offset, the usual endpoint, event, client and status.
+var followWidths = []int{7, len("2006-01-02 15:04:05 -07:00"), 10, len("client.updated"), 12, len("processed"), len("DELIVERIES")}
+
+// columns lays out rows that arrive one at a time: each cell but the last
+// padded to its column's width, columns two spaces apart. A cell wider
+// than its column widens it for the rows after.
+type columns struct{ width []int }
+
+func newColumns(header []string, least []int) *columns {
+	c := &columns{width: make([]int, len(header)-1)}
+	for i := range c.width {
+		if i < len(least) {
+			c.width[i] = least[i]
+		}
+	}
+	c.fit(header)
+	return c
+}
+
+// fit widens the columns to hold cells.
+func (c *columns) fit(cells []string) {
+	for i := range c.width {
+		if i < len(cells) {
+			c.width[i] = max(c.width[i], utf8.RuneCountInString(cells[i]))
+		}
+	}
+}
+
+// line renders cells as one line, widening the columns first.
+func (c *columns) line(cells []string) string {
+	cells = slices.Clone(cells)
+	for i, cell := range cells {
+		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(cell)
+	}
+	c.fit(cells)
+	var b strings.Builder
+	for i, cell := range cells {
+		b.WriteString(cell)
+		if i < len(c.width) && i < len(cells)-1 {
+			b.WriteString(strings.Repeat(" ", c.width[i]-utf8.RuneCountInString(cell)+2))
+		}
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
 func logRow(e *store.Event) []string {
 	return []string{strconv.FormatUint(e.ID, 10), when(e.ReceivedAt), e.Endpoint, orDash(e.Event), orDash(e.ClientID), e.Status, strconv.Itoa(e.Deliveries), orDash(e.Error)}
 }
@@ -85,11 +135,14 @@ func logRow(e *store.Event) []string {
 func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f store.LogFilter, items []*store.Event, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// Fixed-width lines, since rows come one at a time (a table aligns
-	// only what it has seen).
-	line := func(cells []string) string {
-		return fmt.Sprintf("%-7s %-25s %-10s %-15s %-12s %-9s %-10s %s\n", cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7])
+	// Rows come one at a time, so a table cannot align them: columns are
+	// as wide as the header and the first list, and a later cell that is
+	// wider still keeps two spaces before the next column.
+	cols := newColumns(logColumns, followWidths)
+	for _, e := range items {
+		cols.fit(logRow(e))
 	}
+	line := cols.line
 	print := func(e *store.Event) error {
 		if asJSON {
 			b, err := json.Marshal(e)
@@ -171,7 +224,7 @@ func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
 	if s := e.Signature; s != nil {
 		sig := fmt.Sprintf("%d v1 element(s)", s.V1Count)
 		if s.Timestamp != nil && s.AgeSeconds != nil {
-			sig = fmt.Sprintf("signed %s, %ds old on arrival, ", when(*s.Timestamp), *s.AgeSeconds) + sig
+			sig = fmt.Sprintf("signed %s, %s, ", when(*s.Timestamp), app.SignatureAge(*s.AgeSeconds)) + sig
 		}
 		t.row("signature", sig)
 	}
@@ -279,6 +332,10 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 		if err := printJSON(env.stdout, list); err != nil {
 			return err
 		}
+		return errors.Join(failed, replayOutcome(bad))
+	}
+	if len(results) == 0 {
+		// Nothing was replayed: the errors above say why, no empty table.
 		return errors.Join(failed, replayOutcome(bad))
 	}
 	// LOG differs from ID when the entry turned out to duplicate another.

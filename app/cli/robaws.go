@@ -65,11 +65,12 @@ func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
 		bar.show(p)
 		if !p.Running {
 			bar.done()
-			fmt.Fprintf(env.stdout, "sync finished: fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d\n",
-				p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
+			counts := fmt.Sprintf("fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
 			if p.Error != "" {
-				return fmt.Errorf("sync stopped early: %s", p.Error)
+				// Failed: said once, as the error, never "finished" first.
+				return fmt.Errorf("sync failed (%s): %s", counts, p.Error)
 			}
+			fmt.Fprintf(env.stdout, "sync finished: %s\n", counts)
 			return nil
 		}
 		select {

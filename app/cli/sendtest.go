@@ -47,7 +47,7 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	ep, ok := cfg.Endpoints[*endpoint]
 	if !ok {
@@ -63,7 +63,11 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	var base string
 	switch {
 	case *public:
-		if health.Tunnel.Status != app.TunnelOnline || health.Tunnel.PublicURL == nil || *health.Tunnel.PublicURL == "" {
+		switch {
+		case health.Tunnel.Provider == "none":
+			// A proxy forwards, by choice: robaws-edge knows no public URL.
+			return usageError("--public sends through the tunnel, and tunnel.provider is none: drop --public (deliveries go to receiver.listen, where your proxy forwards)")
+		case health.Tunnel.Status != app.TunnelOnline || health.Tunnel.PublicURL == nil || *health.Tunnel.PublicURL == "":
 			return fmt.Errorf("the tunnel is %s: no public URL to send to (set NGROK_AUTHTOKEN and restart, or drop --public)", health.Tunnel.Status)
 		}
 		base = strings.TrimSuffix(*health.Tunnel.PublicURL, "/")

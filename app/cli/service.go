@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -48,7 +50,7 @@ func cmdService(action string) func(context.Context, *cliEnv, []string) error {
 		}
 		_, used, err := configs.Load(*configPath)
 		if err != nil {
-			return usageError("%v", err)
+			return ConfigError(err)
 		}
 		// The service runs with the file found now (--config, else the
 		// default path if it exists; "" = built-in defaults).
@@ -133,7 +135,8 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	t.row("service", svc)
 	if h == nil {
-		t.row("daemon", "not answering on "+addr)
+		// One true thing: the row says what the error below says.
+		t.row("daemon", daemonState(herr, addr))
 		if err := t.flush(); err != nil {
 			return err
 		}
@@ -185,6 +188,21 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "  %s: %s\n", p.Code, p.Message)
 	}
 	return fmt.Errorf("%s: %d health problem(s), listed above", h.Status, len(h.Problems))
+}
+
+// daemonState is status's daemon row when the health call failed: not
+// answering, refusing the token, or what else went wrong.
+func daemonState(err error, addr string) string {
+	var ae *app.APIError
+	switch {
+	case errors.Is(err, app.ErrUnreachable):
+		return "not answering on " + addr
+	case errors.As(err, &ae) && ae.Code == http.StatusUnauthorized:
+		return "running on " + addr + ", but it refused the token (admin.token)"
+	case errors.As(err, &ae):
+		return fmt.Sprintf("answering on %s with an error (%d)", addr, ae.Code)
+	}
+	return "no health answer from " + addr
 }
 
 // forwardLine is a destination in one line: ok, retrying since …, or

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/robaws-edge/robaws-edge/configs"
+	"github.com/robaws-edge/robaws-edge/service"
 	"github.com/robaws-edge/robaws-edge/store"
 	"golang.org/x/term"
 )
@@ -21,7 +22,7 @@ func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	path := cfg.DBPath()
 	if _, err := os.Stat(path); err != nil {
@@ -40,7 +41,7 @@ func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr)
 	}
 	if errors.Is(err, store.ErrInUse) {
-		return fmt.Errorf("check %s: the daemon has it open; stop it first (robaws-edge stop), then run check again", path)
+		return fmt.Errorf("check %s: the daemon has it open; %s, then run check again", path, stopAdvice(serviceState()))
 	}
 	if err != nil {
 		return err
@@ -63,7 +64,7 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
-		return usageError("%v", err)
+		return ConfigError(err)
 	}
 	path := cfg.DBPath()
 	if err := os.MkdirAll(cfg.DataDirPath(), 0o700); err != nil {
@@ -71,7 +72,7 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	}
 	aside, err := store.Restore(path, pos[0])
 	if errors.Is(err, store.ErrInUse) {
-		return fmt.Errorf("restore: the daemon has %s open; stop it first (robaws-edge stop), then run restore again", path)
+		return fmt.Errorf("restore: the daemon has %s open; %s, then run restore again", path, stopAdvice(serviceState()))
 	}
 	if err != nil {
 		return err
@@ -82,4 +83,25 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "restored %s from %s\n", path, pos[0])
 	}
 	return nil
+}
+
+// serviceState is the service's state as service.Status tells it
+// (service.StatusUnknown when it cannot).
+func serviceState() string {
+	st, _ := service.Status(service.Config{})
+	return st
+}
+
+// stopAdvice says how to stop the daemon that holds the database, true on
+// this machine: `robaws-edge stop` only where the service is installed (and
+// running), else the process started by hand.
+func stopAdvice(state string) string {
+	switch state {
+	case service.StatusRunning:
+		return "stop it first (robaws-edge stop: the service runs it)"
+	case service.StatusNotInstalled, service.StatusStopped:
+		// No service runs it: someone started `robaws-edge run`.
+		return "stop it first (Ctrl-C where `robaws-edge run` runs: no service runs it)"
+	}
+	return "stop it first (robaws-edge stop for the service, or Ctrl-C where `robaws-edge run` runs)"
 }

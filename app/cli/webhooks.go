@@ -3,7 +3,9 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -36,13 +38,13 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		if *asJSON {
 			return printJSON(env.stdout, nonNilSlice(list))
 		}
-		t := newTable(env.stdout, "ID", "ENDPOINT", "SOURCE", "ACTIVE", "SECRET", "WEBHOOK ID", "URL", "CREATED")
+		t := newTable(env.stdout, "ID", "ENDPOINT", "SOURCE", "ADDED BY", "ACTIVE", "SECRET", "WEBHOOK ID", "URL", "CREATED")
 		for _, w := range list {
 			created := "-"
 			if w.CreatedAt != nil {
 				created = when(*w.CreatedAt)
 			}
-			t.row(w.ID, w.Endpoint, w.Source, strconv.FormatBool(w.Active), w.SecretHint, str(w.WebhookID), str(w.URL), created)
+			t.row(w.ID, w.Endpoint, w.Source, addedBy(w.AddedBy), strconv.FormatBool(w.Active), w.SecretHint, str(w.WebhookID), str(w.URL), created)
 		}
 		return t.flush()
 	case "add":
@@ -95,6 +97,10 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		qctx, cancel := quick(ctx)
 		defer cancel()
 		w, err := c.RegisterWebhook(qctx, app.RegisterWebhookRequest{Endpoint: *endpoint, URL: *url, Force: *force})
+		if ae := (*app.APIError)(nil); errors.As(err, &ae) && ae.Code == http.StatusConflict && ae.Message == app.NoPublicURLMessage {
+			// The API names its "url" field; here it is a flag.
+			return fmt.Errorf("no public URL to register: the tunnel is not online; give the URL Robaws should call with --url (this machine's public https address + the endpoint's path, such as /api/webhooks/robaws/customers), or bring the tunnel online (robaws-edge status says why it is not)")
+		}
 		if err != nil {
 			return apiError(err, addr)
 		}
@@ -130,4 +136,17 @@ func cmdWebhooks(ctx context.Context, env *cliEnv, args []string) error {
 		return nil
 	}
 	return usageError("unknown webhooks subcommand %q (want list, add, register or delete)", sub)
+}
+
+// addedBy renders Webhook.AddedBy for people.
+func addedBy(p *string) string {
+	switch str(p) {
+	case app.AddedByRobaws:
+		return "robaws (registration)"
+	case app.AddedByHand:
+		return "hand (pasted)"
+	case app.AddedByConfig:
+		return "config file"
+	}
+	return "not recorded"
 }

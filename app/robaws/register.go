@@ -154,7 +154,7 @@ func (g *Registrar) register(ctx context.Context, ep *Endpoint, webhookURL strin
 	// Keep the URL as requested, not as echoed: EnsureRegistered compares
 	// it with the public URL, and a normalised echo would re-register on
 	// every call.
-	s := &store.Secret{Endpoint: ep.Name, WebhookID: wh.ID, URL: webhookURL, Events: events, Value: wh.Secret}
+	s := &store.Secret{Endpoint: ep.Name, WebhookID: wh.ID, URL: webhookURL, Events: events, Value: wh.Secret, AddedBy: store.AddedByRobaws}
 	if err := g.db.CreateSecret(ctx, s); err != nil {
 		return nil, g.undo(ctx, wh.ID, fmt.Errorf("register %s: store secret of webhook %s: %w", ep.Name, wh.ID, err))
 	}

@@ -125,7 +125,7 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("%d registrations at Robaws, want 1", len(wh))
 	}
 	want := &store.Secret{ID: s.ID, Endpoint: "customers", WebhookID: wh[0].ID, URL: url,
-		Events: []string{"client.created", "client.updated"}, Value: secretFor(1), Active: true, CreatedAt: registerT0}
+		Events: []string{"client.created", "client.updated"}, Value: secretFor(1), Active: true, CreatedAt: registerT0, AddedBy: store.AddedByRobaws}
 	if diff := cmp.Diff(want, stored); diff != "" {
 		t.Fatalf("stored secret (-want +got):\n%s", diff)
 	}

@@ -51,6 +51,15 @@
     cell(tr, st);
     cell(tr, ev.event);
     cell(tr, ev.client_id ? link("/customers/" + encodeURIComponent(ev.client_id), ev.client_id) : "");
+    if (ev.test) {
+      // The same badge as the "rows" template.
+      var badge = document.createElement("span");
+      badge.className = "tag test";
+      badge.title = "send-test's test data";
+      badge.textContent = "test";
+      tr.lastChild.appendChild(document.createTextNode(" "));
+      tr.lastChild.appendChild(badge);
+    }
     cell(tr, ev.endpoint);
     cell(tr, String(ev.deliveries), "num");
     cell(tr, ev.error || "", "err");

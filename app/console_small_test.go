@@ -1,0 +1,145 @@
+package app_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/intake"
+	"github.com/robaws-edge/robaws-edge/store"
+)
+
+// testBadge is the mark of send-test's data on the console's pages.
+const testBadge = `<span class="tag test"`
+
+// TestConsoleTestData: send-test's deliveries carry a test badge on the
+// deliveries pages, which list them unless "Test data: left out" is chosen
+// (its stream too); /customers and /changes leave TEST- customers out
+// unless "included", like /api/customers?test=true, and mark them.
+func TestConsoleTestData(t *testing.T) {
+	fx := newConsoleFixture(t, app.LocalConfig{})
+	now := time.Now().Unix()
+	body := clientBody("ev-send-test-1", "client.updated", map[string]any{"id": "TEST-1", "name": "Test customer TEST-1"})
+	testID := post(t, fx.pub, "POST", customersPath, body, intake.Sign(testSecret, now, body)).LogID
+	if testID == 0 {
+		t.Fatal("test delivery not stored")
+	}
+	get := func(path string) string {
+		t.Helper()
+		resp, b := page(t, fx.local, "GET", path, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s = %d", path, resp.StatusCode)
+		}
+		return b
+	}
+	row := func(b string, id uint64) string {
+		i := strings.Index(b, `<tr id="ev-`+itoa(id)+`">`)
+		if i < 0 {
+			return ""
+		}
+		return b[i : i+strings.Index(b[i:], "</tr>")]
+	}
+
+	// Deliveries: listed by default, badged; the real one is not.
+	b := get("/deliveries")
+	if r := row(b, testID); !strings.Contains(r, testBadge) {
+		t.Errorf("/deliveries row of the test delivery lacks the badge:\n%s", r)
+	}
+	if r := row(b, fx.processed); r == "" || strings.Contains(r, testBadge) {
+		t.Errorf("/deliveries row of a real delivery: %q, want it listed without the badge", r)
+	}
+	if !strings.Contains(b, `<select name="test">`) {
+		t.Error("/deliveries has no test data filter")
+	}
+	b = get("/deliveries?test=exclude")
+	if row(b, testID) != "" || row(b, fx.processed) == "" {
+		t.Errorf("/deliveries?test=exclude lists the test delivery or lacks the real one")
+	}
+	if !strings.Contains(b, `data-stream="/deliveries/stream?test=false"`) || !strings.Contains(b, `<option value="exclude" selected>`) {
+		t.Errorf("/deliveries?test=exclude: its live stream or form does not keep the filter")
+	}
+	if b := get("/deliveries/" + itoa(testID)); !strings.Contains(b, testBadge) {
+		t.Error("the test delivery's page lacks the badge")
+	}
+	if b := get("/deliveries/" + itoa(fx.processed)); strings.Contains(b, testBadge) {
+		t.Error("a real delivery's page shows the test badge")
+	}
+
+	// Customers and changes: left out unless included, then badged.
+	for _, path := range []string{"/customers", "/changes"} {
+		b := get(path)
+		if strings.Contains(b, "/customers/TEST-1") || !strings.Contains(b, "/customers/"+fx.customerID) {
+			t.Errorf("%s lists TEST-1 (or lacks %s) by default", path, fx.customerID)
+		}
+		b = get(path + "?test=include")
+		if !strings.Contains(b, "/customers/TEST-1") || !strings.Contains(b, testBadge) || !strings.Contains(b, `<option value="include" selected>`) {
+			t.Errorf("%s?test=include: want TEST-1 listed with the badge and the filter kept", path)
+		}
+	}
+	if b := get("/customers/TEST-1"); !strings.Contains(b, testBadge) {
+		t.Error("TEST-1's page lacks the badge")
+	}
+
+	// The JSON API agrees: /api/changes like /api/customers, and the log
+	// leaves test data out on request.
+	_, data := do(t, fx.local, "GET", "/api/changes", "", nil)
+	if p := decode[app.Page[*store.HistoryEntry]](t, data); len(p.Items) == 0 || hasCustomer(p.Items, "TEST-1") {
+		t.Errorf("/api/changes = %s, want the real changes only", data)
+	}
+	_, data = do(t, fx.local, "GET", "/api/changes?test=true", "", nil)
+	if p := decode[app.Page[*store.HistoryEntry]](t, data); !hasCustomer(p.Items, "TEST-1") {
+		t.Errorf("/api/changes?test=true = %s, want TEST-1's change", data)
+	}
+	_, data = do(t, fx.local, "GET", "/api/webhook-logs?test=false", "", nil)
+	for _, e := range decode[app.Page[*store.Event]](t, data).Items {
+		if e.Test {
+			t.Errorf("/api/webhook-logs?test=false lists test entry %d", e.ID)
+		}
+	}
+}
+
+func hasCustomer(items []*store.HistoryEntry, id string) bool {
+	for _, e := range items {
+		if e.CustomerID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestConsoleSmallTruths: a rejected signature days old says how old in
+// days after its date, not in seconds; the Webhooks page tells a pasted
+// secret from a config one.
+func TestConsoleSmallTruths(t *testing.T) {
+	fx := newConsoleFixture(t, app.LocalConfig{})
+	body := clientBody("ev-old-sig", "client.updated", map[string]any{"id": fx.customerID, "name": "Old"})
+	old := time.Now().Add(-1117 * 24 * time.Hour).Unix()
+	post(t, fx.pub, "POST", customersPath, body, intake.Sign(testSecret, old, body))
+	_, b := page(t, fx.local, "GET", "/deliveries/"+itoa(newestID(t, fx)), nil)
+	if !strings.Contains(b, "1117 days before it arrived") || strings.Contains(b, " s old") {
+		t.Errorf("old signature on the delivery page: want \"1117 days before it arrived\" after its date")
+	}
+
+	cookie, csrf := session(t, fx.local, "")
+	resp, _ := page(t, fx.local, "POST", "/webhooks", url.Values{"csrf": {csrf}, "endpoint": {"customers"}, "secret": {"pasted-secret-0123456789"}}, "Cookie", cookie)
+	if resp.StatusCode != 303 {
+		t.Fatalf("add secret = %d, want 303", resp.StatusCode)
+	}
+	_, b = page(t, fx.local, "GET", "/webhooks", nil, "Cookie", cookie)
+	if !strings.Contains(b, `<td class="added-by">by hand (pasted)</td>`) || !strings.Contains(b, `<td class="added-by">config file</td>`) {
+		t.Errorf("/webhooks does not say who added each secret")
+	}
+}
+
+// newestID is the newest log entry's id.
+func newestID(t *testing.T, fx consoleFixture) uint64 {
+	t.Helper()
+	_, data := do(t, fx.local, "GET", "/api/webhook-logs?limit=1", "", nil)
+	p := decode[app.Page[*store.Event]](t, data)
+	if len(p.Items) != 1 {
+		t.Fatalf("no log entry: %s", data)
+	}
+	return p.Items[0].ID
+}
