@@ -235,6 +235,9 @@ func TestConsoleBrowser(t *testing.T) {
 		act(t, ctx, "search", chromedp.Navigate(base+"/customers"),
 			chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "forward co"),
 			chromedp.Submit(chromedp.CSS(`input[name="q"]`)),
+			// The unfiltered list may show the link too: wait for the
+			// results page before clicking, or the click lands mid-navigation.
+			chromedp.WaitVisible(chromedp.CSS(`input[name="q"][value="forward co"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`a[href="/customers/C-100"]`)),
 			chromedp.Click(chromedp.CSS(`a[href="/customers/C-100"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#timeline li[data-field="role"]`)))
