@@ -59,7 +59,7 @@ var (
 	bucketMeta       = []byte("meta")
 	bucketLogs       = []byte("logs")       // itob(id) -> Event
 	bucketPayloads   = []byte("payloads")   // itob(id) -> raw body of a verified delivery
-	bucketQuarantine = []byte("quarantine") // itob(id) -> quarantined (rejected) request
+	bucketQuarantine = []byte("quarantine") // itob(id) ‖ uint16(chunk) -> a chunk of a quarantined (rejected) request (quarantine.go)
 	bucketDedup      = []byte("dedup")      // endpoint \x00 event id -> itob(log id)
 	bucketIdxStatus  = []byte("idx_status") // status \x00 itob(id) -> nil
 	bucketStats      = []byte("stats")      // counter name -> itob(count)
@@ -70,8 +70,8 @@ var (
 		bucketIdxClient, bucketIdxEvent, bucketIdxEventStatus, bucketRecent, bucketIdxHistField}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
-	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
-	// bytes and rejected log entries (it counted raw payload bytes before).
+	// keyQuarantineAccounting is the version of what the quarantine
+	// counters count (quarantineAccounting).
 	keyQuarantineAccounting = []byte("quarantine_accounting")
 	keyRejectedLogBytes     = []byte("rejected_log_bytes")
 	keyLastSyncStarted      = []byte("last_sync_started")
@@ -128,6 +128,9 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// chunkSize is the size of the quarantine's chunks, from the page size.
+	chunkSize int
+
 	index *customerIndex
 	// watch tells the log stream which entries commits created or changed.
 	watch watch
@@ -180,7 +183,7 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db := &DB{bolt: bdb, path: path, opts: opts, Now: time.Now,
+	db := &DB{bolt: bdb, path: path, opts: opts, Now: time.Now, chunkSize: chunkSizeFor(bdb.Info().PageSize),
 		reqs: make(chan *writeReq, 1024), committed: make(chan committedGroup, 4), stop: make(chan struct{}), stopped: make(chan struct{})}
 	// bbolt holds the lock now, so the file at path is the one it opened.
 	if fi, err := os.Stat(path); err == nil {
