@@ -169,3 +169,64 @@ func TestDamagedFileAtStart(t *testing.T) {
 		t.Fatalf("stats after restore = %+v (%v), want the 200 deliveries of the backup", s, err)
 	}
 }
+
+// TestDatabaseFileEmptyOrMissing: once the daemon has created its database,
+// a 0-byte or missing file is refused by `run` with the fix, never replaced
+// by an empty database (issue 15.5); `restore --empty` is the way to start
+// empty on purpose.
+func TestDatabaseFileEmptyOrMissing(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	db := filepath.Join(dir, "data", "robaws-edge.db")
+	stop := startBinary(t, bin, config, adminAddr)
+	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
+		stop()
+		t.Fatalf("delivery: got %d, want 200", code)
+	}
+	stop()
+	refused := func(what string, r cliResult, want ...string) {
+		t.Helper()
+		out := r.stdout + r.stderr
+		if r.code != 1 {
+			t.Errorf("%s: exit %d, want 1: %s", what, r.code, out)
+		}
+		for _, w := range append(want, db, "robaws-edge restore --empty") {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output %q, want %q in it", what, out, w)
+			}
+		}
+		if strings.Contains(out, "panic") {
+			t.Errorf("%s printed a panic: %s", what, out)
+		}
+	}
+	if err := os.Truncate(db, 0); err != nil {
+		t.Fatal(err)
+	}
+	refused("run on a 0-byte file", runCLI(t, bin, "run", "--config", config), "file is empty")
+	refused("check on a 0-byte file", runCLI(t, bin, "check", "--config", config), "file is empty")
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	refused("run without the file", runCLI(t, bin, "run", "--config", config), "is missing", "robaws-edge restore FILE")
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("the refused run created a database file")
+	}
+	r := runCLI(t, bin, "restore", "--empty", "--config", config)
+	if r.code != 0 || !strings.Contains(r.stdout, "a new empty database") {
+		t.Fatalf("restore --empty: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	stop = startBinary(t, bin, config, adminAddr)
+	defer stop()
+	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
+		t.Fatalf("delivery after restore --empty: got %d, want 200", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s, err := app.NewClient(adminAddr, "").Stats(ctx); err != nil || s.Deliveries.Total != 1 {
+		t.Fatalf("stats after restore --empty = %+v (%v), want the one new delivery", s, err)
+	}
+}

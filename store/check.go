@@ -29,7 +29,7 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	return fmt.Sprintf("database file %s is damaged: %s; stop robaws-edge and run `robaws-edge check` for details, or restore a backup with `robaws-edge restore FILE`", e.Path, e.Reason)
+	return fmt.Sprintf("database file %s is damaged: %s; stop robaws-edge and run `robaws-edge check` for details, or restore a backup with `robaws-edge restore FILE` (with no backup, `robaws-edge restore --empty` starts an empty database and keeps this file aside)", e.Path, e.Reason)
 }
 
 // Unwrap returns ErrDamaged.

@@ -145,7 +145,11 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the database at path with mode 0600 and
-// starts its writer. It returns ErrInUse when another process holds the file.
+// starts its writer. It returns ErrInUse when another process holds the
+// file, a *DamagedError (ErrDamaged) for a damaged or, where a database
+// was, empty file, and an error wrapping ErrMissing for a missing file
+// where a database was (marker.go): it never starts an empty database in
+// place of one.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
@@ -160,6 +164,11 @@ func Open(path string, opts Options) (*DB, error) {
 		opts.MaxGroup = 256
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// A missing or empty file where a database was is refused, not
+	// replaced by an empty one (marker.go).
+	if err := checkHeld(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	// Check the file before bbolt maps it: a truncated file or garbage
@@ -193,6 +202,10 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if err := db.init(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := markHeld(path); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
