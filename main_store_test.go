@@ -230,3 +230,66 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 		t.Fatalf("stats after restore --empty = %+v (%v), want the one new delivery", s, err)
 	}
 }
+
+// TestDamagedMetaPageAtStart damages the first meta page of a stopped
+// daemon's file: run, check and restore (of it as a backup) answer exit 1
+// with the reason, never a panic's text (issues 15.10 and 17).
+func TestDamagedMetaPageAtStart(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	db := filepath.Join(dir, "data", "robaws-edge.db")
+	stop := startBinary(t, bin, config, adminAddr)
+	for i := range 20 {
+		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
+			stop()
+			t.Fatalf("delivery: got %d, want 200", code)
+		}
+	}
+	stop()
+	damage := func(data []byte, at int64) {
+		t.Helper()
+		f, err := os.OpenFile(db, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(data, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clean := func(what string, r cliResult, code int, want string) {
+		t.Helper()
+		out := r.stdout + r.stderr
+		if r.code != code || !strings.Contains(out, want) {
+			t.Errorf("%s: exit %d, output %q; want exit %d saying %q", what, r.code, out, code, want)
+		}
+		for _, bad := range []string{"panic", "assertion failed", "goroutine"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s printed %q: %s", what, bad, out)
+			}
+		}
+	}
+	good, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Restores of the damaged file as a backup go to another data dir.
+	writeFile(t, filepath.Join(dir, "other.yaml"), fmt.Sprintf("data_dir: %q\n", filepath.Join(dir, "other")))
+	// The meta's checksum: bbolt opens the file from the second page.
+	damage([]byte("garbage"), 16+20)
+	clean("check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: meta page checksum mismatch")
+	clean("restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page")
+	// The whole page: bbolt cannot open it at all.
+	damage(make([]byte, os.Getpagesize()), 0)
+	clean("run", runCLI(t, bin, "run", "--config", config), 1, "first meta page: not a meta page")
+	clean("check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: not a meta page")
+	clean("restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page: not a meta page")
+	if err := os.WriteFile(db, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clean("check of the sound file", runCLI(t, bin, "check", "--config", config), 0, "ok")
+}

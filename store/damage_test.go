@@ -423,3 +423,58 @@ func TestRestoreTwiceInOneSecond(t *testing.T) {
 	}
 	t.Log(kept)
 }
+
+// TestDamagedMetaPage damages one meta page: a page that is not a meta
+// page at all (bbolt panics on it) is refused by Open, CheckFile and
+// Restore with a reason and no panic text; one whose meta fails its
+// checksum is opened from the other page, as bbolt does, but CheckFile
+// reports it and Restore refuses it as a backup (issue 15.10, 17).
+func TestDamagedMetaPage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		page  int64
+		data  []byte
+		at    int64 // offset in the page
+		opens bool
+		want  string
+	}{
+		{"first page zeroed", 0, make([]byte, 4096), 0, false, "first meta page: not a meta page"},
+		{"first page garbage", 0, bytes.Repeat([]byte{0xAB}, 4096), 0, false, "first meta page: not a meta page"},
+		{"second page zeroed", 1, make([]byte, 4096), 0, false, "second meta page: not a meta page"},
+		{"first meta checksum", 0, []byte("garbage"), pageHeaderSize + 20, true, "first meta page: meta page checksum mismatch"},
+		{"second meta checksum", 1, []byte("garbage"), pageHeaderSize + 20, true, "second meta page: meta page checksum mismatch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeDB(t)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(tc.data, tc.page*int64(os.Getpagesize())+tc.at); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			noPanic := func(what string, err error) {
+				t.Helper()
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "panic") {
+					t.Errorf("%s: got %v, want an error saying %q and no panic", what, err, tc.want)
+				}
+			}
+			noPanic("CheckFile", CheckFile(path, nil))
+			_, err = Restore(filepath.Join(t.TempDir(), "robaws-edge.db"), path)
+			noPanic("Restore of it as a backup", err)
+			db, err := Open(path, Options{})
+			if tc.opens {
+				if err != nil {
+					t.Fatalf("Open: %v, want it opened from the sound meta page", err)
+				}
+				defer db.Close()
+				if _, err := db.Ingest(context.Background(), ignored("after")); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			noPanic("Open", err)
+		})
+	}
+}
