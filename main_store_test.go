@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +63,7 @@ func postDelivery(t *testing.T, receiverAddr, eventID string) int {
 
 // TestDatabaseRemovedUnderDaemon renames the database file away under the
 // running daemon (SPEC §1.9): the next delivery is answered 503, never 200,
-// and health names the database.
+// health names the database, the cause and the fix, and the fix works.
 func TestDatabaseRemovedUnderDaemon(t *testing.T) {
 	_, dir, _, receiverAddr, adminAddr, stop := startStoreDaemon(t)
 	defer stop()
@@ -85,8 +87,16 @@ func TestDatabaseRemovedUnderDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable || !strings.Contains(h.Problems[0].Message, db) {
-		t.Fatalf("health = %s %+v, want degraded with store_unavailable naming %s", h.Status, h.Problems, db)
+	if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable || !strings.Contains(h.Problems[0].Message, db) ||
+		!strings.Contains(h.Problems[0].Message, "was moved away") || !strings.Contains(h.Problems[0].Message, "move it back to "+db) {
+		t.Fatalf("health = %s %+v, want degraded with store_unavailable naming %s moved away and the fix", h.Status, h.Problems, db)
+	}
+	// The fix: moving it back, and deliveries are stored again.
+	if err := os.Rename(db+".moved", db); err != nil {
+		t.Fatal(err)
+	}
+	if code := postDelivery(t, receiverAddr, "back"); code != 200 {
+		t.Fatalf("delivery once the file is back: got %d, want 200", code)
 	}
 }
 
@@ -167,6 +177,131 @@ func TestDamagedFileAtStart(t *testing.T) {
 	s, err := app.NewClient(adminAddr, "").Stats(ctx)
 	if err != nil || s.Deliveries.Total != 200 {
 		t.Fatalf("stats after restore = %+v (%v), want the 200 deliveries of the backup", s, err)
+	}
+}
+
+// TestDatabaseOverwrittenUnderDaemon copies a backup over the live database
+// file in place, and then truncates it, while deliveries keep arriving
+// (issue 15.4): the device and inode stay the same, so only the content
+// tells. Within a second no delivery is answered 2xx any more, health
+// names the overwrite and its fix, nothing hangs, and SIGTERM ends the
+// daemon well within the service's stop deadline (25 s).
+func TestDatabaseOverwrittenUnderDaemon(t *testing.T) {
+	for _, how := range []string{"cp", "truncate"} {
+		t.Run(how, func(t *testing.T) {
+			bin, dir, config, receiverAddr, adminAddr, stop := startStoreDaemon(t)
+			var stopOnce sync.Once
+			stopDaemon := func() { stopOnce.Do(stop) }
+			defer stopDaemon()
+			db := filepath.Join(dir, "data", "robaws-edge.db")
+			backup := filepath.Join(dir, "backup.db")
+			for i := range 20 {
+				if code := postDelivery(t, receiverAddr, fmt.Sprint("before-", i)); code != 200 {
+					t.Fatalf("delivery before: got %d, want 200", code)
+				}
+			}
+			if r := runCLI(t, bin, "backup", backup, "--config", config); r.code != 0 {
+				t.Fatalf("backup: exit %d: %s", r.code, r.stderr)
+			}
+			// Deliveries from 8 senders all along; each records when it
+			// was sent and what it got.
+			type result struct {
+				sent time.Time
+				code int
+			}
+			var mu sync.Mutex
+			var results []result
+			quit := make(chan struct{})
+			var wg sync.WaitGroup
+			client := &http.Client{Timeout: 15 * time.Second}
+			for s := range 8 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-quit:
+							return
+						default:
+						}
+						body := fmt.Sprintf(`{"id":"s%d-%d","event":"client.created","data":{"id":"C-%d-%d","name":"Flood"}}`, s, i, s, i)
+						req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
+						req.Header.Set("Robaws-Signature", intake.Sign("store-test-secret-0001", time.Now().Unix(), []byte(body)))
+						sent := time.Now()
+						resp, err := client.Do(req)
+						code := 0
+						if err == nil {
+							code = resp.StatusCode
+							resp.Body.Close()
+						}
+						mu.Lock()
+						results = append(results, result{sent, code})
+						mu.Unlock()
+					}
+				})
+			}
+			// Let deliveries flow, then change the file in place.
+			waitFor(t, "deliveries to flow", 10*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(results) > 200
+			})
+			var cmd *exec.Cmd
+			if how == "cp" {
+				cmd = exec.Command("cp", backup, db)
+			} else {
+				cmd = exec.Command("truncate", "-s", "0", db)
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v %s", how, err, out)
+			}
+			changed := time.Now()
+			waitFor(t, "deliveries after the change", 10*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(results) > 0 && results[len(results)-1].sent.After(changed.Add(2*time.Second))
+			})
+			close(quit)
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("deliveries hang after the file changed")
+			}
+			var after, ok, unanswered int
+			for _, r := range results {
+				if r.sent.Before(changed.Add(time.Second)) {
+					continue
+				}
+				after++
+				switch {
+				case r.code/100 == 2:
+					ok++
+				case r.code != http.StatusServiceUnavailable:
+					unanswered++
+				}
+			}
+			if after == 0 || ok > 0 || unanswered > 0 {
+				t.Fatalf("deliveries sent 1 s after the %s: %d, of them %d answered 2xx and %d not 503; want all 503", how, after, ok, unanswered)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			h, err := app.NewClient(adminAddr, "").Health(ctx)
+			if err != nil {
+				t.Fatalf("health after the %s: %v", how, err)
+			}
+			if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable ||
+				!strings.Contains(h.Problems[0].Message, db) || !strings.Contains(h.Problems[0].Message, "overwritten or truncated in place") ||
+				!strings.Contains(h.Problems[0].Message, "robaws-edge restore FILE") {
+				t.Fatalf("health = %s %+v, want store_unavailable naming %s overwritten and the restore", h.Status, h.Problems, db)
+			}
+			start := time.Now()
+			stopDaemon()
+			took := time.Since(start)
+			if took > 10*time.Second {
+				t.Fatalf("SIGTERM took %v, want well within the 25 s stop deadline", took)
+			}
+			t.Logf("%d deliveries sent from 1 s after the %s, all 503; SIGTERM took %v", after, how, took.Round(time.Millisecond))
+		})
 	}
 }
 

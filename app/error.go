@@ -65,7 +65,7 @@ func errorStatus(err error) (int, string) {
 		errors.Is(err, intake.ErrBadSignature):
 		// The reason is the whole text (SPEC §1.3); it names no MAC or secret.
 		return fiber.StatusUnauthorized, err.Error()
-	case errors.Is(err, intake.ErrStorageUnavailable):
+	case errors.Is(err, intake.ErrStorageUnavailable), errors.Is(err, store.ErrUnavailable):
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):
 		return fiber.StatusNotFound, "not found"

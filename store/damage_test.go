@@ -269,47 +269,6 @@ func TestRestore(t *testing.T) {
 	}
 }
 
-func TestFileGoneOrReplaced(t *testing.T) {
-	for _, replace := range []bool{false, true} {
-		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
-			ctx := context.Background()
-			db := MustOpenDB(t)
-			d := func(id string) *Delivery {
-				return &Delivery{Endpoint: "customers", Event: "a", EventID: id, Status: StatusIgnored}
-			}
-			if _, err := db.Ingest(ctx, d("1")); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Problem(); err != nil {
-				t.Fatalf("Problem: got %v, want nil", err)
-			}
-			if err := os.Rename(db.Path(), db.Path()+".moved"); err != nil {
-				t.Fatal(err)
-			}
-			if replace {
-				if err := os.WriteFile(db.Path(), nil, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := db.Ingest(ctx, d("2"))
-			if !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("Ingest after the file went: got %v, want ErrUnavailable", err)
-			}
-			perr := db.Problem()
-			if !errors.Is(perr, ErrUnavailable) || !strings.Contains(perr.Error(), db.Path()) {
-				t.Fatalf("Problem: got %v, want ErrUnavailable naming %s", perr, db.Path())
-			}
-			if err := db.CreateSecret(ctx, &Secret{ID: "s", Endpoint: "customers", Value: "x"}); !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("CreateSecret: got %v, want ErrUnavailable", err)
-			}
-		})
-	}
-}
-
-func ignored(id string) *Delivery {
-	return &Delivery{Endpoint: "customers", Event: "a", EventID: id, Status: StatusIgnored}
-}
-
 // TestEmptyOrMissingWhereDatabaseWas: once a database was created in a
 // directory, a 0-byte or missing file there is refused with the fix
 // (issue 15.5), and restore --empty is the named way to start empty.
@@ -477,4 +436,8 @@ func TestDamagedMetaPage(t *testing.T) {
 			noPanic("Open", err)
 		})
 	}
+}
+
+func ignored(id string) *Delivery {
+	return &Delivery{Endpoint: "customers", Event: "a", EventID: id, Status: StatusIgnored}
 }
