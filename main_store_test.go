@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +63,7 @@ func postDelivery(t *testing.T, receiverAddr, eventID string) int {
 
 // TestDatabaseRemovedUnderDaemon renames the database file away under the
 // running daemon (SPEC §1.9): the next delivery is answered 503, never 200,
-// and health names the database.
+// health names the database, the cause and the fix, and the fix works.
 func TestDatabaseRemovedUnderDaemon(t *testing.T) {
 	_, dir, _, receiverAddr, adminAddr, stop := startStoreDaemon(t)
 	defer stop()
@@ -85,8 +87,16 @@ func TestDatabaseRemovedUnderDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable || !strings.Contains(h.Problems[0].Message, db) {
-		t.Fatalf("health = %s %+v, want degraded with store_unavailable naming %s", h.Status, h.Problems, db)
+	if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable || !strings.Contains(h.Problems[0].Message, db) ||
+		!strings.Contains(h.Problems[0].Message, "was moved away") || !strings.Contains(h.Problems[0].Message, "move it back to "+db) {
+		t.Fatalf("health = %s %+v, want degraded with store_unavailable naming %s moved away and the fix", h.Status, h.Problems, db)
+	}
+	// The fix: moving it back, and deliveries are stored again.
+	if err := os.Rename(db+".moved", db); err != nil {
+		t.Fatal(err)
+	}
+	if code := postDelivery(t, receiverAddr, "back"); code != 200 {
+		t.Fatalf("delivery once the file is back: got %d, want 200", code)
 	}
 }
 
@@ -168,4 +178,253 @@ func TestDamagedFileAtStart(t *testing.T) {
 	if err != nil || s.Deliveries.Total != 200 {
 		t.Fatalf("stats after restore = %+v (%v), want the 200 deliveries of the backup", s, err)
 	}
+}
+
+// TestDatabaseOverwrittenUnderDaemon copies a backup over the live database
+// file in place, and then truncates it, while deliveries keep arriving
+// (issue 15.4): the device and inode stay the same, so only the content
+// tells. Within a second no delivery is answered 2xx any more, health
+// names the overwrite and its fix, nothing hangs, and SIGTERM ends the
+// daemon well within the service's stop deadline (25 s).
+func TestDatabaseOverwrittenUnderDaemon(t *testing.T) {
+	for _, how := range []string{"cp", "truncate"} {
+		t.Run(how, func(t *testing.T) {
+			bin, dir, config, receiverAddr, adminAddr, stop := startStoreDaemon(t)
+			var stopOnce sync.Once
+			stopDaemon := func() { stopOnce.Do(stop) }
+			defer stopDaemon()
+			db := filepath.Join(dir, "data", "robaws-edge.db")
+			backup := filepath.Join(dir, "backup.db")
+			for i := range 20 {
+				if code := postDelivery(t, receiverAddr, fmt.Sprint("before-", i)); code != 200 {
+					t.Fatalf("delivery before: got %d, want 200", code)
+				}
+			}
+			if r := runCLI(t, bin, "backup", backup, "--config", config); r.code != 0 {
+				t.Fatalf("backup: exit %d: %s", r.code, r.stderr)
+			}
+			// Deliveries from 8 senders all along; each records when it
+			// was sent and what it got.
+			type result struct {
+				sent time.Time
+				code int
+			}
+			var mu sync.Mutex
+			var results []result
+			quit := make(chan struct{})
+			var wg sync.WaitGroup
+			client := &http.Client{Timeout: 15 * time.Second}
+			for s := range 8 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-quit:
+							return
+						default:
+						}
+						body := fmt.Sprintf(`{"id":"s%d-%d","event":"client.created","data":{"id":"C-%d-%d","name":"Flood"}}`, s, i, s, i)
+						req, _ := http.NewRequest("POST", "http://"+receiverAddr+"/api/webhooks/robaws/customers", strings.NewReader(body))
+						req.Header.Set("Robaws-Signature", intake.Sign("store-test-secret-0001", time.Now().Unix(), []byte(body)))
+						sent := time.Now()
+						resp, err := client.Do(req)
+						code := 0
+						if err == nil {
+							code = resp.StatusCode
+							resp.Body.Close()
+						}
+						mu.Lock()
+						results = append(results, result{sent, code})
+						mu.Unlock()
+					}
+				})
+			}
+			// Let deliveries flow, then change the file in place.
+			waitFor(t, "deliveries to flow", 10*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(results) > 200
+			})
+			var cmd *exec.Cmd
+			if how == "cp" {
+				cmd = exec.Command("cp", backup, db)
+			} else {
+				cmd = exec.Command("truncate", "-s", "0", db)
+			}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v %s", how, err, out)
+			}
+			changed := time.Now()
+			waitFor(t, "deliveries after the change", 10*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(results) > 0 && results[len(results)-1].sent.After(changed.Add(2*time.Second))
+			})
+			close(quit)
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("deliveries hang after the file changed")
+			}
+			var after, ok, unanswered int
+			for _, r := range results {
+				if r.sent.Before(changed.Add(time.Second)) {
+					continue
+				}
+				after++
+				switch {
+				case r.code/100 == 2:
+					ok++
+				case r.code != http.StatusServiceUnavailable:
+					unanswered++
+				}
+			}
+			if after == 0 || ok > 0 || unanswered > 0 {
+				t.Fatalf("deliveries sent 1 s after the %s: %d, of them %d answered 2xx and %d not 503; want all 503", how, after, ok, unanswered)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			h, err := app.NewClient(adminAddr, "").Health(ctx)
+			if err != nil {
+				t.Fatalf("health after the %s: %v", how, err)
+			}
+			if h.Status != "degraded" || len(h.Problems) == 0 || h.Problems[0].Code != app.ProblemStoreUnavailable ||
+				!strings.Contains(h.Problems[0].Message, db) || !strings.Contains(h.Problems[0].Message, "overwritten or truncated in place") ||
+				!strings.Contains(h.Problems[0].Message, "robaws-edge restore FILE") {
+				t.Fatalf("health = %s %+v, want store_unavailable naming %s overwritten and the restore", h.Status, h.Problems, db)
+			}
+			start := time.Now()
+			stopDaemon()
+			took := time.Since(start)
+			if took > 10*time.Second {
+				t.Fatalf("SIGTERM took %v, want well within the 25 s stop deadline", took)
+			}
+			t.Logf("%d deliveries sent from 1 s after the %s, all 503; SIGTERM took %v", after, how, took.Round(time.Millisecond))
+		})
+	}
+}
+
+// TestDatabaseFileEmptyOrMissing: once the daemon has created its database,
+// a 0-byte or missing file is refused by `run` with the fix, never replaced
+// by an empty database (issue 15.5); `restore --empty` is the way to start
+// empty on purpose.
+func TestDatabaseFileEmptyOrMissing(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	db := filepath.Join(dir, "data", "robaws-edge.db")
+	stop := startBinary(t, bin, config, adminAddr)
+	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
+		stop()
+		t.Fatalf("delivery: got %d, want 200", code)
+	}
+	stop()
+	refused := func(what string, r cliResult, want ...string) {
+		t.Helper()
+		out := r.stdout + r.stderr
+		if r.code != 1 {
+			t.Errorf("%s: exit %d, want 1: %s", what, r.code, out)
+		}
+		for _, w := range append(want, db, "robaws-edge restore --empty") {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output %q, want %q in it", what, out, w)
+			}
+		}
+		if strings.Contains(out, "panic") {
+			t.Errorf("%s printed a panic: %s", what, out)
+		}
+	}
+	if err := os.Truncate(db, 0); err != nil {
+		t.Fatal(err)
+	}
+	refused("run on a 0-byte file", runCLI(t, bin, "run", "--config", config), "file is empty")
+	refused("check on a 0-byte file", runCLI(t, bin, "check", "--config", config), "file is empty")
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	refused("run without the file", runCLI(t, bin, "run", "--config", config), "is missing", "robaws-edge restore FILE")
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("the refused run created a database file")
+	}
+	r := runCLI(t, bin, "restore", "--empty", "--config", config)
+	if r.code != 0 || !strings.Contains(r.stdout, "a new empty database") {
+		t.Fatalf("restore --empty: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	stop = startBinary(t, bin, config, adminAddr)
+	defer stop()
+	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
+		t.Fatalf("delivery after restore --empty: got %d, want 200", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s, err := app.NewClient(adminAddr, "").Stats(ctx); err != nil || s.Deliveries.Total != 1 {
+		t.Fatalf("stats after restore --empty = %+v (%v), want the one new delivery", s, err)
+	}
+}
+
+// TestDamagedMetaPageAtStart damages the first meta page of a stopped
+// daemon's file: run, check and restore (of it as a backup) answer exit 1
+// with the reason, never a panic's text (issues 15.10 and 17).
+func TestDamagedMetaPageAtStart(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the daemon with SIGTERM")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	config, receiverAddr, adminAddr := storeConfig(t, dir)
+	db := filepath.Join(dir, "data", "robaws-edge.db")
+	stop := startBinary(t, bin, config, adminAddr)
+	for i := range 20 {
+		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
+			stop()
+			t.Fatalf("delivery: got %d, want 200", code)
+		}
+	}
+	stop()
+	damage := func(data []byte, at int64) {
+		t.Helper()
+		f, err := os.OpenFile(db, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(data, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clean := func(what string, r cliResult, code int, want string) {
+		t.Helper()
+		out := r.stdout + r.stderr
+		if r.code != code || !strings.Contains(out, want) {
+			t.Errorf("%s: exit %d, output %q; want exit %d saying %q", what, r.code, out, code, want)
+		}
+		for _, bad := range []string{"panic", "assertion failed", "goroutine"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s printed %q: %s", what, bad, out)
+			}
+		}
+	}
+	good, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Restores of the damaged file as a backup go to another data dir.
+	writeFile(t, filepath.Join(dir, "other.yaml"), fmt.Sprintf("data_dir: %q\n", filepath.Join(dir, "other")))
+	// The meta's checksum: bbolt opens the file from the second page.
+	damage([]byte("garbage"), 16+20)
+	clean("check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: meta page checksum mismatch")
+	clean("restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page")
+	// The whole page: bbolt cannot open it at all.
+	damage(make([]byte, os.Getpagesize()), 0)
+	clean("run", runCLI(t, bin, "run", "--config", config), 1, "first meta page: not a meta page")
+	clean("check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: not a meta page")
+	clean("restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page: not a meta page")
+	if err := os.WriteFile(db, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clean("check of the sound file", runCLI(t, bin, "check", "--config", config), 0, "ok")
 }

@@ -70,7 +70,7 @@ func errorStatus(err error) (int, string) {
 		return fiber.StatusNotFound, err.Error()
 	case errors.Is(err, forward.ErrNothingSelected), errors.Is(err, forward.ErrTooMany):
 		return fiber.StatusBadRequest, err.Error()
-	case errors.Is(err, intake.ErrStorageUnavailable):
+	case errors.Is(err, intake.ErrStorageUnavailable), errors.Is(err, store.ErrUnavailable):
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):
 		return fiber.StatusNotFound, "not found"

@@ -67,7 +67,8 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 		ps = append(ps, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
 	}
 	if err := db.Problem(); err != nil {
-		add(ProblemStoreUnavailable, "deliveries cannot be stored and are answered 503 (%v): free disk space, or put the database file back (or robaws-edge restore a backup) and restart robaws-edge", err)
+		// err names the file, the cause and the one fix (store.DB.Problem).
+		add(ProblemStoreUnavailable, "deliveries cannot be stored and are answered 503: %v", err)
 	}
 	canRegister := cfg.Registrar != nil
 	for _, ep := range r.Endpoints() {

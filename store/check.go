@@ -29,7 +29,7 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	return fmt.Sprintf("database file %s is damaged: %s; stop robaws-edge and run `robaws-edge check` for details, or restore a backup with `robaws-edge restore FILE`", e.Path, e.Reason)
+	return fmt.Sprintf("database file %s is damaged: %s; stop robaws-edge and run `robaws-edge check` for details, or restore a backup with `robaws-edge restore FILE` (with no backup, `robaws-edge restore --empty` starts an empty database and keeps this file aside)", e.Path, e.Reason)
 }
 
 // Unwrap returns ErrDamaged.
@@ -72,14 +72,26 @@ type fileMeta struct {
 	freelist uint64
 	pgid     uint64
 	txid     uint64
+	// damaged, when set, says which meta page is damaged while the other
+	// (this one) is sound: bbolt opens the file from this one, but check
+	// and restore refuse it.
+	damaged string
 }
 
-// parseMeta decodes the meta page at the start of buf (a page header
-// followed by the meta) and validates it as bbolt does, plus the bounds
-// bbolt takes for granted.
-func parseMeta(buf []byte) (fileMeta, error) {
+// errNotMeta marks a page 0 or 1 whose page header is not a meta page's:
+// bbolt cannot open such a file at all (it panics on the header), even
+// when the other meta page is sound.
+var errNotMeta = errors.New("not a meta page")
+
+// parseMeta decodes meta page id (0 or 1) at the start of buf (a page
+// header followed by the meta) and validates it as bbolt does, plus its
+// page header and the bounds bbolt takes for granted.
+func parseMeta(buf []byte, id uint64) (fileMeta, error) {
 	if len(buf) < pageHeaderSize+metaSize {
 		return fileMeta{}, errors.New("too short for a meta page")
+	}
+	if got, flags := ne.Uint64(buf), ne.Uint16(buf[8:]); got != id || flags != flagMeta {
+		return fileMeta{}, fmt.Errorf("%w (its page header says page %d, flags %#x)", errNotMeta, got, flags)
 	}
 	m := buf[pageHeaderSize : pageHeaderSize+metaSize]
 	if ne.Uint32(m[0:]) != boltMagic {
@@ -106,19 +118,14 @@ func parseMeta(buf []byte) (fileMeta, error) {
 // readMeta reads both meta pages of f (size bytes long) without mapping it
 // and returns the one bbolt would use: the valid one with the higher txid.
 // It also requires the file to be as long as that meta says (SPEC §1.10).
+// One damaged meta page is an error when bbolt could not open the file
+// (errNotMeta), else it is noted in the returned meta's damaged field.
 func readMeta(f *os.File, size int64) (fileMeta, error) {
 	buf := make([]byte, pageHeaderSize+metaSize)
-	var metas []fileMeta
-	var reasons []string
 	if _, err := f.ReadAt(buf, 0); err != nil {
 		return fileMeta{}, fmt.Errorf("read first meta page: %w", err)
 	}
-	m0, err0 := parseMeta(buf)
-	if err0 == nil {
-		metas = append(metas, m0)
-	} else {
-		reasons = append(reasons, "first meta page: "+err0.Error())
-	}
+	m0, err0 := parseMeta(buf, 0)
 	// The second meta page is one page in: take the page size from the
 	// first, or try every size bbolt supports when the first is damaged.
 	var offsets []int64
@@ -129,6 +136,7 @@ func readMeta(f *os.File, size int64) (fileMeta, error) {
 			offsets = append(offsets, 1024<<i)
 		}
 	}
+	var m1 fileMeta
 	var err1 error = errors.New("not found")
 	for _, off := range offsets {
 		if off+int64(len(buf)) > size {
@@ -137,25 +145,33 @@ func readMeta(f *os.File, size int64) (fileMeta, error) {
 		if _, err := f.ReadAt(buf, off); err != nil {
 			return fileMeta{}, fmt.Errorf("read second meta page: %w", err)
 		}
-		var m1 fileMeta
-		if m1, err1 = parseMeta(buf); err1 == nil {
+		if m1, err1 = parseMeta(buf, 1); err1 == nil {
 			if int64(m1.pageSize) != off {
 				err1 = fmt.Errorf("page size %d does not match its offset %d", m1.pageSize, off)
 				continue
 			}
-			metas = append(metas, m1)
 			break
 		}
 	}
-	if err1 != nil {
-		reasons = append(reasons, "second meta page: "+err1.Error())
-	}
-	if len(metas) == 0 {
-		return fileMeta{}, errors.New(strings.Join(reasons, "; "))
-	}
-	m := metas[0]
-	if len(metas) == 2 && metas[1].txid > m.txid {
-		m = metas[1]
+	var m fileMeta
+	switch {
+	case err0 != nil && err1 != nil:
+		return fileMeta{}, fmt.Errorf("first meta page: %v; second meta page: %v", err0, err1)
+	case errors.Is(err0, errNotMeta):
+		return fileMeta{}, fmt.Errorf("first meta page: %v; the second is sound (transaction %d), but bbolt cannot open a file whose first page is not a meta page", err0, m1.txid)
+	case errors.Is(err1, errNotMeta):
+		return fileMeta{}, fmt.Errorf("second meta page: %v; the first is sound (transaction %d), but bbolt cannot open a file whose second page is not a meta page", err1, m0.txid)
+	case err0 != nil:
+		m = m1
+		m.damaged = fmt.Sprintf("first meta page: %v (the second is sound: bbolt opens the file at transaction %d, losing at most the last commit, and rewrites the first on its next commit)", err0, m1.txid)
+	case err1 != nil:
+		m = m0
+		m.damaged = fmt.Sprintf("second meta page: %v (the first is sound: bbolt opens the file at transaction %d, losing at most the last commit, and rewrites the second on its next commit)", err1, m0.txid)
+	default:
+		m = m0
+		if m1.txid > m.txid {
+			m = m1
+		}
 	}
 	if want := int64(m.pgid) * int64(m.pageSize); size < want {
 		return fileMeta{}, fmt.Errorf("file is %d bytes, its meta page says at least %d (truncated?)", size, want)
@@ -480,6 +496,9 @@ func CheckFile(path string, progress func(checked, total int)) error {
 	m, err := validateFile(path, true, progress)
 	if err != nil {
 		return err
+	}
+	if m.damaged != "" {
+		return damaged(path, "%s", m.damaged)
 	}
 	if err := checkTx(bdb, path); err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 
 // Every record is stored as the JSON of its type (STYLE §6), through one
 // marshal/unmarshal pair per kind. The quarantine keeps its own framed
-// format (encodeQuarantined in event.go): a header and a binary body.
+// format (encodeQuarantined in quarantine.go): a header and a binary body.
 //
 // The JSON is encoding/json's, API and behaviour, as
 // github.com/go-json-experiment/json/v1 implements it on the

@@ -269,39 +269,175 @@ func TestRestore(t *testing.T) {
 	}
 }
 
-func TestFileGoneOrReplaced(t *testing.T) {
-	for _, replace := range []bool{false, true} {
-		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
-			ctx := context.Background()
-			db := MustOpenDB(t)
-			d := func(id string) *Delivery {
-				return &Delivery{Endpoint: "customers", Event: "a", EventID: id, Status: StatusIgnored}
-			}
-			if _, err := db.Ingest(ctx, d("1")); err != nil {
+// TestEmptyOrMissingWhereDatabaseWas: once a database was created in a
+// directory, a 0-byte or missing file there is refused with the fix
+// (issue 15.5), and restore --empty is the named way to start empty.
+func TestEmptyOrMissingWhereDatabaseWas(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "robaws-edge.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Ingest(ctx, ignored("1")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	var de *DamagedError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "file is empty") || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), "robaws-edge restore FILE") || !strings.Contains(err.Error(), "robaws-edge restore --empty") {
+		t.Fatalf("Open of a 0-byte file where a database was: got %v, want a DamagedError naming it and both restores", err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 0 {
+		t.Fatalf("the refused file: %d bytes, want it left alone", fi.Size())
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), path) ||
+		!strings.Contains(err.Error(), "robaws-edge restore FILE") || !strings.Contains(err.Error(), "robaws-edge restore --empty") {
+		t.Fatalf("Open of a missing file where a database was: got %v, want ErrMissing naming it and both restores", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused Open created %s", path)
+	}
+
+	// restore --empty starts empty on purpose, keeping what is there.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := RestoreEmpty(path)
+	if err != nil || kept == "" {
+		t.Fatalf("RestoreEmpty: kept %q, %v; want the 0-byte file kept aside", kept, err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open after RestoreEmpty: %v", err)
+	}
+	if evs, _, err := db.FindEvents(ctx, LogFilter{}); err != nil || len(evs) != 0 {
+		t.Fatalf("log after RestoreEmpty: %d entries, %v; want none", len(evs), err)
+	}
+	if _, err := RestoreEmpty(path); !errors.Is(err, ErrInUse) {
+		t.Fatalf("RestoreEmpty while open: got %v, want ErrInUse", err)
+	}
+	db.Close()
+	// The new database is guarded like the first.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Open after the new database went: got %v, want ErrMissing", err)
+	}
+}
+
+// TestRestoreTwiceInOneSecond: two restores in the same second keep both
+// previous files, under two names (issue 15.9).
+func TestRestoreTwiceInOneSecond(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "robaws-edge.db")
+	backup := filepath.Join(dir, "backup.db")
+	db, err := Open(dbPath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	os.Rename(f.Name(), backup)
+	if _, err := db.Ingest(ctx, ignored("first")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	first, _ := os.ReadFile(dbPath)
+	var kept []string
+	for range 2 {
+		k, err := Restore(dbPath, backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, k)
+	}
+	if kept[0] == kept[1] {
+		t.Fatalf("both restores kept the previous file as %s", kept[0])
+	}
+	got, _ := os.ReadFile(kept[0])
+	if !bytes.Equal(got, first) {
+		t.Fatalf("%s: got other content, want the file before the first restore", kept[0])
+	}
+	if _, err := os.Stat(kept[1]); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(kept)
+}
+
+// TestDamagedMetaPage damages one meta page: a page that is not a meta
+// page at all (bbolt panics on it) is refused by Open, CheckFile and
+// Restore with a reason and no panic text; one whose meta fails its
+// checksum is opened from the other page, as bbolt does, but CheckFile
+// reports it and Restore refuses it as a backup (issue 15.10, 17).
+func TestDamagedMetaPage(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		page  int64
+		data  []byte
+		at    int64 // offset in the page
+		opens bool
+		want  string
+	}{
+		{"first page zeroed", 0, make([]byte, 4096), 0, false, "first meta page: not a meta page"},
+		{"first page garbage", 0, bytes.Repeat([]byte{0xAB}, 4096), 0, false, "first meta page: not a meta page"},
+		{"second page zeroed", 1, make([]byte, 4096), 0, false, "second meta page: not a meta page"},
+		{"first meta checksum", 0, []byte("garbage"), pageHeaderSize + 20, true, "first meta page: meta page checksum mismatch"},
+		{"second meta checksum", 1, []byte("garbage"), pageHeaderSize + 20, true, "second meta page: meta page checksum mismatch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeDB(t)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := db.Problem(); err != nil {
-				t.Fatalf("Problem: got %v, want nil", err)
-			}
-			if err := os.Rename(db.Path(), db.Path()+".moved"); err != nil {
+			if _, err := f.WriteAt(tc.data, tc.page*int64(os.Getpagesize())+tc.at); err != nil {
 				t.Fatal(err)
 			}
-			if replace {
-				if err := os.WriteFile(db.Path(), nil, 0o600); err != nil {
-					t.Fatal(err)
+			f.Close()
+			noPanic := func(what string, err error) {
+				t.Helper()
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "panic") {
+					t.Errorf("%s: got %v, want an error saying %q and no panic", what, err, tc.want)
 				}
 			}
-			_, err := db.Ingest(ctx, d("2"))
-			if !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("Ingest after the file went: got %v, want ErrUnavailable", err)
+			noPanic("CheckFile", CheckFile(path, nil))
+			_, err = Restore(filepath.Join(t.TempDir(), "robaws-edge.db"), path)
+			noPanic("Restore of it as a backup", err)
+			db, err := Open(path, Options{})
+			if tc.opens {
+				if err != nil {
+					t.Fatalf("Open: %v, want it opened from the sound meta page", err)
+				}
+				defer db.Close()
+				if _, err := db.Ingest(context.Background(), ignored("after")); err != nil {
+					t.Fatal(err)
+				}
+				return
 			}
-			perr := db.Problem()
-			if !errors.Is(perr, ErrUnavailable) || !strings.Contains(perr.Error(), db.Path()) {
-				t.Fatalf("Problem: got %v, want ErrUnavailable naming %s", perr, db.Path())
-			}
-			if err := db.CreateSecret(ctx, &Secret{ID: "s", Endpoint: "customers", Value: "x"}); !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("CreateSecret: got %v, want ErrUnavailable", err)
-			}
+			noPanic("Open", err)
 		})
 	}
+}
+
+func ignored(id string) *Delivery {
+	return &Delivery{Endpoint: "customers", Event: "a", EventID: id, Status: StatusIgnored}
 }

@@ -3,13 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	json "github.com/go-json-experiment/json/v1"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -350,7 +348,7 @@ func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 		return err
 	}
 	if ev.Status == StatusRejected {
-		if _, err := addCounter(tx, keyRejectedLogBytes, rejectedLogSize(tx, ev.ID)); err != nil {
+		if _, err := addCounter(tx, keyRejectedLogBytes, rejectedLogSize(tx, ev)); err != nil {
 			return err
 		}
 	}
@@ -382,7 +380,7 @@ func countsEvent(ev *Event) bool { return ev.Event != "" && ev.Status != StatusR
 // unindexEvent undoes indexEvent; ev must still be stored as indexed.
 func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	if ev.Status == StatusRejected {
-		if _, err := addCounter(tx, keyRejectedLogBytes, -rejectedLogSize(tx, ev.ID)); err != nil {
+		if _, err := addCounter(tx, keyRejectedLogBytes, -rejectedLogSize(tx, ev)); err != nil {
 			return err
 		}
 	}
@@ -394,174 +392,6 @@ func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 		cnt.add(testPrefix(ev)+"event:"+ev.Event, -1)
 	}
 	return indexLog(tx, cnt, ev, -1)
-}
-
-// quarantined is a rejected request kept for inspection and replay.
-type quarantined struct {
-	SignatureHeader string `json:"signature_header"`
-	Body            []byte `json:"body"`
-}
-
-// The quarantine is bounded by QuarantineMaxBytes counted as stored
-// (SPEC §1.4): keyQuarantineBytes holds the bytes bbolt stores for every
-// quarantined payload (key, value and its 16-byte leaf element); over the
-// cap the oldest payloads are dropped first and their log lines stay.
-// Rejected log lines are bounded too, on their own budget
-// (RejectedLogMaxBytes, keyRejectedLogBytes: the log entry and its status
-// index key as stored), because they are kept for the whole retention and
-// a flood would grow them without a bound: over it the oldest rejected
-// entries go, with their payload, index entries and counters. Files
-// written before this accounting are recounted once at Open
-// (keyQuarantineAccounting).
-const storedOverhead = elemSize
-
-// addCounter adds delta to the meta counter key and returns the new value.
-func addCounter(tx *bolt.Tx, key []byte, delta int64) (int64, error) {
-	meta := tx.Bucket(bucketMeta)
-	total := max(int64(btoi(meta.Get(key)))+delta, 0)
-	return total, meta.Put(key, itob(uint64(total)))
-}
-
-// rejectedLogSize is what bbolt stores for the rejected log entry id: the
-// log entry and its status index key.
-func rejectedLogSize(tx *bolt.Tx, id uint64) int64 {
-	n := int64(8+storedOverhead) + int64(len(tx.Bucket(bucketLogs).Get(itob(id))))
-	return n + int64(len(StatusRejected)+9+storedOverhead)
-}
-
-// quarantineFormat starts a quarantined value: uvarint(len(header)),
-// header, body. Older values are JSON (they start with '{').
-const quarantineFormat = 1
-
-func encodeQuarantined(header string, body []byte) []byte {
-	v := make([]byte, 0, 1+binary.MaxVarintLen64+len(header)+len(body))
-	v = append(v, quarantineFormat)
-	v = binary.AppendUvarint(v, uint64(len(header)))
-	v = append(v, header...)
-	return append(v, body...)
-}
-
-func decodeQuarantined(v []byte) (quarantined, error) {
-	var q quarantined
-	if len(v) > 0 && v[0] == quarantineFormat {
-		n, w := binary.Uvarint(v[1:])
-		if w <= 0 || uint64(len(v)-1-w) < n {
-			return q, errors.New("decode quarantined request: bad length")
-		}
-		q.SignatureHeader = string(v[1+w : 1+w+int(n)])
-		q.Body = bytes.Clone(v[1+w+int(n):])
-		return q, nil
-	}
-	err := json.Unmarshal(v, &q)
-	return q, err
-}
-
-// quarantine keeps a rejected request unless it alone exceeds the cap.
-// trimQuarantine then brings the totals back under their caps.
-func (db *DB) quarantine(tx *bolt.Tx, id uint64, header string, body []byte) error {
-	data := encodeQuarantined(header, body)
-	size := int64(8 + storedOverhead + len(data))
-	if size > db.opts.QuarantineMaxBytes {
-		return nil
-	}
-	q := tx.Bucket(bucketQuarantine)
-	q.FillPercent = appendFill
-	if err := q.Put(itob(id), data); err != nil {
-		return err
-	}
-	_, err := addCounter(tx, keyQuarantineBytes, size)
-	return err
-}
-
-// trimQuarantine drops the oldest quarantined payloads until they fit
-// their cap, then the oldest rejected log entries other than keep until
-// they fit theirs.
-func (db *DB) trimQuarantine(tx *bolt.Tx, cnt *counters, keep uint64) error {
-	total, err := addCounter(tx, keyQuarantineBytes, 0)
-	if err != nil {
-		return err
-	}
-	q := tx.Bucket(bucketQuarantine).Cursor()
-	for k, v := q.First(); k != nil && total > db.opts.QuarantineMaxBytes; k, v = q.First() {
-		size := int64(len(k) + storedOverhead + len(v))
-		if err := q.Delete(); err != nil {
-			return err
-		}
-		if total, err = addCounter(tx, keyQuarantineBytes, -size); err != nil {
-			return err
-		}
-	}
-	logBytes, err := addCounter(tx, keyRejectedLogBytes, 0)
-	if err != nil {
-		return err
-	}
-	prefix := []byte(StatusRejected + "\x00")
-	idx := tx.Bucket(bucketIdxStatus).Cursor()
-	for k, _ := idx.Seek(prefix); logBytes > db.opts.RejectedLogMaxBytes && bytes.HasPrefix(k, prefix); k, _ = idx.Seek(prefix) {
-		id := btoi(k[len(prefix):])
-		if id == keep {
-			break
-		}
-		ev, err := findEvent(tx, id)
-		if err != nil {
-			return err
-		}
-		// unindexEvent subtracts the entry from the counter.
-		if err := unindexEvent(tx, cnt, ev); err != nil {
-			return err
-		}
-		if err := dropQuarantined(tx, id); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketLogs).Delete(itob(id)); err != nil {
-			return err
-		}
-		if logBytes, err = addCounter(tx, keyRejectedLogBytes, 0); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func dropQuarantined(tx *bolt.Tx, id uint64) error {
-	q := tx.Bucket(bucketQuarantine)
-	v := q.Get(itob(id))
-	if v == nil {
-		return nil
-	}
-	if _, err := addCounter(tx, keyQuarantineBytes, -int64(8+storedOverhead+len(v))); err != nil {
-		return err
-	}
-	return q.Delete(itob(id))
-}
-
-// recountQuarantine sets the quarantine counters from what is stored, once
-// for files that counted raw payload bytes.
-func recountQuarantine(tx *bolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	if btoi(meta.Get(keyQuarantineAccounting)) >= 2 {
-		return nil
-	}
-	var total, logBytes int64
-	err := tx.Bucket(bucketQuarantine).ForEach(func(k, v []byte) error {
-		total += int64(len(k) + storedOverhead + len(v))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	prefix := []byte(StatusRejected + "\x00")
-	c := tx.Bucket(bucketIdxStatus).Cursor()
-	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		logBytes += rejectedLogSize(tx, btoi(k[len(prefix):]))
-	}
-	if err := meta.Put(keyQuarantineBytes, itob(uint64(total))); err != nil {
-		return err
-	}
-	if err := meta.Put(keyRejectedLogBytes, itob(uint64(logBytes))); err != nil {
-		return err
-	}
-	return meta.Put(keyQuarantineAccounting, itob(2))
 }
 
 // StoredPayload is the body kept for a log entry.
@@ -600,15 +430,12 @@ func (db *DB) FindPayload(ctx context.Context, id uint64) (StoredPayload, error)
 			p.Body = bytes.Clone(v)
 			return nil
 		}
-		if v := tx.Bucket(bucketQuarantine).Get(itob(id)); v != nil {
-			q, err := decodeQuarantined(v)
-			if err != nil {
-				return err
-			}
-			p.Body, p.SignatureHeader = q.Body, q.SignatureHeader
-			return nil
+		q, err := findQuarantined(tx, id)
+		if err != nil {
+			return err
 		}
-		return ErrNotFound
+		p.Body, p.SignatureHeader = q.Body, q.SignatureHeader
+		return nil
 	})
 	return p, err
 }

@@ -51,7 +51,11 @@ func TestQuarantineBoundedAsStored(t *testing.T) {
 			return nil
 		})
 		tx.Bucket(bucketLogs).ForEach(func(k, v []byte) error {
-			logStored += rejectedLogSize(tx, btoi(k))
+			var ev Event
+			if err := unmarshalEvent(v, &ev); err != nil {
+				t.Fatal(err)
+			}
+			logStored += rejectedLogSize(tx, &ev)
 			return nil
 		})
 		return nil
@@ -73,5 +77,101 @@ func TestQuarantineBoundedAsStored(t *testing.T) {
 	}
 	if err := db.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestQuarantineChunks checks the chunked quarantine: a request is kept in
+// chunks that fit four to a page, reads back whole, and a value stored
+// whole by an older version (an 8-byte key) still reads, and is trimmed
+// and counted like the chunked ones.
+func TestQuarantineChunks(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir()+"/robaws-edge.db", Options{QuarantineMaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	reject := func(n int) uint64 {
+		t.Helper()
+		body := bytes.Repeat([]byte{byte(n)}, 5000+n)
+		res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Status: StatusRejected, Error: "signature mismatch",
+			Payload: body, SignatureHeader: fmt.Sprintf("t=1,v1=%d", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.LogID
+	}
+	legacy := reject(1)
+	// Store the first one whole, as before chunking.
+	err = db.update(func(tx *bolt.Tx) error {
+		data, err := findQuarantined(tx, legacy)
+		if err != nil {
+			return err
+		}
+		if err := dropQuarantined(tx, legacy); err != nil {
+			return err
+		}
+		v := encodeQuarantined(data.SignatureHeader, data.Body)
+		if err := tx.Bucket(bucketQuarantine).Put(itob(legacy), v); err != nil {
+			return err
+		}
+		_, err = addCounter(tx, keyQuarantineBytes, int64(8+storedOverhead+len(v)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunked := reject(2)
+	for id, n := range map[uint64]int{legacy: 1, chunked: 2} {
+		p, err := db.FindPayload(ctx, id)
+		if err != nil || len(p.Body) != 5000+n || p.Body[0] != byte(n) || p.SignatureHeader != fmt.Sprintf("t=1,v1=%d", n) {
+			t.Fatalf("payload %d: %d bytes, header %q, %v; want %d bytes of %d", id, len(p.Body), p.SignatureHeader, err, 5000+n, n)
+		}
+	}
+	pageSize := db.bolt.Info().PageSize
+	db.view(func(tx *bolt.Tx) error {
+		var chunks int
+		tx.Bucket(bucketQuarantine).ForEach(func(k, v []byte) error {
+			if len(k) == chunkKeySize {
+				chunks++
+				if len(v) > db.chunkSize {
+					t.Errorf("chunk %x: %d bytes, want at most %d", k, len(v), db.chunkSize)
+				}
+			}
+			return nil
+		})
+		if chunks < 5 {
+			t.Errorf("chunks: got %d, want the 5 KB request in several", chunks)
+		}
+		return nil
+	})
+	if 4*(db.chunkSize+chunkKeySize+elemSize)+pageHeaderSize > pageSize {
+		t.Fatalf("four chunks of %d bytes do not fit a page of %d", db.chunkSize, pageSize)
+	}
+	// Enough to push both out of the 64 KiB cap.
+	for n := 3; n < 40; n++ {
+		reject(n)
+	}
+	for _, id := range []uint64{legacy, chunked} {
+		if _, err := db.FindPayload(ctx, id); err != ErrNotFound {
+			t.Fatalf("payload %d after the trim: got %v, want ErrNotFound", id, err)
+		}
+	}
+	var counted, stored int64
+	db.view(func(tx *bolt.Tx) error {
+		counted = int64(btoi(tx.Bucket(bucketMeta).Get(keyQuarantineBytes)))
+		if st := tx.Bucket(bucketQuarantine).Stats(); st.LeafOverflowN != 0 {
+			t.Errorf("quarantine leaf pages span %d overflow pages, want none (page size %d)", st.LeafOverflowN, pageSize)
+		}
+		return tx.Bucket(bucketQuarantine).ForEach(func(k, v []byte) error {
+			stored += int64(len(k) + storedOverhead + len(v))
+			if len(k) != chunkKeySize {
+				t.Errorf("key %x left after the trim", k)
+			}
+			return nil
+		})
+	})
+	if counted != stored || counted > 64<<10 {
+		t.Fatalf("quarantine_bytes: got %d, want %d (what is stored), at most %d", counted, stored, 64<<10)
 	}
 }

@@ -16,8 +16,9 @@ import (
 // damaged one is refused, with the current file untouched); ErrInUse when a
 // running daemon holds dbPath. The current file, if any, is kept aside as
 // <dbPath>.before-restore-<UTC time>, returned as keptAside ("" when there
-// was none). The copy is written to a temporary file beside dbPath (mode
-// 0600), synced, renamed into place, and the directory synced.
+// was none; two restores in one second get two names). The copy is written
+// to a temporary file beside dbPath (mode 0600), synced, renamed over the
+// current file, and the directory synced.
 func Restore(dbPath, backupPath string) (keptAside string, err error) {
 	if err := CheckFile(backupPath, nil); err != nil {
 		if errors.Is(err, ErrInUse) {
@@ -65,23 +66,77 @@ func Restore(dbPath, backupPath string) (keptAside string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("restore: copy %s: %w", backupPath, err)
 	}
-	if _, err := os.Stat(dbPath); err == nil {
-		keptAside = fmt.Sprintf("%s.before-restore-%s", dbPath, time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(dbPath, keptAside); err != nil {
-			return "", fmt.Errorf("restore: keep the current file aside: %w", err)
-		}
+	if keptAside, err = keepAside(dbPath); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
 	}
+	// Over the current file, which keepAside left in place when it could
+	// link it: the path never goes missing.
 	if err := os.Rename(tmp.Name(), dbPath); err != nil {
 		return keptAside, fmt.Errorf("restore: %w (the previous file is %s)", err, keptAside)
 	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return keptAside, fmt.Errorf("restore: sync %s: %w", dir, err)
-		}
+	if err := syncDir(dir); err != nil {
+		return keptAside, fmt.Errorf("restore: %w", err)
 	}
 	return keptAside, nil
+}
+
+// keepAside gives the file at path (if any) a second name,
+// <path>.before-restore-<UTC time>, with -2, -3 … added when that name is
+// taken (two restores in one second), and returns it ("" when there is no
+// file). It links the new name, leaving path in place; where the file
+// system cannot link, it renames path.
+func keepAside(path string) (string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	base := fmt.Sprintf("%s.before-restore-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	for i := 1; i <= 1000; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(path, name)
+		if err == nil {
+			return name, nil
+		}
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if _, serr := os.Lstat(name); serr == nil {
+			continue
+		}
+		if err := os.Rename(path, name); err != nil {
+			return "", fmt.Errorf("keep the current file aside: %w", err)
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("keep the current file aside: names up to %s-1000 are taken", base)
+}
+
+// RestoreEmpty puts a new empty database in place of the one at dbPath
+// while no daemon runs: the explicit way to start empty where a database
+// was (marker.go). The current file, if any, is kept aside as Restore
+// does and returned as keptAside. ErrInUse when a running daemon holds it.
+func RestoreEmpty(dbPath string) (keptAside string, err error) {
+	unlock, err := lockFile(dbPath)
+	if err != nil {
+		return "", fmt.Errorf("restore --empty: %w", err)
+	}
+	defer unlock()
+	if keptAside, err = keepAside(dbPath); err != nil {
+		return "", fmt.Errorf("restore --empty: %w", err)
+	}
+	if err := os.Remove(dbPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return keptAside, fmt.Errorf("restore --empty: %w (the previous file is %s)", err, keptAside)
+	}
+	if err := os.Remove(markerPath(dbPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return keptAside, fmt.Errorf("restore --empty: %w", err)
+	}
+	db, err := Open(dbPath, Options{})
+	if err != nil {
+		return keptAside, fmt.Errorf("restore --empty: %w", err)
+	}
+	return keptAside, db.Close()
 }
 
 // checkSchema reports whether the closed file at path is a robaws-edge

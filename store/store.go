@@ -59,7 +59,7 @@ var (
 	bucketMeta       = []byte("meta")
 	bucketLogs       = []byte("logs")       // itob(id) -> Event
 	bucketPayloads   = []byte("payloads")   // itob(id) -> raw body of a verified delivery
-	bucketQuarantine = []byte("quarantine") // itob(id) -> quarantined (rejected) request
+	bucketQuarantine = []byte("quarantine") // itob(id) ‖ uint16(chunk) -> a chunk of a quarantined (rejected) request (quarantine.go)
 	bucketDedup      = []byte("dedup")      // endpoint \x00 event id -> itob(log id)
 	bucketIdxStatus  = []byte("idx_status") // status \x00 itob(id) -> nil
 	bucketStats      = []byte("stats")      // counter name -> itob(count)
@@ -70,8 +70,8 @@ var (
 		bucketIdxClient, bucketIdxEvent, bucketIdxEventStatus, bucketRecent, bucketIdxHistField, bucketForward}
 	keySchema          = []byte("schema_version")
 	keyQuarantineBytes = []byte("quarantine_bytes")
-	// keyQuarantineAccounting is 2 once quarantine_bytes counts stored
-	// bytes and rejected log entries (it counted raw payload bytes before).
+	// keyQuarantineAccounting is the version of what the quarantine
+	// counters count (quarantineAccounting).
 	keyQuarantineAccounting = []byte("quarantine_accounting")
 	keyRejectedLogBytes     = []byte("rejected_log_bytes")
 	keyLastSyncStarted      = []byte("last_sync_started")
@@ -128,6 +128,9 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	// chunkSize is the size of the quarantine's chunks, from the page size.
+	chunkSize int
+
 	index *customerIndex
 	// watch tells the log stream which entries commits created or changed.
 	watch watch
@@ -135,17 +138,20 @@ type DB struct {
 	// stream (forward.go).
 	streams signal
 
-	// file is the identity of the file bbolt opened, to notice the path
-	// being removed or replaced under the running daemon.
-	file os.FileInfo
-	// commitErr is the error of the last failed commit, nil once one
-	// succeeds again.
+	// f is what the store knows of the file bbolt opened (file.go).
+	f *fileState
+	// commitErr is the unavailableError of the last failed commit, nil
+	// once one succeeds again.
 	commitMu  sync.Mutex
 	commitErr error
 }
 
 // Open opens (creating if needed) the database at path with mode 0600 and
-// starts its writer. It returns ErrInUse when another process holds the file.
+// starts its writer. It returns ErrInUse when another process holds the
+// file, a *DamagedError (ErrDamaged) for a damaged or, where a database
+// was, empty file, and an error wrapping ErrMissing for a missing file
+// where a database was (marker.go): it never starts an empty database in
+// place of one.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
@@ -160,6 +166,11 @@ func Open(path string, opts Options) (*DB, error) {
 		opts.MaxGroup = 256
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// A missing or empty file where a database was is refused, not
+	// replaced by an empty one (marker.go).
+	if err := checkHeld(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	// Check the file before bbolt maps it: a truncated file or garbage
@@ -183,21 +194,26 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db := &DB{bolt: bdb, path: path, opts: opts, Now: time.Now,
+	db := &DB{bolt: bdb, path: path, opts: opts, Now: time.Now, chunkSize: chunkSizeFor(bdb.Info().PageSize),
 		reqs: make(chan *writeReq, 1024), committed: make(chan committedGroup, 4), stop: make(chan struct{}), stopped: make(chan struct{})}
 	// bbolt holds the lock now, so the file at path is the one it opened.
-	if fi, err := os.Stat(path); err == nil {
-		db.file = fi
-	} else {
+	if err := db.openFile(); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if err := db.init(); err != nil {
+		db.f.fd.Close()
+		bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := markHeld(path); err != nil {
+		db.f.fd.Close()
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	idx, err := db.loadCustomerIndex()
 	if err != nil {
+		db.f.fd.Close()
 		bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -263,8 +279,15 @@ func (db *DB) Size() int64 {
 	return fi.Size()
 }
 
+// closeWait bounds how long Close waits for bbolt once the store failed
+// for good: bbolt may then wait for ever on a lock a panic left held.
+const closeWait = time.Second
+
 // Close stops the writer (waiting for queued writes) and closes the file.
-// It is safe to call more than once.
+// It is safe to call more than once. Once the store failed for good
+// (file.go) it waits for the writer and bbolt at most closeWait each and
+// returns an error if they did not finish: the process is ending, and the
+// lock goes with it.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
 	if db.closed {
@@ -274,36 +297,64 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.closeMu.Unlock()
 	close(db.stop)
-	<-db.stopped
-	return db.bolt.Close()
+	defer db.f.fd.Close()
+	select {
+	case <-db.stopped:
+	case <-db.f.failed:
+		select {
+		case <-db.stopped:
+		case <-time.After(closeWait):
+			return fmt.Errorf("close store: the writer did not stop: %w", db.failure())
+		}
+	}
+	if db.failure() == nil {
+		return db.bolt.Close()
+	}
+	// The goroutine ends when bbolt does, or with the process.
+	closed := make(chan error, 1)
+	go func() { closed <- db.bolt.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(closeWait):
+		return fmt.Errorf("close store: bbolt did not close: %w", db.failure())
+	}
 }
 
 // update runs fn in its own read-write transaction (admin writes,
-// pruning), with the same checks as the group commit: the file must still
-// be there, a panic or fault is an error and a failed commit is recorded
-// for Problem.
+// pruning), with the same checks as the group commit (updateFile): the
+// file must still be the one bbolt opened, a panic or fault is an error and
+// a failed commit is recorded for Problem.
 func (db *DB) update(fn func(tx *bolt.Tx) error) error {
-	if err := db.checkFile(); err != nil {
-		return err
-	}
-	var fnErr error
-	err := safeUpdate(db.bolt, func(tx *bolt.Tx) error {
-		fnErr = fn(tx)
-		return fnErr
-	})
-	if err == nil || err != fnErr {
-		db.setCommitErr(err)
-	}
-	if err == nil {
-		err = db.checkFile()
-	}
+	_, err := db.updateFile(fn)
 	return err
 }
 
 // view runs fn in a read transaction; a panic or memory fault in bbolt
-// (a damaged page) is an error wrapping ErrDamaged, not a crash.
+// (a damaged page) is an error wrapping ErrDamaged, not a crash. It
+// refuses, without entering bbolt, once the file is found overwritten in
+// place (checkContent). It runs fn on the caller's goroutine: a read that
+// is inside bbolt at the very moment the file is truncated under it may
+// wait for ever on a lock bbolt's panic left held (guarded would bound it,
+// at 25 µs a read); every later read is refused at once.
 func (db *DB) view(fn func(tx *bolt.Tx) error) error {
-	return safeView(db.bolt, fn)
+	if err := db.failure(); err != nil {
+		return err
+	}
+	if err := db.checkContent(); err != nil {
+		return err
+	}
+	err := safeView(db.bolt, fn)
+	if errors.Is(err, ErrDamaged) {
+		// A fault may be the file changing under bbolt.
+		if cerr := db.checkContent(); cerr != nil {
+			return cerr
+		}
+		if cerr := db.checkLength(); cerr != nil {
+			return cerr
+		}
+	}
+	return err
 }
 
 // safeUpdate is bdb.Update with a panic or memory fault turned into an
@@ -316,47 +367,6 @@ func safeUpdate(bdb *bolt.DB, fn func(tx *bolt.Tx) error) (err error) {
 		}
 	}()
 	return bdb.Update(fn)
-}
-
-func (db *DB) setCommitErr(err error) {
-	db.commitMu.Lock()
-	db.commitErr = err
-	db.commitMu.Unlock()
-}
-
-// checkFile reports, wrapping ErrUnavailable, when the database path no
-// longer names the file bbolt has open: removed, or replaced by another
-// file. Commits are refused then, since they would go to a file nobody
-// will open again.
-func (db *DB) checkFile() error {
-	fi, err := os.Stat(db.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("database file %s was removed while robaws-edge ran; nothing can be stored: restore the file or restart robaws-edge: %w", db.path, ErrUnavailable)
-	case err != nil:
-		return fmt.Errorf("database file %s: %w: %w", db.path, ErrUnavailable, err)
-	case !os.SameFile(fi, db.file):
-		return fmt.Errorf("database file %s was replaced while robaws-edge ran; nothing can be stored: restart robaws-edge to use the new file: %w", db.path, ErrUnavailable)
-	}
-	return nil
-}
-
-// Problem reports what keeps the store from committing, for the health
-// check (store_unavailable): the database file removed or replaced under
-// the running daemon (checked now), or else the error of the last failed
-// commit (disk full, I/O error, size cap), until a later commit succeeds.
-// It returns nil when the store is healthy. The message names the file.
-func (db *DB) Problem() error {
-	if err := db.checkFile(); err != nil {
-		return err
-	}
-	db.commitMu.Lock()
-	err := db.commitErr
-	db.commitMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("the last commit to database file %s failed: %w", db.path, err)
-	}
-	return nil
 }
 
 // itob encodes v as 8 big-endian bytes so keys sort numerically.

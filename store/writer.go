@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -42,9 +43,21 @@ func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error, after func(
 		return ErrClosed
 	}
 	r := &writeReq{fn: fn, after: after, done: make(chan error, 1)}
-	db.reqs <- r
+	// Once the store failed for good the writer may be stuck in bbolt:
+	// neither queueing nor waiting may then last.
+	select {
+	case db.reqs <- r:
+	case <-db.f.failed:
+		db.closeMu.RUnlock()
+		return db.failure()
+	}
 	db.closeMu.RUnlock()
-	return <-r.done
+	select {
+	case err := <-r.done:
+		return err
+	case <-db.f.failed:
+		return db.failure()
+	}
 }
 
 // writer is the one goroutine that commits grouped writes.
@@ -88,20 +101,14 @@ func (db *DB) writer() {
 }
 
 // commit runs the requests in one transaction. A request whose fn fails is
-// answered with its error and the rest are retried without it.
+// answered with its error and the rest are retried without it. The file
+// is checked before and after (updateFile): a file removed, replaced or
+// overwritten under the daemon would take the commit with it, so every
+// request is answered an error instead (SPEC §1.9).
 func (db *DB) commit(batch []*writeReq) {
-	// A file removed or replaced under the daemon would take the commit
-	// with it: refuse instead (SPEC §1.9).
-	if err := db.checkFile(); err != nil {
-		for _, r := range batch {
-			r.done <- err
-		}
-		return
-	}
 	for len(batch) > 0 {
 		failed := -1
-		var fnErr error
-		err := safeUpdate(db.bolt, func(tx *bolt.Tx) error {
+		_, err := db.updateFile(func(tx *bolt.Tx) error {
 			db.counts = newCounters(tx)
 			defer func() { db.counts = nil }()
 			for i := 0; ; i++ {
@@ -111,21 +118,15 @@ func (db *DB) commit(batch []*writeReq) {
 					return db.counts.flush()
 				}
 				if err := safeCall(batch[i].fn, tx); err != nil {
-					failed, fnErr = i, err
+					failed = i
 					return err
 				}
 			}
 		})
-		if failed >= 0 {
-			batch[failed].done <- fnErr
+		if failed >= 0 && !errors.Is(err, ErrUnavailable) {
+			batch[failed].done <- err
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
-		}
-		db.setCommitErr(err)
-		if err == nil {
-			// The file may have gone while the group ran: then the
-			// commit went with it.
-			err = db.checkFile()
 		}
 		db.committed <- committedGroup{reqs: slices.Clone(batch), err: err}
 		return

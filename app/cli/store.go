@@ -51,16 +51,22 @@ func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 }
 
 // cmdRestore is `restore FILE`: validate a backup and put it in place of the
-// stopped daemon's database, keeping the current file aside.
+// stopped daemon's database, keeping the current file aside. `restore
+// --empty` puts a new empty database there instead: the one way to start
+// empty where a database was, which `run` refuses to do on its own.
 func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "restore")
 	configPath := fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists)")
+	empty := fs.Bool("empty", false, "start with a new empty database instead of a backup (the current file is kept aside)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("restore needs one FILE: a backup written by `robaws-edge backup`")
+	switch {
+	case *empty && len(pos) > 0:
+		return usageError("restore --empty takes no FILE: it puts a new empty database in place")
+	case !*empty && len(pos) != 1:
+		return usageError("restore needs one FILE: a backup written by `robaws-edge backup` (or --empty to start with an empty database)")
 	}
 	cfg, _, err := configs.Load(*configPath)
 	if err != nil {
@@ -70,7 +76,14 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 	if err := os.MkdirAll(cfg.DataDirPath(), 0o700); err != nil {
 		return err
 	}
-	aside, err := store.Restore(path, pos[0])
+	from := "a new empty database"
+	var aside string
+	if *empty {
+		aside, err = store.RestoreEmpty(path)
+	} else {
+		from = pos[0]
+		aside, err = store.Restore(path, pos[0])
+	}
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("restore: the daemon has %s open; %s, then run restore again", path, stopAdvice(serviceState()))
 	}
@@ -78,9 +91,9 @@ func cmdRestore(_ context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if aside != "" {
-		fmt.Fprintf(env.stdout, "restored %s from %s; the previous file is kept as %s\n", path, pos[0], aside)
+		fmt.Fprintf(env.stdout, "restored %s from %s; the previous file is kept as %s\n", path, from, aside)
 	} else {
-		fmt.Fprintf(env.stdout, "restored %s from %s\n", path, pos[0])
+		fmt.Fprintf(env.stdout, "restored %s from %s\n", path, from)
 	}
 	return nil
 }
