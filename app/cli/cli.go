@@ -82,7 +82,7 @@ func commands() []command {
 		{"version", "version                          print the version", cmdVersion},
 		{"config", "config init [--token]|check [--config F]  write the template (--token: with a random admin.token) / validate a file", cmdConfig},
 		{"check", "check [--config F]               bbolt's full check of the database file (daemon stopped)", cmdCheck},
-		{"restore", "restore FILE | --empty [--config F] put a backup (or, with --empty, a new empty database) in place (daemon stopped; the current file is kept aside)", cmdRestore},
+		{"restore", "restore FILE | --empty [--config F]  put a backup (or, with --empty, a new empty database) in place (daemon stopped; the current file is kept aside)", cmdRestore},
 		{"webhooks", "webhooks list [--json] | add --endpoint E --secret S|- [--webhook-id ID] [--url U] | register --endpoint E [--url U] [--force] | delete ID [--remote]  the secrets that verify deliveries: list them, add one Robaws showed you, register with Robaws, deactivate one", cmdWebhooks},
 		{"sync", "sync customers [--since T]      sync the customer cache from Robaws (progress bar on a terminal)", cmdSync},
 		{"logs", "logs [--event E] [--status S] [--client ID] [--endpoint E] [--since T] [--limit N] [--json] [--follow] | logs show ID  the delivery log, newest first (--follow: then each new entry as it comes); show: one entry with its payload", cmdLogs},
