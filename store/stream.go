@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	json "github.com/go-json-experiment/json/v1"
@@ -321,6 +322,8 @@ func pruneStream(tx *bolt.Tx) error {
 type signal struct {
 	mu sync.Mutex
 	ch chan struct{}
+	// last is when it last fired (unix nanoseconds).
+	last atomic.Int64
 }
 
 func (s *signal) wait() <-chan struct{} {
@@ -333,6 +336,7 @@ func (s *signal) wait() <-chan struct{} {
 }
 
 func (s *signal) fire() {
+	s.last.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ch != nil {
@@ -344,6 +348,15 @@ func (s *signal) fire() {
 // ForwardWake returns a channel closed at the next commit that may have
 // added to a stream (a delivery, a replay, a sync).
 func (db *DB) ForwardWake() <-chan struct{} { return db.streams.wait() }
+
+// ForwardLastAdded is when a commit last added to a stream (zero before
+// the first since Open): how busy the intake is.
+func (db *DB) ForwardLastAdded() time.Time {
+	if n := db.streams.last.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // dedupKey is the de-duplication key of a delivery: endpoint \x00 event id.
 func dedupKey(endpoint, eventID string) []byte {

@@ -150,6 +150,9 @@ func (d *dest) run(ctx context.Context) {
 			}
 			continue
 		}
+		if q == nil && !d.giveWay(ctx, it.At) {
+			break
+		}
 		_, a, took := d.attempt(ctx, it, false)
 		if ctx.Err() != nil {
 			break // shutting down: the item goes again at the next start
@@ -157,6 +160,29 @@ func (d *dest) run(ctx context.Context) {
 		d.settle(ctx, it, q, a, took, &buf)
 	}
 	d.save(true)
+}
+
+// giveWay waits while the intake is busy (deliveries arriving less than
+// Quiet apart), until the item that entered the stream at entered has
+// waited MaxDefer: acknowledging Robaws within its 2 s comes first, on a
+// small machine the two compete for the same cores, and catching up later
+// costs the same. False when ctx ended.
+func (d *dest) giveWay(ctx context.Context, entered time.Time) bool {
+	quiet, most := d.f.cfg.Quiet, d.f.cfg.MaxDefer
+	if most < 0 {
+		return true
+	}
+	for {
+		now := time.Now()
+		busy := quiet - now.Sub(d.f.db.ForwardLastAdded())
+		left := most - now.Sub(entered)
+		if busy <= 0 || left <= 0 {
+			return true
+		}
+		if !sleep(ctx, min(busy, left), nil) {
+			return false
+		}
+	}
 }
 
 // sleep waits for dur, ctx or a value on wake (nil: none); false when ctx

@@ -89,6 +89,11 @@ type Config struct {
 	// SaveEvery is how often a moving cursor is saved; a crash repeats
 	// what was delivered since. Default 1s.
 	SaveEvery time.Duration
+	// Quiet and MaxDefer make forwarding give way to the intake: while
+	// deliveries keep arriving less than Quiet apart, a destination waits
+	// before it sends the next item of its stream, but never once that item
+	// has waited MaxDefer. Defaults 50ms and 5s; MaxDefer < 0 turns it off.
+	Quiet, MaxDefer time.Duration
 	// OnAttempt, when set, is told of every attempt (metrics): the
 	// destination, "delivered", "failed" or "dead", and how long it took.
 	OnAttempt func(destination, result string, took time.Duration)
@@ -131,6 +136,12 @@ func New(db *store.DB, cfg Config) (*Forwarder, error) {
 	}
 	if cfg.SaveEvery <= 0 {
 		cfg.SaveEvery = time.Second
+	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = 50 * time.Millisecond
+	}
+	if cfg.MaxDefer == 0 {
+		cfg.MaxDefer = 5 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -400,3 +400,29 @@ func TestNATSDownAtStart(t *testing.T) {
 		t.Fatalf("status = %+v", s)
 	}
 }
+
+// TestGiveWay: while deliveries keep arriving a destination waits, but an
+// item is never held past MaxDefer, so a long burst does not starve it.
+func TestGiveWay(t *testing.T) {
+	db, _ := openDB(t)
+	target := forwardtest.NewTarget(t, forwardtest.Secret)
+	f, err := forward.New(db, forward.Config{Destinations: []forward.Destination{httpDest("office", target.URL)},
+		Quiet: time.Second, MaxDefer: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Init(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// A burst of 3 s, a delivery every 20 ms: busy all along (Quiet 1 s).
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		ingest(t, db, i, 1)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(target.Requests()); n == 0 {
+		t.Fatal("nothing forwarded during a 3 s burst: an item was held past MaxDefer")
+	}
+}
