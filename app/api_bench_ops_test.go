@@ -36,8 +36,8 @@ func BenchmarkOperatorQueries(b *testing.B) {
 			d.Status, d.Error = store.StatusFailed, "data.id missing"
 		default:
 			role := roles[(i/customers)%len(roles)]
-			d.Customer = &store.Customer{ID: id, Name: "Customer " + id, Role: &role, Currency: "EUR", IsActive: true,
-				Version: d.ReceivedAt, Raw: body}
+			d.Record = customerRecord(&store.Customer{ID: id, Name: "Customer " + id, Role: &role, Currency: "EUR", IsActive: true,
+				Version: d.ReceivedAt, Raw: body})
 		}
 		return d
 	})

@@ -154,3 +154,12 @@ func delivery(eventID, event, clientID, name, updatedAt string) []byte {
 	b, _ := json.Marshal(map[string]any{"id": eventID, "event": event, "data": data})
 	return b
 }
+
+// customerRecord prepares c as the receiver does before Ingest.
+func customerRecord(c *store.Customer) *store.Record {
+	r, err := store.PrepareCustomer(c)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}

@@ -120,3 +120,102 @@ func TestDiff(t *testing.T) {
 		t.Errorf("unchanged: got %v, want no changes", got)
 	}
 }
+
+// TestWriterCodecs: the writer's hand encodings read back as the library's
+// do — a customer completed by appendCustomerTail as marshalCustomer's, a
+// history entry by appendHistory as marshalHistory's — with strings that
+// need escaping and every optional field set or not.
+func TestWriterCodecs(t *testing.T) {
+	at := time.Date(2026, 12, 5, 9, 14, 3, 123456789, time.UTC)
+	str := func(s string) *string { return &s }
+	logID := uint64(4411)
+	for i, c := range []*Customer{
+		{ID: "218", Name: "Maes \"Logistics\" <NV> & Zonen \u2028", Email: str("info@maes.be"), Address: Address{City: str("Gent")},
+			Role: str("FORWARDER"), Currency: "EUR", IsActive: true, Version: at, CreatedAt: at.Add(-time.Hour), UpdatedAt: at,
+			LastEventID: "ev-\x01-1", Source: SourceWebhook, Raw: []byte(`{"id":"218","name":"Maes"}`), historyHead: 77},
+		{ID: "TEST-1", Currency: "EUR", Source: SourceSync},
+	} {
+		r, err := PrepareCustomer(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := *r.Value.(*PreparedCustomer).Customer
+		p.LastEventID, p.Source, p.CreatedAt, p.UpdatedAt, p.historyHead = c.LastEventID, c.Source, c.CreatedAt, c.UpdatedAt, c.historyHead
+		got := appendCustomerTail(r.Value.(*PreparedCustomer).body, &p)
+		want, err := marshalCustomer(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b Customer
+		if err := unmarshalCustomer(got, &a, true); err != nil {
+			t.Fatalf("customer %d: %v\n%s", i, err, got)
+		}
+		if err := unmarshalCustomer(want, &b, true); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(b, a, cmp.AllowUnexported(Customer{})); diff != "" {
+			t.Errorf("customer %d (-marshalCustomer +tail):\n%s", i, diff)
+		}
+	}
+	for i, r := range []*historyRecord{
+		{HistoryEntry: HistoryEntry{CustomerID: "218", At: at, LogID: &logID, Source: SourceWebhook, Event: "client.updated",
+			Changes: map[string]Change{"role": {From: "BROKER", To: "FORWARDER"}, "email": {From: nil, To: "a\"b<c>@x.be"}, "is_active": {From: true, To: false}}},
+			Prev: 76, Endpoint: "customers", EventID: "6f1c\t\u00e9", Version: at},
+		{HistoryEntry: HistoryEntry{At: at, Source: SourceSync, Event: "sync", Changes: map[string]Change{}}},
+		{HistoryEntry: HistoryEntry{At: at}},
+	} {
+		got := appendHistory(nil, r)
+		want, err := marshalHistory(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b historyRecord
+		if err := unmarshalHistory(got, &a); err != nil {
+			t.Fatalf("history %d: %v\n%s", i, err, got)
+		}
+		if err := unmarshalHistory(want, &b); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(b, a); diff != "" {
+			t.Errorf("history %d (-marshalHistory +appendHistory):\n%s\n%s\n%s", i, diff, want, got)
+		}
+	}
+}
+
+// BenchmarkWriterCodecs compares, per delivery, what the writer encodes:
+// the library's encoding of a whole customer and history entry against the
+// tail appended to a prepared body and the hand-written history entry.
+func BenchmarkWriterCodecs(b *testing.B) {
+	at := time.Date(2026, 12, 5, 9, 14, 3, 0, time.UTC)
+	c, err := sampleCustomer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.CreatedAt, c.UpdatedAt, c.Version, c.historyHead = at, at, at, 77
+	logID := uint64(4411)
+	h := &historyRecord{HistoryEntry: HistoryEntry{CustomerID: c.ID, At: at, LogID: &logID, Source: SourceWebhook, Event: "client.updated",
+		Changes: map[string]Change{"name": {From: "A", To: "B"}, "email": {From: "a@x", To: "b@x"}, "role": {From: nil, To: "X"},
+			"phone": {From: "+32", To: "+33"}, "address.city": {From: "Gent", To: "Brugge"}, "is_active": {From: true, To: false}}},
+		Prev: 76, Endpoint: "customers", EventID: "ev-1", Version: at}
+	r, err := PrepareCustomer(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := r.Value.(*PreparedCustomer).body
+	b.Run("library", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := marshalCustomer(c); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := marshalHistory(h); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("writer", func(b *testing.B) {
+		for b.Loop() {
+			appendCustomerTail(body, c)
+			appendHistory(nil, h)
+		}
+	})
+}

@@ -191,89 +191,92 @@ func (c *Customer) Diff(old *Customer) map[string]Change {
 	return changes
 }
 
-type change struct {
-	endpoint string
-	event    string
-	eventID  string
-	logID    *uint64
-	source   string
+// Customers is the customers family (SPEC §1.8, §2): client.created and
+// client.updated deliveries and syncs keep a customer record each, keyed
+// by its id, with a history chained per customer and indexed by field.
+var Customers = &Family{Name: "customers", Bucket: bucketCustomers, History: bucketHistory, FieldIndex: bucketIdxHistField, Apply: applyCustomer}
+
+// PreparedCustomer is a customer ready for the writer: the record as
+// mapped, and its JSON without what depends on the stored one.
+type PreparedCustomer struct {
+	Customer *Customer
+	body     []byte
 }
 
-// applyCustomer upserts c unless the stored version is newer (stale). It
-// keeps created_at, sets updated_at when a field changed and appends a
-// history entry with the changed fields. It returns the stored customer (nil
-// when stale), whether a history entry was written, and the status.
-func applyCustomer(tx *bolt.Tx, cnt *counters, in *Customer, now time.Time, ch change) (*Customer, bool, string, error) {
-	b := tx.Bucket(bucketCustomers)
-	c := *in
-	c.Version = c.Version.UTC()
-	c.Raw = validUTF8(c.Raw)
-	c.Source, c.LastEventID = ch.source, ch.eventID
-	key := []byte(c.ID)
+// PrepareCustomer turns a mapped customer into the record a delivery or a
+// sync hands to the store; it encodes it, so call it outside the writer.
+func PrepareCustomer(c *Customer) (*Record, error) {
+	p := *c
+	p.Version = p.Version.UTC()
+	p.Raw = validUTF8(p.Raw)
+	p.CreatedAt, p.UpdatedAt, p.historyHead = time.Time{}, time.Time{}, 0
+	body, err := marshalCustomerBody(&p)
+	if err != nil {
+		return nil, fmt.Errorf("encode customer %s: %w", p.ID, err)
+	}
+	return &Record{Family: Customers, Key: p.ID, Version: p.Version, Value: &PreparedCustomer{Customer: &p, body: body}}, nil
+}
+
+// applyCustomer is the customers family's Apply: the version rule against
+// the stored record, created_at kept and updated_at set when a field
+// changed, a history entry with the changed fields, the role counters and
+// the search index. a.Result is the customer as stored.
+func applyCustomer(a *Apply) error {
+	p := a.Record.Value.(*PreparedCustomer)
+	c := *p.Customer
+	c.Source, c.LastEventID = a.Prov.Source, a.Prov.EventID
+	v, err := a.Stored()
+	if err != nil {
+		return err
+	}
 	var old *Customer
-	if v := b.Get(key); v != nil {
+	if v != nil {
 		old = new(Customer)
 		if err := unmarshalCustomer(v, old, false); err != nil {
-			return nil, false, "", fmt.Errorf("decode customer %s: %w", c.ID, err)
+			return fmt.Errorf("decode customer %s: %w", c.ID, err)
 		}
-		// Older is stale. A replay at an equal version is stale too unless
-		// the record came from this very event: versions fall back to the
-		// whole-second signature time, so an older delivery of the same
-		// second must not roll a later one back.
-		if c.Version.Before(old.Version) || ch.source == SourceReplay && c.Version.Equal(old.Version) && old.LastEventID != ch.eventID {
-			return nil, false, StatusStale, nil
+		if a.Stale(old.Version, old.LastEventID) {
+			a.Status = StatusStale
+			return nil
 		}
 		c.CreatedAt, c.UpdatedAt, c.historyHead = old.CreatedAt, old.UpdatedAt, old.historyHead
 	} else {
-		c.CreatedAt, c.UpdatedAt = now, now
+		c.CreatedAt, c.UpdatedAt = a.Now, a.Now
 	}
+	a.Status = StatusProcessed
 	changed := c.Diff(old)
-	if old != nil && len(changed) == 0 && ch.source == SourceReplay {
-		// Replaying a delivery that changes nothing leaves the record as
-		// it is: a replay never applies the same update twice.
-		return old, false, StatusProcessed, nil
-	}
-	if old != nil && len(changed) == 0 && ch.source == SourceSync {
-		// A sync that changes nothing keeps the provenance of the last
-		// change (source, last_event_id); only version and raw move on.
-		c.Source, c.LastEventID = old.Source, old.LastEventID
+	if old != nil && len(changed) == 0 {
+		switch a.Prov.Source {
+		case SourceReplay:
+			// Replaying a delivery that changes nothing leaves the
+			// record as it is: a replay never applies the same update
+			// twice.
+			a.Result = old
+			return nil
+		case SourceSync:
+			// A sync that changes nothing keeps the provenance of the
+			// last change (source, last_event_id); only version and raw
+			// move on.
+			c.Source, c.LastEventID = old.Source, old.LastEventID
+		}
 	}
 	if len(changed) > 0 {
-		c.UpdatedAt = now
-		h := tx.Bucket(bucketHistory)
-		h.FillPercent = appendFill
-		seq, err := h.NextSequence()
-		if err != nil {
-			return nil, false, "", err
+		c.UpdatedAt = a.Now
+		if c.historyHead, err = a.AddHistory(c.historyHead, changed); err != nil {
+			return err
 		}
-		entry, err := marshalHistory(&historyRecord{
-			HistoryEntry: HistoryEntry{CustomerID: c.ID, At: now, LogID: ch.logID, Source: ch.source, Event: ch.event, Changes: changed},
-			Prev:         c.historyHead,
-			Endpoint:     ch.endpoint, EventID: ch.eventID, Version: c.Version,
-		})
-		if err != nil {
-			return nil, false, "", err
-		}
-		if err := h.Put(itob(seq), entry); err != nil {
-			return nil, false, "", err
-		}
-		if err := indexHistory(tx, seq, changed); err != nil {
-			return nil, false, "", err
-		}
-		c.historyHead = seq
 	}
-	data, err := marshalCustomer(&c)
-	if err != nil {
-		return nil, false, "", err
+	if err := a.Put(appendCustomerTail(p.body, &c)); err != nil {
+		return err
 	}
-	if err := b.Put(key, data); err != nil {
-		return nil, false, "", err
-	}
-	countRole(cnt, old, &c)
-	return &c, len(changed) > 0, StatusProcessed, nil
+	countRole(a, old, &c)
+	stored := &c
+	a.Result = stored
+	a.After(func() { a.db.index.put(stored) })
+	return nil
 }
 
-func countRole(cnt *counters, old, c *Customer) {
+func countRole(a *Apply, old, c *Customer) {
 	if IsTestID(c.ID) {
 		return // send-test data stays out of the statistics
 	}
@@ -291,9 +294,9 @@ func countRole(cnt *counters, old, c *Customer) {
 		return
 	}
 	if o != "" {
-		cnt.add(o, -1)
+		a.Count(o, -1)
 	}
-	cnt.add(n, 1)
+	a.Count(n, 1)
 }
 
 // FindCustomerByID returns the customer with raw. Returns ErrNotFound if it does not exist.
@@ -315,11 +318,6 @@ func (db *DB) FindCustomerByID(ctx context.Context, id string) (*Customer, error
 	return &c, nil
 }
 
-// ClientUpdate is one client applied by a sync.
-type ClientUpdate struct {
-	Customer *Customer
-}
-
 // ApplyCustomers applies customers from a sync (source "sync") in one
 // transaction, each under the same ordering rule as webhooks, and returns
 // how many were applied (changed), unchanged and stale.
@@ -327,28 +325,36 @@ func (db *DB) ApplyCustomers(ctx context.Context, cs []*Customer, source string)
 	if err := ctx.Err(); err != nil {
 		return 0, 0, 0, err
 	}
-	ch := change{event: "sync", source: source}
+	// Prepared here, in the sync's goroutine: the writer only applies.
+	recs := make([]*Record, len(cs))
+	for i, c := range cs {
+		if recs[i], err = PrepareCustomer(c); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	prov := Provenance{Event: "sync", Source: source}
 	var stored []*Customer
-	err = db.group(ctx, func(tx *bolt.Tx) error {
+	err = db.group(ctx, func(tx *bolt.Tx, cnt *counters) error {
 		applied, unchanged, stale, stored = 0, 0, 0, stored[:0]
 		now := db.Now().UTC()
 		// A sync brings clients in id order, so new customers mostly land
 		// after each other: fill their pages like the append-only buckets.
 		tx.Bucket(bucketCustomers).FillPercent = appendFill
-		for _, c := range cs {
-			got, changed, status, err := applyCustomer(tx, db.counts, c, now, ch)
-			if err != nil {
+		for _, r := range recs {
+			a := db.newApply(tx, cnt, r, prov, now)
+			if err := a.run(); err != nil {
 				return err
 			}
+			c, _ := a.Result.(*Customer)
 			switch {
-			case status == StatusStale:
+			case a.Status == StatusStale:
 				stale++
-			case changed:
+			case a.Changed:
 				applied++
-				stored = append(stored, got)
+				stored = append(stored, c)
 			default:
 				unchanged++
-				stored = append(stored, got)
+				stored = append(stored, c)
 			}
 		}
 		return nil

@@ -205,7 +205,7 @@ type ForwardUpdate struct {
 // UpdateForward writes u for destination name. It shares the group commit
 // with the deliveries (no fsync of its own).
 func (db *DB) UpdateForward(ctx context.Context, name string, u ForwardUpdate) error {
-	return db.group(ctx, func(tx *bolt.Tx) error {
+	return db.group(ctx, func(tx *bolt.Tx, _ *counters) error {
 		b, err := destBucket(tx, name)
 		if err != nil {
 			return err

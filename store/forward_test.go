@@ -40,16 +40,16 @@ func TestEventsStream(t *testing.T) {
 	cust := func(id string, v time.Time) *Customer {
 		return &Customer{ID: id, Name: "N" + id, Currency: "EUR", IsActive: true, Version: v}
 	}
-	ingest(&Delivery{Endpoint: "customers", Event: "client.created", EventID: "e1", ClientID: "1", Customer: cust("1", base)})
+	ingest(&Delivery{Endpoint: "customers", Event: "client.created", EventID: "e1", ClientID: "1", Record: prepared(cust("1", base))})
 	failed := ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e2", Status: StatusFailed, Error: "bad"})
 	ingest(&Delivery{Endpoint: "customers", Event: "client.deleted", EventID: "e3", Status: StatusIgnored})
-	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e4", ClientID: "1", Customer: cust("1", base.Add(-time.Hour))}) // stale
-	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e5", ClientID: "TEST-1", Customer: cust("TEST-1", base)})
+	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e4", ClientID: "1", Record: prepared(cust("1", base.Add(-time.Hour)))}) // stale
+	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e5", ClientID: "TEST-1", Record: prepared(cust("TEST-1", base))})
 	ingest(&Delivery{Endpoint: "articles", Event: "article.updated", EventID: "e6"})
-	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e1", ClientID: "1", Customer: cust("1", base)}) // duplicate
+	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e1", ClientID: "1", Record: prepared(cust("1", base))}) // duplicate
 	ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e7", Status: StatusRejected, Error: "signature mismatch"})
 	// The failed entry, replayed and now processed.
-	if res := ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e2", ClientID: "2", Customer: cust("2", base),
+	if res := ingest(&Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e2", ClientID: "2", Record: prepared(cust("2", base)),
 		Source: SourceReplay, ReplayOf: failed.LogID}); res.Status != StatusProcessed {
 		t.Fatalf("replay: %+v", res)
 	}
@@ -100,18 +100,18 @@ func TestChangesStream(t *testing.T) {
 	}
 	str := func(s string) *string { return &s }
 	c1 := &Customer{ID: "7", Name: "Dupont", Email: str("a@b.be"), Currency: "EUR", IsActive: true, Version: base}
-	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.created", EventID: "ev1", ClientID: "7", Customer: c1}); err != nil {
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.created", EventID: "ev1", ClientID: "7", Record: prepared(c1)}); err != nil {
 		t.Fatal(err)
 	}
 	snap("7")
 	other := &Customer{ID: "8", Name: "Other", Currency: "EUR", IsActive: true, Version: base}
-	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.created", EventID: "ev2", ClientID: "8", Customer: other}); err != nil {
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.created", EventID: "ev2", ClientID: "8", Record: prepared(other)}); err != nil {
 		t.Fatal(err)
 	}
 	snap("8")
 	c2 := *c1
 	c2.Name, c2.Role, c2.Address.City, c2.Version = "Dupont SA", str("CUSTOMER"), str("Gent"), base.Add(time.Hour)
-	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "ev3", ClientID: "7", Customer: &c2}); err != nil {
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "ev3", ClientID: "7", Record: prepared(&c2)}); err != nil {
 		t.Fatal(err)
 	}
 	snap("7")
@@ -124,7 +124,7 @@ func TestChangesStream(t *testing.T) {
 	// A webhook that changes nothing writes no history and no item.
 	c4 := c3
 	c4.Version = base.Add(3 * time.Hour)
-	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "ev4", ClientID: "7", Customer: &c4}); err != nil {
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "ev4", ClientID: "7", Record: prepared(&c4)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -178,7 +178,7 @@ func TestForwardState(t *testing.T) {
 	for i := range 4 {
 		c := &Customer{ID: fmt.Sprint(i), Name: "x", Currency: "EUR", IsActive: true, Version: old}
 		if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("e", i),
-			ClientID: c.ID, Customer: c, ReceivedAt: old, Payload: []byte("{}")}); err != nil {
+			ClientID: c.ID, Record: prepared(c), ReceivedAt: old, Payload: []byte("{}")}); err != nil {
 			t.Fatal(err)
 		}
 	}

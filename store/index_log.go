@@ -171,8 +171,11 @@ func histFieldKey(block uint64, field string) []byte {
 
 // indexHistory indexes history entry seq under each field it changed: it
 // sets bit seq%histBlock of the field's bitmap for the block.
-func indexHistory(tx *bolt.Tx, seq uint64, changes map[string]Change) error {
-	b := tx.Bucket(bucketIdxHistField)
+func indexHistory(tx *bolt.Tx, bucket []byte, seq uint64, changes map[string]Change) error {
+	b, err := tx.CreateBucketIfNotExists(bucket)
+	if err != nil {
+		return err
+	}
 	b.FillPercent = appendFill
 	bit := seq % histBlock
 	for field := range changes {
@@ -265,6 +268,6 @@ func migrateFieldIndexV3(tx *bolt.Tx) error {
 		if err := unmarshalHistory(v, &r); err != nil {
 			return fmt.Errorf("decode history %d: %w", btoi(k), err)
 		}
-		return indexHistory(tx, btoi(k), r.Changes)
+		return indexHistory(tx, bucketIdxHistField, btoi(k), r.Changes)
 	})
 }

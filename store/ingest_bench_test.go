@@ -34,8 +34,8 @@ func BenchmarkIngest32(b *testing.B) {
 				Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprintf("bench-%d-%d", iter, i), ClientID: id,
 				ReceivedAt: now, SignatureTimestamp: now.Unix(), RemoteAddr: "127.0.0.1", SecretID: "config-1",
 				Payload: []byte(body),
-				Customer: &Customer{ID: id, Name: "Customer " + id, Email: &email, Address: Address{City: &city}, Role: &role,
-					Currency: "EUR", IsActive: true, Version: now.Add(time.Duration(i) * time.Millisecond), Raw: []byte(body)},
+				Record: prepared(&Customer{ID: id, Name: "Customer " + id, Email: &email, Address: Address{City: &city}, Role: &role,
+					Currency: "EUR", IsActive: true, Version: now.Add(time.Duration(i) * time.Millisecond), Raw: []byte(body)}),
 			}
 		}
 		pages0 := pagesWritten(db)

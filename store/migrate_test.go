@@ -134,7 +134,7 @@ func TestMigrateV1(t *testing.T) {
 	}
 	city := "Brugge"
 	old.Address.City, old.Version = &city, old.Version.Add(time.Hour)
-	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-104-2", Customer: old}); err != nil {
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-104-2", Record: prepared(old)}); err != nil {
 		t.Fatal(err)
 	}
 	hs, _, err := db.FindHistory(ctx, HistoryFilter{CustomerID: "104"})

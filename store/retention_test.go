@@ -52,7 +52,7 @@ func retentionDelivery(kind string, i int, t time.Time) *store.Delivery {
 	switch kind {
 	case "processed":
 		name := fmt.Sprintf("Customer %d", i)
-		d.Customer = &store.Customer{ID: d.ClientID, Name: name, Currency: "EUR", IsActive: true, Version: t}
+		d.Record = customerRecord(&store.Customer{ID: d.ClientID, Name: name, Currency: "EUR", IsActive: true, Version: t})
 	case "failed":
 		d.Status, d.Error = store.StatusFailed, "bad"
 	case "ignored":
@@ -182,4 +182,13 @@ func TestPruneEventsStopsWithContext(t *testing.T) {
 	if n, _, err := db.PruneEvents(ctx, time.Hour); n != 0 || !errors.Is(err, context.Canceled) {
 		t.Errorf("PruneEvents = %d, %v; want 0, context.Canceled", n, err)
 	}
+}
+
+// customerRecord prepares c as the receiver does before Ingest.
+func customerRecord(c *store.Customer) *store.Record {
+	r, err := store.PrepareCustomer(c)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -120,9 +120,6 @@ type DB struct {
 	// committed carries each committed group, in commit order, from the
 	// writer to answer, so the writer starts the next group meanwhile.
 	committed chan committedGroup
-	// counts batches the stats counters of the group transaction being
-	// run; only the writer goroutine uses it.
-	counts  *counters
 	stop    chan struct{}
 	stopped chan struct{}
 	closeMu sync.RWMutex

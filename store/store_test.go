@@ -58,7 +58,7 @@ func TestGroupRetriesWithoutFailingFn(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = db.group(ctx, func(tx *bolt.Tx) error {
+			errs[i] = db.group(ctx, func(tx *bolt.Tx, _ *counters) error {
 				b := tx.Bucket(bucketMeta)
 				if err := b.Put([]byte(fmt.Sprint("k", i)), []byte("v")); err != nil {
 					return err
@@ -115,7 +115,7 @@ func TestCustomerHistoryChain(t *testing.T) {
 	for i := range 6 {
 		for _, id := range []string{"A", "B"} {
 			c := &Customer{ID: id, Name: fmt.Sprint(id, i), Email: strp2("x@y"), Currency: "EUR", IsActive: true, Version: base.Add(time.Duration(i) * time.Hour)}
-			res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint(id, i), ClientID: id, Customer: c})
+			res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint(id, i), ClientID: id, Record: prepared(c)})
 			if err != nil || res.Status != StatusProcessed {
 				t.Fatalf("ingest %s%d: %+v %v", id, i, res, err)
 			}
@@ -147,7 +147,7 @@ func TestCustomerHistoryChain(t *testing.T) {
 	}
 	// A stale version changes nothing and adds no history.
 	old := &Customer{ID: "A", Name: "old", Version: base}
-	if res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "A-old", Customer: old}); err != nil || res.Status != StatusStale {
+	if res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "A-old", Record: prepared(old)}); err != nil || res.Status != StatusStale {
 		t.Fatalf("stale: %+v %v", res, err)
 	}
 	if c, _ := db.FindCustomerByID(ctx, "A"); c.Name != "A5" {
@@ -212,7 +212,7 @@ func TestIndexFollowsCommitOrder(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				c := &Customer{ID: fmt.Sprint("C", i), Name: fmt.Sprintf("%s-%d-x", name, i), Currency: "EUR", IsActive: true, Version: base.Add(time.Duration(v) * time.Second)}
-				if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint(name, i), Customer: c}); err != nil {
+				if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint(name, i), Record: prepared(c)}); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -276,12 +276,12 @@ func TestSyncKeepsProvenanceAndReplayOrder(t *testing.T) {
 	ctx := context.Background()
 	v := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	first := &Customer{ID: "7", Name: "First", Currency: "EUR", IsActive: true, Version: v}
-	r1, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-1", Customer: first})
+	r1, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-1", Record: prepared(first)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	second := &Customer{ID: "7", Name: "Second", Currency: "EUR", IsActive: true, Version: v}
-	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-2", Customer: second}); err != nil {
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-2", Record: prepared(second)}); err != nil {
 		t.Fatal(err)
 	}
 	same := &Customer{ID: "7", Name: "Second", Currency: "EUR", IsActive: true, Version: v.Add(time.Hour)}
@@ -294,7 +294,7 @@ func TestSyncKeepsProvenanceAndReplayOrder(t *testing.T) {
 	}
 	// Replaying evt-1 (same second as evt-2, now older than the sync) must
 	// not roll the name back.
-	res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-1", Customer: &Customer{ID: "7", Name: "First", Currency: "EUR", IsActive: true, Version: v.Add(time.Hour)}, Source: SourceReplay, ReplayOf: r1.LogID})
+	res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "evt-1", Record: prepared(&Customer{ID: "7", Name: "First", Currency: "EUR", IsActive: true, Version: v.Add(time.Hour)}), Source: SourceReplay, ReplayOf: r1.LogID})
 	if err != nil || res.Status != StatusStale {
 		t.Fatalf("replay at an equal version: %+v %v, want stale", res, err)
 	}
@@ -327,4 +327,13 @@ func TestDedupPerEndpoint(t *testing.T) {
 	if r := ingest("customers"); r.Status != StatusDuplicate || r.LogID != a.LogID {
 		t.Fatalf("repeat on customers: %+v, want duplicate of %d", r, a.LogID)
 	}
+}
+
+// prepared prepares c as the receiver does before Ingest.
+func prepared(c *Customer) *Record {
+	r, err := PrepareCustomer(c)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -358,14 +358,6 @@ func (db *DB) ForwardLastAdded() time.Time {
 	return time.Time{}
 }
 
-// dedupKey is the de-duplication key of a delivery: endpoint \x00 event id.
-func dedupKey(endpoint, eventID string) []byte {
-	k := make([]byte, 0, len(endpoint)+1+len(eventID))
-	k = append(k, endpoint...)
-	k = append(k, 0)
-	return append(k, eventID...)
-}
-
 // FindForwardRef returns what an item id of stream names: the log id of an
 // events item ("<endpoint>:<event id>", or a log id), the history sequence
 // of a changes item ("change:<endpoint>:<event id>",

@@ -21,7 +21,9 @@ type committedGroup struct {
 }
 
 type writeReq struct {
-	fn func(tx *bolt.Tx) error
+	// fn writes in the group's transaction; cnt batches the group's
+	// statistics counters, flushed once before the commit.
+	fn func(tx *bolt.Tx, cnt *counters) error
 	// after, when set, runs after the commit and before done is sent, in
 	// commit order (it keeps in-memory state such as the customer index in
 	// step with the file: two updates of one customer cannot land in the
@@ -33,7 +35,7 @@ type writeReq struct {
 // group runs fn in the next group transaction and returns after it is
 // committed. fn may run more than once; it must only touch tx and state it
 // resets itself.
-func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
+func (db *DB) group(ctx context.Context, fn func(tx *bolt.Tx, cnt *counters) error, after func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -109,15 +111,14 @@ func (db *DB) commit(batch []*writeReq) {
 	for len(batch) > 0 {
 		failed := -1
 		_, err := db.updateFile(func(tx *bolt.Tx) error {
-			db.counts = newCounters(tx)
-			defer func() { db.counts = nil }()
+			cnt := newCounters(tx)
 			for i := 0; ; i++ {
 				// Requests that arrived while the group ran join it:
 				// they share its commit instead of waiting for it.
 				if i == len(batch) && !db.join(&batch) {
-					return db.counts.flush()
+					return cnt.flush()
 				}
-				if err := safeCall(batch[i].fn, tx); err != nil {
+				if err := safeCall(batch[i].fn, tx, cnt); err != nil {
 					failed = i
 					return err
 				}
@@ -167,11 +168,11 @@ func (db *DB) join(batch *[]*writeReq) bool {
 	return len(*batch) > n
 }
 
-func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safeCall(fn func(*bolt.Tx, *counters) error, tx *bolt.Tx, cnt *counters) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in store write: %v", p)
 		}
 	}()
-	return fn(tx)
+	return fn(tx, cnt)
 }

@@ -43,7 +43,7 @@ func ingest(t *testing.T, db *store.DB, from, n int) []uint64 {
 		cid := fmt.Sprint("C", i%7)
 		c := &store.Customer{ID: cid, Name: fmt.Sprint("Name ", i), Currency: "EUR", IsActive: true, Version: base.Add(time.Duration(i) * time.Second)}
 		res, err := db.Ingest(context.Background(), &store.Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("e", i),
-			ClientID: cid, Customer: c, Payload: fmt.Appendf(nil, `{"id":"e%d","event":"client.updated","data":{"id":%q}}`, i, cid)})
+			ClientID: cid, Record: customerRecord(c), Payload: fmt.Appendf(nil, `{"id":"e%d","event":"client.updated","data":{"id":%q}}`, i, cid)})
 		if err != nil || res.Status != store.StatusProcessed {
 			t.Fatalf("ingest e%d: %+v %v", i, res, err)
 		}
@@ -425,4 +425,13 @@ func TestGiveWay(t *testing.T) {
 	if n := len(target.Requests()); n == 0 {
 		t.Fatal("nothing forwarded during a 3 s burst: an item was held past MaxDefer")
 	}
+}
+
+// customerRecord prepares c as the receiver does before Ingest.
+func customerRecord(c *store.Customer) *store.Record {
+	r, err := store.PrepareCustomer(c)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

@@ -47,8 +47,9 @@ func parseEnvelope(body []byte) (env envelope, ok bool) {
 }
 
 // newDelivery parses a verified body signed at t into what the store keeps
-// (SPEC §1.5–7); the customer's raw is the body's data as it is.
-func newDelivery(ep *Endpoint, mapping customer.Mapping, body []byte, t int64) *store.Delivery {
+// (SPEC §1.5–7): a delivery of an applying family carries its record,
+// prepared here, outside the store's writer.
+func (r *Receiver) newDelivery(ep *Endpoint, body []byte, t int64) *store.Delivery {
 	d := &store.Delivery{Endpoint: ep.Name, Payload: body, SignatureTimestamp: t}
 	env, ok := parseEnvelope(body)
 	if !ok {
@@ -73,33 +74,31 @@ func newDelivery(ep *Endpoint, mapping customer.Mapping, body []byte, t int64) *
 		d.Status, d.Error = store.StatusFailed, "data missing or not an object"
 		return d
 	}
+	d.ClientID = clip(customer.ID(env.Data))
 	if !slices.Contains(ep.Events, event) {
-		d.ClientID = clip(customer.ID(env.Data))
 		d.Status = store.StatusIgnored
 		return d
 	}
-	if event != "client.created" && event != "client.updated" {
-		d.ClientID = clip(customer.ID(env.Data))
+	fam := r.family(event)
+	if fam == nil {
 		return d // accepted, nothing else to do
 	}
-	// Map fails only when data has no id (or does not decode), so the log
-	// entry then has no client id either.
-	c, err := customer.Map(env.Data, mapping)
+	rec, err := fam.Prepare(env.Data, t)
 	if err != nil {
+		// Prepare fails only when data has no id (or does not decode),
+		// so the log entry then has no client id either.
+		d.ClientID = ""
 		d.Status, d.Error = store.StatusFailed, err.Error()
 		return d
 	}
-	d.ClientID = clip(c.ID)
-	if len(c.ID) > maxIDLen {
-		// The customer id is a bbolt key (at most 32 KiB): a longer one
+	d.ClientID = clip(rec.Key)
+	if len(rec.Key) > maxIDLen {
+		// The record's key is a bbolt key (at most 32 KiB): a longer one
 		// would fail the commit and be retried by Robaws forever.
 		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("data.id longer than %d bytes", maxIDLen)
 		return d
 	}
-	if c.Version.IsZero() {
-		c.Version = time.Unix(t, 0).UTC()
-	}
-	d.Customer = c
+	d.Record = rec
 	return d
 }
 

@@ -56,6 +56,9 @@ type Config struct {
 	// Mapping maps client objects to customers; zero fields take
 	// customer.Mapping's defaults.
 	Mapping customer.Mapping
+	// Families are the applying event families; default the customers
+	// family with Mapping (CustomersFamily).
+	Families []Family
 	// Tolerance is the allowed |now - t|; default 5m.
 	Tolerance time.Duration
 	// RejectedPerMinute caps how many rejected deliveries are logged per
@@ -76,7 +79,7 @@ type Config struct {
 type Receiver struct {
 	db         *store.DB
 	endpoints  []*Endpoint
-	mapping    customer.Mapping
+	families   []Family
 	tolerance  time.Duration
 	logger     *slog.Logger
 	onDelivery func(endpoint, status string, took time.Duration)
@@ -111,7 +114,10 @@ func NewReceiver(db *store.DB, cfg Config) (*Receiver, error) {
 	if cfg.OnDelivery == nil {
 		cfg.OnDelivery = func(string, string, time.Duration) {}
 	}
-	r := &Receiver{db: db, mapping: cfg.Mapping.WithDefaults(), tolerance: cfg.Tolerance,
+	if cfg.Families == nil {
+		cfg.Families = []Family{CustomersFamily(cfg.Mapping.WithDefaults())}
+	}
+	r := &Receiver{db: db, families: cfg.Families, tolerance: cfg.Tolerance,
 		logger: cfg.Logger, onDelivery: cfg.OnDelivery, Now: time.Now}
 	r.rejected.limit = cfg.RejectedPerMinute
 	for i := range cfg.Endpoints {
@@ -229,7 +235,7 @@ func (r *Receiver) Receive(ctx context.Context, in Incoming) (Outcome, error) {
 		return Outcome{}, err
 	}
 	r.activity.accept(in.Endpoint.Name, now)
-	d := newDelivery(in.Endpoint, r.mapping, in.Body, t)
+	d := r.newDelivery(in.Endpoint, in.Body, t)
 	d.ReceivedAt, d.RemoteAddr, d.SecretID, d.Source = now, in.RemoteAddr, secretID, store.SourceWebhook
 	// Durations use now's monotonic reading when the clock has one.
 	d.DurationUS = time.Since(now).Microseconds()
@@ -275,7 +281,7 @@ func (r *Receiver) Replay(ctx context.Context, id uint64) (Outcome, error) {
 			return Outcome{Status: store.StatusRejected, LogID: id, Error: err.Error()}, nil
 		}
 	}
-	d := newDelivery(ep, r.mapping, p.Body, t)
+	d := r.newDelivery(ep, p.Body, t)
 	d.ReplayOf, d.SecretID, d.Source = id, secretID, store.SourceReplay
 	d.DurationUS = time.Since(start).Microseconds()
 	// Replays are not deliveries: no OnDelivery, or a bulk replay would
