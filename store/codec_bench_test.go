@@ -9,6 +9,7 @@ import (
 // customer on every delivery: decode the old record, encode the new one.
 //
 //	go test -run '^$' -bench BenchmarkCustomerRecord -benchmem ./store/
+//
 // sampleCustomer is a typical customer record, raw included.
 func sampleCustomer() (*Customer, error) {
 	s := func(v string) *string { return &v }

@@ -120,10 +120,10 @@ type DB struct {
 	// committed carries each committed group, in commit order, from the
 	// writer to answer, so the writer starts the next group meanwhile.
 	committed chan committedGroup
-	stop    chan struct{}
-	stopped chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeMu   sync.RWMutex
+	closed    bool
 
 	// chunkSize is the size of the quarantine's chunks, from the page size.
 	chunkSize int
