@@ -89,23 +89,6 @@ func nonEmpty(ss ...*string) []string {
 	return out
 }
 
-// Change is one field's old and new value in a history entry.
-type Change struct {
-	From any `json:"from"`
-	To   any `json:"to"`
-}
-
-// HistoryEntry records what one event changed on one customer.
-type HistoryEntry struct {
-	Seq        uint64            `json:"-"`
-	CustomerID string            `json:"customer_id,omitempty"`
-	At         time.Time         `json:"at"`
-	LogID      *uint64           `json:"log_id"`
-	Source     string            `json:"source"`
-	Event      string            `json:"event"`
-	Changes    map[string]Change `json:"changes"`
-}
-
 // changeField is a customer field whose changes a history entry records:
 // its name there (the address flattened as address.<part>) and its place
 // in Customer.

@@ -76,7 +76,7 @@ func (db *DB) Stats(ctx context.Context, since time.Time, includeTest bool) (*St
 			return err
 		}
 		// The newest entry gives last_received_at; the per-minute counters
-		// (index_log.go) give the entries since since, to the minute.
+		// (log_index.go) give the entries since since, to the minute.
 		if k, v := tx.Bucket(bucketLogs).Cursor().Last(); k != nil {
 			var ev struct {
 				ReceivedAt time.Time `json:"received_at"`

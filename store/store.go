@@ -30,10 +30,10 @@ import (
 )
 
 // SchemaVersion is the layout version written to the meta bucket. Open
-// migrates older files (migrate_v1.go); 2 stores customers as JSON, 3 adds
+// migrates older files (migrate.go); 2 stores customers as JSON, 3 adds
 // the log's client/event indexes, its per-minute counters and the history's
-// field index (index_log.go), 4 keys that field index by block of
-// sequences (index_log.go).
+// field index (log_index.go), 4 keys that field index by block of
+// sequences (log_index.go).
 const SchemaVersion = 4
 
 // Errors returned by the store.
@@ -395,7 +395,7 @@ func indexKey(prefix string, id uint64) []byte {
 type counters struct {
 	stats *bolt.Bucket
 	vals  map[string]int64
-	// recent and rvals are the per-minute/second counters (index_log.go),
+	// recent and rvals are the per-minute/second counters (log_index.go),
 	// batched the same way.
 	recent *bolt.Bucket
 	rvals  map[string]int64

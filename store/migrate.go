@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	json "github.com/go-json-experiment/json/v1"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Schema 1 stored a customer as uvarint(history head), uvarint(len(fields)),
@@ -112,4 +114,53 @@ func decodeCustomerV1(v []byte) (*Customer, error) {
 		c.Raw = bytes.Clone(raw)
 	}
 	return &c, nil
+}
+
+// migrateIndexesV2 builds schema 3's indexes and counters from the log of
+// a schema 2 file, in Open's transaction (the history's field index comes
+// with schema 4).
+func migrateIndexesV2(tx *bolt.Tx) error {
+	logs := tx.Bucket(bucketLogs)
+	cnt := newCounters(tx)
+	// Only the last recentKeep before the newest entry gets counters.
+	var cutoff time.Time
+	if _, v := logs.Cursor().Last(); v != nil {
+		var ev Event
+		if err := unmarshalEvent(v, &ev); err != nil {
+			return fmt.Errorf("decode newest log entry: %w", err)
+		}
+		cutoff = ev.ReceivedAt.Add(-recentKeep - time.Minute)
+	}
+	err := logs.ForEach(func(k, v []byte) error {
+		var ev Event
+		if err := unmarshalEvent(v, &ev); err != nil {
+			return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
+		}
+		if err := indexKeys(tx, &ev, 1); err != nil {
+			return err
+		}
+		if !ev.ReceivedAt.Before(cutoff) {
+			countRecent(cnt, &ev, 1)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return cnt.flushRecent()
+}
+
+// migrateFieldIndexV3 replaces schema 3's field index of the history by
+// schema 4's, built from the history, in Open's transaction.
+func migrateFieldIndexV3(tx *bolt.Tx) error {
+	if err := tx.DeleteBucket(bucketIdxHistFieldV3); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return err
+	}
+	return tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error {
+		var r historyRecord
+		if err := unmarshalHistory(v, &r); err != nil {
+			return fmt.Errorf("decode history %d: %w", btoi(k), err)
+		}
+		return indexHistory(tx, bucketIdxHistField, btoi(k), r.Changes)
+	})
 }

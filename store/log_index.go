@@ -3,12 +3,9 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // The log's secondary indexes and per-minute counters (schema 3), written
@@ -28,15 +25,6 @@ var (
 	// -> nil), replaced in schema 4.
 	bucketIdxHistFieldV3 = []byte("idx_hist_field")
 )
-
-// histBlock is how many history sequences one key of the field index
-// covers. Keyed by block first, the keys a commit changes (one per field
-// its changes touch) sit side by side on one or two leaf pages; keyed by
-// field first, as in schema 3, each field's newest key was on a page of its
-// own, and BenchmarkIntake measured 11 of a commit's 57 pages written for
-// that index (an update of six fields, 15 deliveries a commit). A walk of a
-// field that never changed reads one key per block: 200 for 200k entries.
-const histBlock = 1024
 
 // recentKeep is how far before the newest counted minute per-minute
 // counters are kept: last_24h plus slack for a clock that moved. Measured
@@ -160,114 +148,4 @@ func recentCounts(tx *bolt.Tx, since time.Time) (total int64, byStatus map[strin
 	sum(recentKey(grainSecond, sec, ""), recentKey(grainSecond, nextMinute*60, ""))
 	sum(recentKey(grainMinute, nextMinute, ""), []byte{grainMinute + 1})
 	return total, byStatus
-}
-
-// histFieldKey is the field index's key of field in block.
-func histFieldKey(block uint64, field string) []byte {
-	k := make([]byte, 8, 8+len(field))
-	binary.BigEndian.PutUint64(k, block)
-	return append(k, field...)
-}
-
-// indexHistory indexes history entry seq under each field it changed: it
-// sets bit seq%histBlock of the field's bitmap for the block.
-func indexHistory(tx *bolt.Tx, bucket []byte, seq uint64, changes map[string]Change) error {
-	b, err := tx.CreateBucketIfNotExists(bucket)
-	if err != nil {
-		return err
-	}
-	b.FillPercent = appendFill
-	bit := seq % histBlock
-	for field := range changes {
-		key := histFieldKey(seq/histBlock, field)
-		old := b.Get(key)
-		// A new slice: bbolt keeps the value until the commit.
-		v := make([]byte, max(len(old), int(bit/8)+1))
-		copy(v, old)
-		v[bit/8] |= 1 << (bit % 8)
-		if err := b.Put(key, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// fieldWalk yields, newest first, the history sequences below before (all
-// up to last, the newest sequence, when before is 0) that changed field.
-func fieldWalk(b *bolt.Bucket, field string, before, last uint64) func(yield func(uint64) bool) {
-	return func(yield func(uint64) bool) {
-		top := last
-		if before != 0 {
-			top = min(before-1, last)
-		}
-		if top == 0 {
-			return
-		}
-		for block := top / histBlock; ; block-- {
-			// Bits past the value's end are 0; a longer (damaged) value
-			// cannot reach outside its block.
-			v := b.Get(histFieldKey(block, field))
-			hi := min(len(v)*8, histBlock) - 1
-			if block == top/histBlock {
-				hi = min(hi, int(top%histBlock))
-			}
-			for i := hi; i >= 0; i-- {
-				if v[i/8]&(1<<(i%8)) != 0 && !yield(block*histBlock+uint64(i)) {
-					return
-				}
-			}
-			if block == 0 {
-				return
-			}
-		}
-	}
-}
-
-// migrateIndexesV2 builds schema 3's indexes and counters from the log of
-// a schema 2 file, in Open's transaction (the history's field index comes
-// with schema 4).
-func migrateIndexesV2(tx *bolt.Tx) error {
-	logs := tx.Bucket(bucketLogs)
-	cnt := newCounters(tx)
-	// Only the last recentKeep before the newest entry gets counters.
-	var cutoff time.Time
-	if _, v := logs.Cursor().Last(); v != nil {
-		var ev Event
-		if err := unmarshalEvent(v, &ev); err != nil {
-			return fmt.Errorf("decode newest log entry: %w", err)
-		}
-		cutoff = ev.ReceivedAt.Add(-recentKeep - time.Minute)
-	}
-	err := logs.ForEach(func(k, v []byte) error {
-		var ev Event
-		if err := unmarshalEvent(v, &ev); err != nil {
-			return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
-		}
-		if err := indexKeys(tx, &ev, 1); err != nil {
-			return err
-		}
-		if !ev.ReceivedAt.Before(cutoff) {
-			countRecent(cnt, &ev, 1)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return cnt.flushRecent()
-}
-
-// migrateFieldIndexV3 replaces schema 3's field index of the history by
-// schema 4's, built from the history, in Open's transaction.
-func migrateFieldIndexV3(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(bucketIdxHistFieldV3); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-		return err
-	}
-	return tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error {
-		var r historyRecord
-		if err := unmarshalHistory(v, &r); err != nil {
-			return fmt.Errorf("decode history %d: %w", btoi(k), err)
-		}
-		return indexHistory(tx, bucketIdxHistField, btoi(k), r.Changes)
-	})
 }
