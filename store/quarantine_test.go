@@ -175,3 +175,46 @@ func TestQuarantineChunks(t *testing.T) {
 		t.Fatalf("quarantine_bytes: got %d, want %d (what is stored), at most %d", counted, stored, 64<<10)
 	}
 }
+
+// TestQuarantineDropsOldestFirst: past its cap the quarantine drops the
+// oldest payloads, whole, and keeps the newest; the log lines stay.
+func TestQuarantineDropsOldestFirst(t *testing.T) {
+	const maxBytes = 64 << 10
+	db, err := Open(t.TempDir()+"/robaws-edge.db", Options{QuarantineMaxBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	var ids []uint64
+	for i := range 40 {
+		body := bytes.Repeat([]byte{byte('a' + i%26)}, 4000) // 40 × 4 KB: about 2.5 times the cap
+		res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("q", i),
+			Status: StatusRejected, Error: "signature mismatch", Payload: body, SignatureHeader: "t=1,v1=00"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.LogID)
+	}
+	kept := 0
+	for i, id := range ids {
+		p, err := db.FindPayload(ctx, id)
+		switch {
+		case err == nil && !bytes.Equal(p.Body, bytes.Repeat([]byte{byte('a' + i%26)}, 4000)):
+			t.Fatalf("entry %d kept a damaged payload", i)
+		case err == nil:
+			kept++
+		case kept > 0:
+			t.Fatalf("entry %d lost its payload after an older one kept its own: not oldest first", i)
+		}
+		if _, err := db.FindEventByID(ctx, id); err != nil {
+			t.Fatalf("log line %d gone: %v", i, err)
+		}
+	}
+	if kept == 0 || kept == len(ids) {
+		t.Fatalf("%d of %d payloads kept, want the newest few under the cap", kept, len(ids))
+	}
+	if _, err := db.FindPayload(ctx, ids[len(ids)-1]); err != nil {
+		t.Fatalf("the newest payload is gone: %v", err)
+	}
+}
