@@ -195,3 +195,44 @@ func TestMigrateV1Atomic(t *testing.T) {
 		t.Fatalf("got schema %d, customers changed %v, want the schema 1 file unchanged", schema, !cmp.Equal(before, after))
 	}
 }
+
+// TestFileOfSchema4 opens testdata/v4.db, written by the code before the
+// ingest path was reshaped (the family seam, the prepared records, the
+// hand-written encodings), and reads back what that code read
+// (v4.golden.json); the new write path then goes on from it.
+func TestFileOfSchema4(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(copyFixture(t, "v4.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	data, err := os.ReadFile("testdata/v4.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want storeDump
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&want, dumpStore(t, db), dumpOpts); diff != "" {
+		t.Fatalf("v4.db read back differently (-golden +now):\n%s", diff)
+	}
+	old, err := db.FindCustomerByID(ctx, "300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *old
+	c.Name, c.Version = "Klant 300 renamed", old.Version.Add(time.Hour)
+	if res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "ev-new", ClientID: "300", Record: prepared(&c)}); err != nil || res.Status != StatusProcessed {
+		t.Fatalf("ingest on the old file: %+v %v", res, err)
+	}
+	got, err := db.FindCustomerByID(ctx, "300")
+	if err != nil || got.Name != c.Name || !got.CreatedAt.Equal(old.CreatedAt) || got.LastEventID != "ev-new" {
+		t.Fatalf("customer after the update: %+v %v", got, err)
+	}
+	hs, _, err := db.FindHistory(ctx, HistoryFilter{CustomerID: "300", Limit: MaxLimit})
+	if err != nil || len(hs) != len(want.ByCust["300"])+1 || hs[0].Changes["name"].To != c.Name {
+		t.Fatalf("history of 300: %d entries (%v), want the old %d and the new one first", len(hs), err, len(want.ByCust["300"]))
+	}
+}
