@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,7 +42,32 @@ func orText(s, def string) string {
 // admin.listen without a token, an empty secret).
 func (c *Config) Validate() error { return c.validate(nil) }
 
+// validate checks the sections one after the other and returns the first
+// problem found; env says which values came from a ${VAR}, so that a
+// message does not show them.
 func (c *Config) validate(env envKeys) error {
+	// The order is the order problems have always been found in (the first
+	// is the one reported): health sits between the two robaws checks.
+	for _, check := range []func(envKeys) error{
+		c.validateLog,
+		c.validateReceiver,
+		c.validateAdmin,
+		c.validateTunnel,
+		c.validateEndpoints,
+		c.validateRobaws,
+		c.validateHealth,
+		c.validateRobawsSync,
+		c.validateCustomers,
+		c.validateRetention,
+	} {
+		if err := check(env); err != nil {
+			return err
+		}
+	}
+	return c.validateForward()
+}
+
+func (c *Config) validateLog(env envKeys) error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -52,88 +78,131 @@ func (c *Config) validate(env envKeys) error {
 	default:
 		return keyErr("log.format", "must be text or json (got %s)", env.show("log.format", c.Log.Format))
 	}
-	if c.Receiver.Listen != "" {
-		if err := checkHostPort(c.Receiver.Listen); err != nil {
-			return keyErr("receiver.listen", "%v (got %s)", err, env.show("receiver.listen", c.Receiver.Listen))
+	return nil
+}
+
+func (c *Config) validateReceiver(env envKeys) error {
+	r := c.Receiver
+	if r.Listen != "" {
+		if err := checkHostPort(r.Listen); err != nil {
+			return keyErr("receiver.listen", "%v (got %s)", err, env.show("receiver.listen", r.Listen))
 		}
 	}
 	switch {
-	case c.Receiver.MaxBodyBytes <= 0:
+	case r.MaxBodyBytes <= 0:
 		return keyErr("receiver.max_body_bytes", "must be positive")
-	case c.Receiver.SignatureTolerance <= 0:
+	case r.SignatureTolerance <= 0:
 		return keyErr("receiver.signature_tolerance", "must be a positive duration such as 5m")
-	case c.Receiver.QuarantineMaxBytes <= 0:
+	case r.QuarantineMaxBytes <= 0:
 		return keyErr("receiver.quarantine_max_bytes", "must be positive")
-	case c.Receiver.RejectedPerMinute <= 0:
+	case r.RejectedPerMinute <= 0:
 		return keyErr("receiver.rejected_per_minute", "must be positive")
-	case c.Receiver.MaxConnections <= 0:
+	case r.MaxConnections <= 0:
 		return keyErr("receiver.max_connections", "must be a positive number of connections, such as 512")
-	case c.Receiver.MaxConnectionsPerIP <= 0:
+	case r.MaxConnectionsPerIP <= 0:
 		return keyErr("receiver.max_connections_per_ip", "must be a positive number of connections, such as 64")
-	case c.Receiver.MaxConnectionsPerIP > c.Receiver.MaxConnections:
-		return keyErr("receiver.max_connections_per_ip", "must not exceed receiver.max_connections (%d)", c.Receiver.MaxConnections)
-	case c.Receiver.HeaderTimeout <= 0:
+	case r.MaxConnectionsPerIP > r.MaxConnections:
+		return keyErr("receiver.max_connections_per_ip", "must not exceed receiver.max_connections (%d)", r.MaxConnections)
+	case r.HeaderTimeout <= 0:
 		return keyErr("receiver.header_timeout", "must be a positive duration such as 5s")
 	}
-	if c.Admin.Listen == "" {
+	return nil
+}
+
+// validateAdmin checks the admin section; admin.listen must not be
+// receiver.listen, so it runs after validateReceiver.
+func (c *Config) validateAdmin(env envKeys) error {
+	a := c.Admin
+	if a.Listen == "" {
 		return keyErr("admin.listen", "required (the CLI talks to the daemon through it)")
 	}
-	if err := checkHostPort(c.Admin.Listen); err != nil {
-		return keyErr("admin.listen", "%v (got %s)", err, env.show("admin.listen", c.Admin.Listen))
+	if err := checkHostPort(a.Listen); err != nil {
+		return keyErr("admin.listen", "%v (got %s)", err, env.show("admin.listen", a.Listen))
 	}
-	if c.Receiver.Listen != "" && sameAddr(c.Receiver.Listen, c.Admin.Listen) {
-		return keyErr("admin.listen", "is receiver.listen too (%s): the local API and the receiver need addresses of their own", env.show("admin.listen", c.Admin.Listen))
+	if c.Receiver.Listen != "" && sameAddr(c.Receiver.Listen, a.Listen) {
+		return keyErr("admin.listen", "is receiver.listen too (%s): the local API and the receiver need addresses of their own", env.show("admin.listen", a.Listen))
 	}
-	if c.Admin.Token == "" && env.has("admin.token") {
-		// An unset ${VAR} must not silently turn authentication off.
-		return keyErr("admin.token", "expanded to nothing (%s): set the variable, or remove admin.token to run without a token", orText(env.unset("admin.token"), "its ${VAR} is empty"))
+	if err := c.validateAdminToken(env); err != nil {
+		return err
 	}
-	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
-		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", c.Admin.Listen))
-	}
-	if c.Admin.Token != "" && utf8.RuneCountInString(c.Admin.Token) < MinTokenLength {
-		// The length is not shown either: it says something of the token.
-		return keyErr("admin.token", "too short: use at least %d characters (`robaws-edge config init --token` writes a random one into a new file; or `openssl rand -hex 16`)", MinTokenLength)
-	}
-	for i, h := range c.Admin.Hosts {
-		if !validHostName(h) {
-			return keyErr(fmt.Sprintf("admin.hosts[%d]", i), "must be a host name without port or scheme, such as edge.office.lan (got %s)", env.show(fmt.Sprintf("admin.hosts[%d]", i), h))
+	for i, h := range a.Hosts {
+		if key := fmt.Sprintf("admin.hosts[%d]", i); !validHostName(h) {
+			return keyErr(key, "must be a host name without port or scheme, such as edge.office.lan (got %s)", env.show(key, h))
 		}
 	}
-	if c.Admin.MaxFollowers <= 0 {
+	if a.MaxFollowers <= 0 {
 		return keyErr("admin.max_followers", "must be a positive number of open log streams, such as 64")
 	}
-	switch c.Tunnel.Provider {
+	return nil
+}
+
+// validateAdminToken checks admin.token, whose value no message shows, not
+// even its length: that says something of the token.
+func (c *Config) validateAdminToken(env envKeys) error {
+	a := c.Admin
+	switch {
+	case a.Token == "" && env.has("admin.token"):
+		// An unset ${VAR} must not silently turn authentication off.
+		return keyErr("admin.token", "expanded to nothing (%s): set the variable, or remove admin.token to run without a token", orText(env.unset("admin.token"), "its ${VAR} is empty"))
+	case a.Token == "" && !isLoopback(a.Listen):
+		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", a.Listen))
+	case a.Token != "" && utf8.RuneCountInString(a.Token) < MinTokenLength:
+		return keyErr("admin.token", "too short: use at least %d characters (`robaws-edge config init --token` writes a random one into a new file; or `openssl rand -hex 16`)", MinTokenLength)
+	}
+	return nil
+}
+
+// validateTunnel checks the tunnel section, then that deliveries have a
+// way in: receiver.listen or a tunnel.
+func (c *Config) validateTunnel(env envKeys) error {
+	t := c.Tunnel
+	switch t.Provider {
 	case "auto", "none":
 	case "ngrok":
-		if c.Tunnel.Authtoken == "" {
+		if t.Authtoken == "" {
 			return keyErr("tunnel.authtoken", "required when tunnel.provider is ngrok (set NGROK_AUTHTOKEN)")
 		}
 	default:
-		return keyErr("tunnel.provider", "must be auto, ngrok or none (got %s)", env.show("tunnel.provider", c.Tunnel.Provider))
+		return keyErr("tunnel.provider", "must be auto, ngrok or none (got %s)", env.show("tunnel.provider", t.Provider))
 	}
-	if c.Tunnel.URL != "" {
-		if u, err := url.Parse(c.Tunnel.URL); err != nil || u.Host == "" {
+	if t.URL != "" {
+		if u, err := url.Parse(t.URL); err != nil || u.Host == "" {
 			return keyErr("tunnel.url", "must be a URL such as https://office-edge.ngrok.app")
 		}
 	}
-	if c.Tunnel.ConnectURL != "" {
-		if err := checkHostPort(c.Tunnel.ConnectURL); err != nil {
-			return keyErr("tunnel.connect_url", "%v (got %s)", err, env.show("tunnel.connect_url", c.Tunnel.ConnectURL))
+	if t.ConnectURL != "" {
+		if err := checkHostPort(t.ConnectURL); err != nil {
+			return keyErr("tunnel.connect_url", "%v (got %s)", err, env.show("tunnel.connect_url", t.ConnectURL))
 		}
 	}
-	if c.Tunnel.ConnectCAFile != "" {
-		if _, err := os.Stat(c.Tunnel.ConnectCAFile); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err // the path is shown (or not) below
-			}
-			return keyErr("tunnel.connect_ca_file", "cannot read %s: %w", env.show("tunnel.connect_ca_file", c.Tunnel.ConnectCAFile), err)
-		}
+	if err := checkCAFile(t.ConnectCAFile, env); err != nil {
+		return err
 	}
 	if c.Receiver.Listen == "" && !c.TunnelEnabled() {
 		return keyErr("receiver.listen", "empty and no tunnel: deliveries could not reach robaws-edge")
 	}
+	return nil
+}
+
+// checkCAFile checks that tunnel.connect_ca_file, when set, exists.
+func checkCAFile(path string, env envKeys) error {
+	if path == "" {
+		return nil
+	}
+	_, err := os.Stat(path)
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is shown (or not) below
+	}
+	return keyErr("tunnel.connect_ca_file", "cannot read %s: %w", env.show("tunnel.connect_ca_file", path), err)
+}
+
+// validateEndpoints checks the endpoints in name order: names, paths (each
+// endpoint its own), events and secrets.
+func (c *Config) validateEndpoints(env envKeys) error {
 	if len(c.Endpoints) == 0 {
 		return keyErr("endpoints", "at least one endpoint is required")
 	}
@@ -152,40 +221,70 @@ func (c *Config) validate(env envKeys) error {
 			return keyErr(key+".events", "at least one event is required")
 		}
 		paths[ep.Path] = name
-		for i, s := range ep.Secrets {
-			if s == "" {
-				return keyErr(fmt.Sprintf("%s.secrets[%d]", key, i), "is empty")
-			}
+		if i := slices.Index(ep.Secrets, ""); i >= 0 {
+			return keyErr(fmt.Sprintf("%s.secrets[%d]", key, i), "is empty")
 		}
 	}
-	if u, err := url.Parse(c.Robaws.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	return nil
+}
+
+// validateRobaws checks where and how fast robaws-edge calls Robaws' API.
+func (c *Config) validateRobaws(envKeys) error {
+	r := c.Robaws
+	if u, err := url.Parse(r.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return keyErr("robaws.base_url", "must be an http(s) URL")
 	}
 	switch {
-	case c.Robaws.RequestsPerSecond <= 0 || c.Robaws.RequestsPerSecond > MaxRequestsPerSecond:
-		return keyErr("robaws.requests_per_second", "must be more than 0 and at most %d: Robaws allows %d requests a second (got %v)", MaxRequestsPerSecond, MaxRequestsPerSecond, c.Robaws.RequestsPerSecond)
-	case c.Robaws.DailyReserve < 0:
+	case r.RequestsPerSecond <= 0 || r.RequestsPerSecond > MaxRequestsPerSecond:
+		return keyErr("robaws.requests_per_second", "must be more than 0 and at most %d: Robaws allows %d requests a second (got %v)", MaxRequestsPerSecond, MaxRequestsPerSecond, r.RequestsPerSecond)
+	case r.DailyReserve < 0:
 		return keyErr("robaws.daily_reserve", "must not be negative (0 never holds a sync back; default 1000)")
+	}
+	return nil
+}
+
+func (c *Config) validateHealth(envKeys) error {
+	switch {
 	case c.Health.SilenceAfter < 0:
 		return keyErr("health.silence_after", "must not be negative: a duration such as 24h or 1d, or 0 for off")
 	case c.Health.RejectedWindow <= 0:
 		return keyErr("health.rejected_window", "must be a positive duration such as 15m")
 	case c.Health.RejectedMin < 1:
 		return keyErr("health.rejected_min", "must be at least 1 (default 3)")
+	}
+	return nil
+}
+
+// validateRobawsSync checks the rest of the robaws section: the sync
+// interval and the credentials.
+func (c *Config) validateRobawsSync(envKeys) error {
+	switch {
 	case c.Robaws.SyncInterval < 0:
 		return keyErr("robaws.sync_interval", "must not be negative (0 disables)")
 	case (c.Robaws.Username == "") != (c.Robaws.Password == ""):
 		return keyErr("robaws.password", "username and password go together")
-	case len(c.Customers.DefaultCountry) != 2 || strings.ToUpper(c.Customers.DefaultCountry) != c.Customers.DefaultCountry:
+	}
+	return nil
+}
+
+func (c *Config) validateCustomers(envKeys) error {
+	cu := c.Customers
+	switch {
+	case len(cu.DefaultCountry) != 2 || strings.ToUpper(cu.DefaultCountry) != cu.DefaultCountry:
 		return keyErr("customers.default_country", "must be a two-letter upper-case country code such as BE")
-	case c.Customers.RoleField == "":
+	case cu.RoleField == "":
 		return keyErr("customers.role_field", "required")
-	case c.Customers.PricingField == "":
+	case cu.PricingField == "":
 		return keyErr("customers.pricing_field", "required")
-	case c.Retention.MaxAge < 0:
+	}
+	return nil
+}
+
+func (c *Config) validateRetention(envKeys) error {
+	if c.Retention.MaxAge < 0 {
 		return keyErr("retention.max_age", "must not be negative (0 keeps all)")
 	}
-	return c.validateForward()
+	return nil
 }
 
 // TunnelEnabled reports whether the config asks for an ngrok tunnel:
