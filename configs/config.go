@@ -11,6 +11,7 @@
 package configs
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"os"
@@ -240,7 +241,7 @@ func LoadAdmin(path string) (listen, token string, err error) {
 		token = *doc.Admin.Token
 	}
 	if token == "" && env.has("admin.token") {
-		return "", "", fmt.Errorf("config %s: admin.token: %s in this shell; set it (the daemon's token) or the CLI cannot authenticate", path, orText(env.unset("admin.token"), "its ${VAR} is empty"))
+		return "", "", fmt.Errorf("config %s: admin.token: %s in this shell; set it (the daemon's token) or the CLI cannot authenticate", path, cmp.Or(env.unset("admin.token"), "its ${VAR} is empty"))
 	}
 	if err := checkHostPort(listen); err != nil {
 		return "", "", fmt.Errorf("config %s: admin.listen: %w", path, err)

@@ -275,7 +275,8 @@ func check(n *yaml.Node, path string, t reflect.Type, env envKeys) error {
 // fieldType is the type of key inside the struct t (by yaml tag), or nil.
 func fieldType(t reflect.Type, key string) reflect.Type {
 	for i := range t.NumField() {
-		if f := t.Field(i); strings.Split(f.Tag.Get("yaml"), ",")[0] == key {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key {
 			return f.Type
 		}
 	}

@@ -4,11 +4,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,14 +76,7 @@ func (f ForwardConfig) withDefaults() ForwardConfig {
 }
 
 // ForwardNames returns the destinations' names, sorted.
-func (c *Config) ForwardNames() []string {
-	names := make([]string, 0, len(c.Forward))
-	for n := range c.Forward {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *Config) ForwardNames() []string { return slices.Sorted(maps.Keys(c.Forward)) }
 
 var (
 	forwardNameRE = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
@@ -93,7 +87,7 @@ var (
 )
 
 // reservedHeaders are set by robaws-edge on every request; the headers key
-// cannot replace them.
+// cannot replace them. Lower case: a header name is matched without case.
 var reservedHeaders = []string{"content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "robaws-event", "robaws-log-id", "host", "content-length"}
 
 // validateForward checks the forward section: everything SPEC §8 refuses,
@@ -157,11 +151,11 @@ func (c *Config) validateHTTPDestination(key string, f ForwardConfig) error {
 	if err := checkWebhookSecret(f.Secret); err != nil {
 		return keyErr(key+".secret", "%v", err)
 	}
-	for _, h := range sortedKeys(f.Headers) {
+	for _, h := range slices.Sorted(maps.Keys(f.Headers)) {
 		switch {
 		case !headerNameRE.MatchString(h):
 			return keyErr(key+".headers", "%q is not a header name", h)
-		case containsFold(reservedHeaders, h):
+		case slices.Contains(reservedHeaders, strings.ToLower(h)): // h is ASCII (headerNameRE)
 			return keyErr(key+".headers."+h, "is set by robaws-edge on every request and cannot be replaced")
 		case strings.ContainsAny(f.Headers[h], "\r\n"):
 			return keyErr(key+".headers."+h, "holds a line break")
@@ -177,7 +171,7 @@ func (c *Config) validateNATSDestination(key string, f ForwardConfig) error {
 	if f.URL == "" {
 		return keyErr(key+".url", "required: nats://host:4222 (comma-separated for a cluster)")
 	}
-	for _, part := range strings.Split(f.URL, ",") {
+	for part := range strings.SplitSeq(f.URL, ",") {
 		u, err := url.Parse(strings.TrimSpace(part))
 		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 			return keyErr(key+".url", "must be nats://host:4222, comma-separated for a cluster (got %s)", redactURL(strings.TrimSpace(part)))
@@ -190,7 +184,7 @@ func (c *Config) validateNATSDestination(key string, f ForwardConfig) error {
 	if !natsTokenRE.MatchString(first) {
 		return keyErr(key+".subject", "must start with a literal token such as robaws (robaws.{endpoint}.{event}); got %q", f.Subject)
 	}
-	for _, tok := range strings.Split(f.Subject, ".") {
+	for tok := range strings.SplitSeq(f.Subject, ".") {
 		if tok == "" || strings.ContainsAny(tok, " \t*>") {
 			return keyErr(key+".subject", "is not a subject: tokens separated by dots, no spaces, * or > (got %q)", f.Subject)
 		}
@@ -263,7 +257,7 @@ func sameListener(listen, target string) bool {
 	switch {
 	case strings.EqualFold(lh, th), loop(lh) && loop(th):
 		return true
-	case lh == "" || lh == "0.0.0.0" || lh == "::":
+	case isWildcardHost(lh):
 		return loop(th) || isLocalAddr(th)
 	}
 	return false
@@ -297,24 +291,6 @@ func redactURL(u string) string {
 	return fmt.Sprintf("%q", p.String())
 }
 
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // forwardSecrets are the values of the forward section no message shows.
 func (c *Config) forwardSecrets() []string {
 	var vs []string
@@ -323,7 +299,7 @@ func (c *Config) forwardSecrets() []string {
 		for _, v := range f.Headers {
 			vs = append(vs, v)
 		}
-		for _, part := range strings.Split(f.URL, ",") {
+		for part := range strings.SplitSeq(f.URL, ",") {
 			if u, err := url.Parse(strings.TrimSpace(part)); err == nil {
 				if p, ok := u.User.Password(); ok {
 					vs = append(vs, p)

@@ -1,15 +1,16 @@
 package configs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -27,14 +28,6 @@ func (e *KeyError) Unwrap() error { return e.Err }
 
 func keyErr(key, format string, args ...any) error {
 	return &KeyError{Key: key, Err: fmt.Errorf(format, args...)}
-}
-
-// orText is s, or def when s is "".
-func orText(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Validate checks every key and returns the first problem as a *KeyError:
@@ -143,8 +136,8 @@ func (c *Config) validateAdminToken(env envKeys) error {
 	switch {
 	case a.Token == "" && env.has("admin.token"):
 		// An unset ${VAR} must not silently turn authentication off.
-		return keyErr("admin.token", "expanded to nothing (%s): set the variable, or remove admin.token to run without a token", orText(env.unset("admin.token"), "its ${VAR} is empty"))
-	case a.Token == "" && !isLoopback(a.Listen):
+		return keyErr("admin.token", "expanded to nothing (%s): set the variable, or remove admin.token to run without a token", cmp.Or(env.unset("admin.token"), "its ${VAR} is empty"))
+	case a.Token == "" && !IsLoopback(a.Listen):
 		return keyErr("admin.token", "required when admin.listen is not a loopback address (admin.listen is %s)", env.show("admin.listen", a.Listen))
 	case a.Token != "" && utf8.RuneCountInString(a.Token) < MinTokenLength:
 		return keyErr("admin.token", "too short: use at least %d characters (`robaws-edge config init --token` writes a random one into a new file; or `openssl rand -hex 16`)", MinTokenLength)
@@ -294,14 +287,7 @@ func (c *Config) TunnelEnabled() bool {
 }
 
 // EndpointNames returns the names of the endpoints, sorted.
-func (c *Config) EndpointNames() []string {
-	names := make([]string, 0, len(c.Endpoints))
-	for n := range c.Endpoints {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *Config) EndpointNames() []string { return slices.Sorted(maps.Keys(c.Endpoints)) }
 
 // Registers reports the endpoint's auto_register (default true).
 func (e EndpointConfig) Registers() bool { return e.AutoRegister == nil || *e.AutoRegister }
@@ -332,14 +318,15 @@ func sameAddr(a, b string) bool {
 	if err1 != nil || err2 != nil || pa != pb {
 		return false
 	}
-	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return ha == hb || wild(ha) || wild(hb)
+	return ha == hb || isWildcardHost(ha) || isWildcardHost(hb)
 }
 
-// IsLoopback reports whether addr (host:port) listens on this machine only.
-func IsLoopback(addr string) bool { return isLoopback(addr) }
+// isWildcardHost reports whether a listener on host h listens on every
+// address of this machine.
+func isWildcardHost(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 
-func isLoopback(addr string) bool {
+// IsLoopback reports whether addr (host:port) listens on this machine only.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
