@@ -13,7 +13,9 @@ package configs
 import (
 	"cmp"
 	_ "embed"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -213,7 +215,7 @@ func LoadAdmin(path string) (listen, token string, err error) {
 	def := DefaultConfig()
 	if path == "" {
 		path = DefaultConfigPath()
-		if _, err := os.Stat(path); err != nil {
+		if !fileThere(path) {
 			return def.Admin.Listen, def.Admin.Token, nil
 		}
 	}
@@ -255,7 +257,7 @@ func LoadAdmin(path string) (listen, token string, err error) {
 func Load(path string) (Config, string, error) {
 	if path == "" {
 		def := DefaultConfigPath()
-		if _, err := os.Stat(def); err != nil {
+		if !fileThere(def) {
 			cfg := DefaultConfig()
 			return cfg, "", cfg.Validate()
 		}
@@ -263,6 +265,16 @@ func Load(path string) (Config, string, error) {
 	}
 	cfg, err := ReadFile(path)
 	return cfg, path, err
+}
+
+// fileThere reports whether something is at path, the default config path:
+// false only when nothing is. Any other error (a directory that may not be
+// searched, a path through a file) is left to the read, which reports it: a
+// config that is there but cannot be read must not silently give way to
+// the built-in defaults.
+func fileThere(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // Parse decodes YAML strictly over the defaults and validates it. A file

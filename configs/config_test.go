@@ -288,3 +288,31 @@ func TestLoadAdmin(t *testing.T) {
 		t.Fatalf("LoadAdmin defaults = %q %q %v", listen, token, err)
 	}
 }
+
+// TestFileThere: Load and LoadAdmin fall back to the built-in defaults
+// only when nothing is at the default path; a path that exists but cannot
+// be read is reported by the read, never replaced by the defaults.
+func TestFileThere(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, []byte("log: {level: debug}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		want       bool
+	}{
+		{"missing", filepath.Join(dir, "missing.yaml"), false},
+		{"missing directory", filepath.Join(dir, "none", "config.yaml"), false},
+		{"a file", file, true},
+		{"through a file", filepath.Join(file, "config.yaml"), true}, // ENOTDIR, not "does not exist"
+	}
+	for _, tt := range tests {
+		if got := fileThere(tt.path); got != tt.want {
+			t.Errorf("%s: fileThere(%q) = %v, want %v", tt.name, tt.path, got, tt.want)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(file, "config.yaml")); err == nil {
+		t.Fatal("ReadFile through a file: no error, want the read's error")
+	}
+}
