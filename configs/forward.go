@@ -17,10 +17,11 @@ import (
 // ForwardConfig is one destination of the forward section (SPEC §8): where
 // what arrives is passed on, over HTTP or to NATS JetStream.
 type ForwardConfig struct {
-	// Kind is http or nats.
+	// Kind is http or nats. Required.
 	Kind string `yaml:"kind"`
 	// URL is the http(s) target, or nats://host:4222 (comma-separated for
-	// a cluster).
+	// a cluster); not this daemon's own listener. Required. A secret (it
+	// may hold credentials): a message shows it without userinfo or query.
 	URL string `yaml:"url"`
 	// Stream is events (every processed delivery, its raw body) or changes
 	// (every customer change with the customer). Default events.
@@ -30,7 +31,8 @@ type ForwardConfig struct {
 	// Secret signs HTTP requests (Standard Webhooks): whsec_<base64 of at
 	// least 24 bytes>. Required for http.
 	Secret string `yaml:"secret"`
-	// Headers are extra HTTP request headers; their values are secrets.
+	// Headers are extra HTTP request headers, not those robaws-edge sets
+	// itself (reservedHeaders); their values are secrets. For http only.
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds one attempt. Default 10s.
 	Timeout Duration `yaml:"timeout"`
@@ -38,7 +40,8 @@ type ForwardConfig struct {
 	Subject string `yaml:"subject"`
 	// NATSStream is the JetStream stream, created when missing. Default ROBAWS.
 	NATSStream string `yaml:"nats_stream"`
-	// Credentials is a NATS .creds file; Token a NATS token.
+	// Credentials is a NATS .creds file (it must exist when set); Token a
+	// NATS token. For nats only; default none. Secrets.
 	Credentials string `yaml:"credentials"`
 	Token       string `yaml:"token"`
 	// Start is where a new destination starts: now or beginning. Default now.

@@ -23,7 +23,10 @@ type KeyError struct {
 	Err error  // what is wrong and what the key accepts
 }
 
+// Error is the key, a colon and the problem.
 func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the problem, for errors.Is and errors.As.
 func (e *KeyError) Unwrap() error { return e.Err }
 
 func keyErr(key, format string, args ...any) error {
