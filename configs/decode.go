@@ -123,41 +123,45 @@ func envPaths(data []byte) envKeys {
 		return envKeys{"*": nil}
 	}
 	paths := envKeys{}
-	vars := func(s string) []string {
-		var names []string
-		for _, m := range envRef.FindAllStringSubmatch(s, -1) {
-			names = append(names, m[1])
-		}
-		return names
-	}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := joinKey(path, k.Value)
-				if envRef.MatchString(k.Value) || v.Kind == yaml.ScalarNode && envRef.MatchString(v.Value) {
-					paths[p] = append(vars(k.Value), vars(v.Value)...)
-				}
-				walk(v, p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				if c.Kind == yaml.ScalarNode && envRef.MatchString(c.Value) {
-					paths[p] = vars(c.Value)
-				}
-				walk(c, p)
-			}
-		}
-	}
-	walk(&root, "")
+	paths.walk(&root, "")
 	return paths
+}
+
+// walk adds to e the keys under n, the value of key path, that hold a
+// ${VAR}.
+func (e envKeys) walk(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			e.walk(c, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinKey(path, k.Value)
+			if envRef.MatchString(k.Value) || v.Kind == yaml.ScalarNode && envRef.MatchString(v.Value) {
+				e[p] = append(envVars(k.Value), envVars(v.Value)...)
+			}
+			e.walk(v, p)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if c.Kind == yaml.ScalarNode && envRef.MatchString(c.Value) {
+				e[p] = envVars(c.Value)
+			}
+			e.walk(c, p)
+		}
+	}
+}
+
+// envVars names the variables of the ${VAR}s in s.
+func envVars(s string) []string {
+	var names []string
+	for _, m := range envRef.FindAllStringSubmatch(s, -1) {
+		names = append(names, m[1])
+	}
+	return names
 }
 
 func joinKey(path, key string) string {
@@ -179,8 +183,10 @@ func decode(data []byte, cfg *Config, env envKeys) error {
 	if root.Kind == 0 {
 		return nil // empty, or only comments: the defaults
 	}
-	if err := check(&root, "", reflect.TypeFor[Config](), env); err != nil {
-		return err
+	for _, doc := range root.Content {
+		if err := check(doc, "", reflect.TypeFor[Config](), env); err != nil {
+			return err
+		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true) // check found unknown keys already; keep yaml strict too
@@ -201,72 +207,92 @@ func check(n *yaml.Node, path string, t reflect.Type, env envKeys) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.DocumentNode {
-		for _, c := range n.Content {
-			if err := check(c, path, t, env); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return nil
 	}
-	wrongKind := func() error {
-		if path == "" {
-			return fmt.Errorf("parse: the file must be a mapping of keys such as the example config (line %d)", n.Line)
-		}
-		return keyErr(path, "cannot unmarshal %s: must be %s (line %d)", yamlKind(n), acceptedForm(t), n.Line)
+	if n.Kind != nodeKind(t) {
+		return wrongKind(n, path, t)
 	}
 	switch {
 	case t == durationType:
-		if n.Kind != yaml.ScalarNode {
-			return wrongKind()
-		}
 		if _, err := ParseDuration(n.Value); err != nil {
 			return keyErr(path, "%v (got %s, line %d)", err, env.show(path, n.Value), n.Line)
 		}
 	case t.Kind() == reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return wrongKind()
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			ft := fieldType(t, k.Value)
-			if ft == nil {
-				return fmt.Errorf("unknown key %q in %s (line %d)", k.Value, sectionName(t.Name()), k.Line)
-			}
-			if err := check(v, joinKey(path, k.Value), ft, env); err != nil {
-				return err
-			}
-		}
+		return checkFields(n, path, t, env)
 	case t.Kind() == reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return wrongKind()
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := check(n.Content[i+1], joinKey(path, n.Content[i].Value), t.Elem(), env); err != nil {
-				return err
-			}
-		}
+		return checkValues(n, path, t.Elem(), env)
 	case t.Kind() == reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return wrongKind()
-		}
-		for i, c := range n.Content {
-			if err := check(c, fmt.Sprintf("%s[%d]", path, i), t.Elem(), env); err != nil {
-				return err
-			}
-		}
+		return checkItems(n, path, t.Elem(), env)
 	default:
 		// A single value: yaml's own conversion decides (strings take any
 		// scalar, numbers and booleans their forms), but its message
 		// quotes the value, so only the fact is used.
-		if n.Kind != yaml.ScalarNode || n.Decode(reflect.New(t).Interface()) != nil {
-			return wrongKind()
+		if n.Decode(reflect.New(t).Interface()) != nil {
+			return wrongKind(n, path, t)
+		}
+	}
+	return nil
+}
+
+// nodeKind is the kind of YAML value a key of type t takes.
+func nodeKind(t reflect.Type) yaml.Kind {
+	switch {
+	case t == durationType:
+		return yaml.ScalarNode
+	case t.Kind() == reflect.Struct, t.Kind() == reflect.Map:
+		return yaml.MappingNode
+	case t.Kind() == reflect.Slice:
+		return yaml.SequenceNode
+	}
+	return yaml.ScalarNode
+}
+
+// wrongKind is the error for n, the value of key path, when it is not what
+// t takes.
+func wrongKind(n *yaml.Node, path string, t reflect.Type) error {
+	if path == "" {
+		return fmt.Errorf("parse: the file must be a mapping of keys such as the example config (line %d)", n.Line)
+	}
+	return keyErr(path, "cannot unmarshal %s: must be %s (line %d)", yamlKind(n), acceptedForm(t), n.Line)
+}
+
+// checkValues checks the values of n, a mapping, against elem, the type of
+// a map's values.
+func checkValues(n *yaml.Node, path string, elem reflect.Type, env envKeys) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if err := check(n.Content[i+1], joinKey(path, n.Content[i].Value), elem, env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkItems checks the items of n, a list, against elem, the type of a
+// slice's items.
+func checkItems(n *yaml.Node, path string, elem reflect.Type, env envKeys) error {
+	for i, c := range n.Content {
+		if err := check(c, fmt.Sprintf("%s[%d]", path, i), elem, env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFields checks the keys of n, a mapping, against the fields of the
+// struct t: each must be one of them and hold what it takes.
+func checkFields(n *yaml.Node, path string, t reflect.Type, env envKeys) error {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft := fieldType(t, k.Value)
+		if ft == nil {
+			return fmt.Errorf("unknown key %q in %s (line %d)", k.Value, sectionName(t.Name()), k.Line)
+		}
+		if err := check(v, joinKey(path, k.Value), ft, env); err != nil {
+			return err
 		}
 	}
 	return nil
