@@ -183,18 +183,8 @@ func (c *Config) validateNATSDestination(key string, f ForwardConfig) error {
 			return err
 		}
 	}
-	first, _, _ := strings.Cut(f.Subject, ".")
-	if !natsTokenRE.MatchString(first) {
-		return keyErr(key+".subject", "must start with a literal token such as robaws (robaws.{endpoint}.{event}); got %q", f.Subject)
-	}
-	for tok := range strings.SplitSeq(f.Subject, ".") {
-		if tok == "" || strings.ContainsAny(tok, " \t*>") {
-			return keyErr(key+".subject", "is not a subject: tokens separated by dots, no spaces, * or > (got %q)", f.Subject)
-		}
-		rest := strings.NewReplacer("{endpoint}", "", "{event}", "").Replace(tok)
-		if strings.ContainsAny(rest, "{}") {
-			return keyErr(key+".subject", "knows only {endpoint} and {event} (got %q)", f.Subject)
-		}
+	if err := checkNATSSubject(f.Subject); err != nil {
+		return &KeyError{Key: key + ".subject", Err: err}
 	}
 	if !natsStreamRE.MatchString(f.NATSStream) {
 		return keyErr(key+".nats_stream", "must be a stream name of letters, digits, - and _ (got %q)", f.NATSStream)
@@ -206,6 +196,25 @@ func (c *Config) validateNATSDestination(key string, f ForwardConfig) error {
 	}
 	if f.Secret != "" || len(f.Headers) > 0 {
 		return keyErr(key+".secret", "secret and headers are for kind http; a nats destination takes credentials or token")
+	}
+	return nil
+}
+
+// checkNATSSubject checks a subject template: a literal first token, then
+// tokens with no wildcards, and no placeholders but {endpoint} and {event}.
+func checkNATSSubject(subject string) error {
+	first, _, _ := strings.Cut(subject, ".")
+	if !natsTokenRE.MatchString(first) {
+		return fmt.Errorf("must start with a literal token such as robaws (robaws.{endpoint}.{event}); got %q", subject)
+	}
+	for tok := range strings.SplitSeq(subject, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t*>") {
+			return fmt.Errorf("is not a subject: tokens separated by dots, no spaces, * or > (got %q)", subject)
+		}
+		rest := strings.NewReplacer("{endpoint}", "", "{event}", "").Replace(tok)
+		if strings.ContainsAny(rest, "{}") {
+			return fmt.Errorf("knows only {endpoint} and {event} (got %q)", subject)
+		}
 	}
 	return nil
 }
