@@ -53,11 +53,11 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(items))
+		return printJSON(env.stdout, items)
 	}
 	t := newTable(env.stdout, "ID", "NAME", "EMAIL", "PHONE", "CITY", "ROLE", "PRICING", "ACTIVE", "UPDATED")
 	for _, cu := range items {
-		t.row(cu.ID, orDash(cu.Name), str(cu.Email), str(cu.Phone), str(cu.Address.City), str(cu.Role), str(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
+		t.row(cu.ID, orDash(cu.Name), orDash(cu.Email), orDash(cu.Phone), orDash(cu.Address.City), orDash(cu.Role), orDash(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -110,7 +110,7 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(items))
+		return printJSON(env.stdout, items)
 	}
 	t := newTable(env.stdout, "AT", "SOURCE", "EVENT", "LOG", "CHANGES")
 	for _, h := range items {
@@ -139,11 +139,11 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 func printCustomer(env *cliEnv, c *store.Customer) error {
 	t := newTable(env.stdout, "FIELD", "VALUE")
 	for _, r := range [][2]string{
-		{"id", c.ID}, {"name", orDash(c.Name)}, {"email", str(c.Email)}, {"phone", str(c.Phone)},
-		{"mobile", str(c.Mobile)}, {"vat_number", str(c.VATNumber)},
+		{"id", c.ID}, {"name", orDash(c.Name)}, {"email", orDash(c.Email)}, {"phone", orDash(c.Phone)},
+		{"mobile", orDash(c.Mobile)}, {"vat_number", orDash(c.VATNumber)},
 		{"address", orDash(c.Address.OneLine())},
-		{"role", str(c.Role)}, {"pricing_code", str(c.PricingCode)}, {"website", str(c.Website)},
-		{"language", str(c.Language)}, {"currency", c.Currency}, {"client_type", str(c.ClientType)},
+		{"role", orDash(c.Role)}, {"pricing_code", orDash(c.PricingCode)}, {"website", orDash(c.Website)},
+		{"language", orDash(c.Language)}, {"currency", c.Currency}, {"client_type", orDash(c.ClientType)},
 		{"is_active", strconv.FormatBool(c.IsActive)}, {"version", when(c.Version)},
 		{"created_at", when(c.CreatedAt)}, {"updated_at", when(c.UpdatedAt)},
 		{"last_event_id", orDash(c.LastEventID)}, {"source", c.Source},

@@ -63,7 +63,7 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 		return followLogs(ctx, env, c, addr, f, items, *asJSON)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(items))
+		return printJSON(env.stdout, items)
 	}
 	t := newTable(env.stdout, logColumns...)
 	for _, e := range items {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,16 +16,24 @@ import (
 	"golang.org/x/term"
 )
 
-// cmdSync is `sync customers [--since T]`: start a sync in the daemon (or
-// follow the one that runs) and show its progress until it ends.
+// syncSubcommands are the subcommands of `sync`: one, for now.
+var syncSubcommands = group{{"customers", syncCustomers}}
+
+// cmdSync is `sync customers`: its own message for anything else.
 func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "customers" {
 		return usageError("sync needs customers (robaws-edge sync customers [--since T])")
 	}
-	fs := newFlags(env, "sync customers")
+	return syncSubcommands.run(ctx, env, "sync", args)
+}
+
+// syncCustomers is `sync customers [--since T]`: start a sync in the
+// daemon (or follow the one that runs) and show its progress until it
+// ends.
+func syncCustomers(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
 	configPath := configFlag(fs)
 	sinceText := fs.String("since", "", "only clients updated since T (RFC 3339 or a duration such as 24h); default: all")
-	if err := noArgs(fs, args[1:]); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	since, err := sinceFlag(*sinceText)

@@ -154,7 +154,7 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		tunnel += " (last error: " + *h.Tunnel.Error + ")"
 	}
 	t.row("tunnel", tunnel)
-	t.row("receiver", str(h.Receiver.Listen))
+	t.row("receiver", orDash(h.Receiver.Listen))
 	t.row("console", "http://"+addr+"/")
 	last := "none yet"
 	if h.LastDeliveryAt != nil {
