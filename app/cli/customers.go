@@ -70,7 +70,7 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) error {
 	fs := newFlags(env, "customers "+sub)
 	configPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	limit := new(int)
 	if sub == "history" {
 		limit = limitFlag(fs, 50)

@@ -48,7 +48,7 @@ func forwardClient(fs *flag.FlagSet, args []string, named bool, sub string) (*ap
 }
 
 func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	c, addr, _, err := forwardClient(fs, args, false, "list")
 	if err != nil {
 		return err
@@ -88,7 +88,7 @@ func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 }
 
 func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	c, addr, name, err := forwardClient(fs, args, true, "attempts")
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []
 }
 
 func forwardDead(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	c, addr, name, err := forwardClient(fs, args, true, "dead")
 	if err != nil {
 		return err

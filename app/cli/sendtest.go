@@ -33,7 +33,7 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	count := fs.Int("count", 1, "how many deliveries")
 	concurrency := fs.Int("concurrency", 1, "how many at once")
 	public := fs.Bool("public", false, "post to the tunnel's public URL instead of receiver.listen")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
