@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
-	"golang.org/x/term"
 )
 
 // syncSubcommands are the subcommands of `sync`: one, for now.
@@ -57,11 +55,13 @@ func syncCustomers(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []st
 	} else if err != nil {
 		return apiError(err, addr)
 	}
-	tty := false
-	if f, ok := env.stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	bar := &progressBar{w: env.stderr, tty: tty}
+	return followSync(ctx, env, c, addr)
+}
+
+// followSync shows the daemon's sync progress on stderr until the sync
+// ends, then says how it ended.
+func followSync(ctx context.Context, env *cliEnv, c *app.Client, addr string) error {
+	bar := &progressBar{w: env.stderr, tty: isTerminal(env.stderr)}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -74,13 +74,7 @@ func syncCustomers(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []st
 		bar.show(p)
 		if !p.Running {
 			bar.done()
-			counts := fmt.Sprintf("fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
-			if p.Error != "" {
-				// Failed: said once, as the error, never "finished" first.
-				return fmt.Errorf("sync failed (%s): %s", counts, p.Error)
-			}
-			fmt.Fprintf(env.stdout, "sync finished: %s\n", counts)
-			return nil
+			return syncEnded(env, p)
 		}
 		select {
 		case <-ctx.Done():
@@ -88,6 +82,17 @@ func syncCustomers(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []st
 		case <-tick.C:
 		}
 	}
+}
+
+// syncEnded says how a sync ended: finished, with its counts, or failed
+// (said once, as the error, never "finished" first).
+func syncEnded(env *cliEnv, p *robaws.SyncProgress) error {
+	counts := fmt.Sprintf("fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
+	if p.Error != "" {
+		return fmt.Errorf("sync failed (%s): %s", counts, p.Error)
+	}
+	fmt.Fprintf(env.stdout, "sync finished: %s\n", counts)
+	return nil
 }
 
 // progressBar draws a one-line bar on a terminal, and plain lines (at most
