@@ -4,19 +4,13 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,70 +31,30 @@ import (
 // version is set with -ldflags "-X main.version=…" (.ci/release).
 var version = ""
 
-// Version returns the build version (versionFrom).
-func Version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		bi = nil
-	}
-	return versionFrom(version, bi)
-}
-
-// versionFrom is the version a build says it is: the linker flag of a
-// release; else the module version Go stamps from git into a plain
-// `go build` in a checkout (v0.0.0-<date>-<hash>[+dirty]); else, when
-// nothing is stamped (go run, tests, -buildvcs=false), "(devel)" with the
-// VCS revision from the build settings when there is one — never a bare
-// "dev" that says nothing about the code.
-func versionFrom(ldflag string, bi *debug.BuildInfo) string {
-	if ldflag != "" {
-		return ldflag
-	}
-	if bi == nil {
-		return "(devel)"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	settings := map[string]string{}
-	for _, s := range bi.Settings {
-		settings[s.Key] = s.Value
-	}
-	rev := settings["vcs.revision"]
-	if rev == "" {
-		return "(devel)"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	v := "(devel) " + cmp.Or(settings["vcs"], "vcs") + " " + rev
-	if settings["vcs.modified"] == "true" {
-		v += "+dirty"
-	}
-	return v
-}
+// Version returns the build version (cli.Version: the linker flag, else
+// what Go stamped into the build).
+func Version() string { return cli.Version(version) }
 
 // errLogged marks an error `run` already wrote to its log, so main does not
 // print it a second time.
 var errLogged = errors.New("logged")
 
-// main runs the command, prints its error once and exits 1, or 2 for bad
-// usage or config.
+// main runs the command. `run`, the daemon wired in this file, starts
+// here; cli runs every other command. cli.Exit prints the error once and
+// gives the exit code: 1, or 2 for bad usage or config.
 func main() {
-	err := cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, cli.Options{Version: Version(), Run: run})
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errLogged) {
-			msg := strings.TrimSuffix(err.Error(), ": "+cli.ErrUsage.Error())
-			if !strings.HasPrefix(msg, "robaws-edge ") {
-				msg = "robaws-edge: " + msg
-			}
-			fmt.Fprintln(os.Stderr, msg)
-		}
-		if errors.Is(err, cli.ErrUsage) || errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	ctx, args := context.Background(), os.Args[1:]
+	if len(args) == 0 || args[0] != "run" {
+		os.Exit(cli.Exit(cli.Main(ctx, args, os.Stdin, os.Stdout, os.Stderr, cli.Options{Version: Version()}), os.Stderr))
+	}
+	cfg, path, err := cli.RunConfig(args[1:], os.Stdout)
+	if err == nil {
+		err = run(ctx, cfg, path, os.Stderr)
+	}
+	if errors.Is(err, errLogged) {
 		os.Exit(1)
 	}
+	os.Exit(cli.Exit(err, os.Stderr))
 }
 
 // run is the `run` command once its config is loaded (path is the file
@@ -108,22 +62,11 @@ func main() {
 // store and the apps, then hands d.serve to the service manager, which runs
 // it until SIGTERM, Interrupt or the service's stop.
 func run(_ context.Context, cfg configs.Config, path string, stderr io.Writer) error {
-	logOut := stderr
-	if runtime.GOOS == "windows" && !service.Interactive() {
-		// A Windows service's stderr goes nowhere: log to the data dir.
-		f, err := openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		logOut = f
+	logger, closeLog, err := cli.Logger(cfg, path, stderr)
+	if err != nil {
+		return err
 	}
-	logger := newLogger(logOut, cfg.Log)
-	if path == "" {
-		logger.Info("no config file, using built-in defaults", "default_path", configs.DefaultConfigPath())
-	} else {
-		logger.Info("config loaded", "path", path)
-	}
+	defer closeLog()
 	// Open the store and build the apps before handing over to the service
 	// manager: a locked database or bad config fails loudly and at once.
 	d, err := openDaemon(cfg, logger)
@@ -136,29 +79,6 @@ func run(_ context.Context, cfg configs.Config, path string, stderr io.Writer) e
 	}
 	logger.Info("stopped")
 	return nil
-}
-
-// openLogFile opens path for appending (0600), first moving a file over
-// 50 MiB aside to path.1 so the log cannot grow without bound.
-func openLogFile(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 50<<20 {
-		os.Rename(path, path+".1")
-	}
-	return os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-}
-
-// newLogger builds the one logger of the process.
-func newLogger(w io.Writer, c configs.LogConfig) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // daemon is what `run` starts: the store, the receiver on its listeners and

@@ -299,6 +299,29 @@ retention: {max_age: 2160h}
 		t.Errorf("customers --role driver = %+v", cs)
 	}
 	contains(cli(0, "customers", "show", "C-1"), "test@example.com", "DRIVER", "webhook")
+	// customers show lists the customer's deliveries, every status, newest
+	// first: a page of 20 and the logs command that shows the rest.
+	c1 := func(eventID, updatedAt string) string {
+		return `{"id":"` + eventID + `","event":"client.updated","data":{"id":"C-1","name":"Test Customer","email":"Test@Example.com",` +
+			`"extraFields":{"Role":{"stringValue":"driver"}},"updatedAt":"` + updatedAt + `"}}`
+	}
+	deliver(secret, c1("e2e-new", "2026-01-02T00:00:00Z"))
+	deliver("wrong-secret-0000", c1("e2e-bad", "2026-01-03T00:00:00Z"))
+	for i := range 19 {
+		deliver(secret, c1(fmt.Sprint("e2e-old-", i), "2026-01-01T00:00:00Z")) // older than e2e-new: stale
+	}
+	r = cli(0, "customers", "show", "C-1")
+	_, deliveries, _ := strings.Cut(r.stdout, "\ndeliveries, newest first:\n")
+	rows := strings.Split(strings.TrimSpace(deliveries), "\n")
+	if len(rows) != 22 || !strings.HasPrefix(rows[0], "LOG ") || strings.Count(deliveries, " stale ") != 19 ||
+		!strings.Contains(rows[20], " rejected ") || !strings.HasPrefix(rows[21], "more: robaws-edge logs --client C-1 --cursor ") {
+		t.Fatalf("customers show C-1: want the record, then 20 deliveries (19 stale, 1 rejected) and a more: line:\n%s", r.stdout)
+	}
+	// The more: line, run as it is (with --json), shows the rest.
+	jsonOut(cli(0, append(strings.Fields(strings.TrimPrefix(rows[21], "more: robaws-edge ")), "--json")...), &evs)
+	if len(evs) != 2 || evs[0].EventID != "e2e-new" || evs[1].EventID != "e2e-1" {
+		t.Errorf("%s --json = %+v, want e2e-new and e2e-1", rows[21], evs)
+	}
 	contains(cli(0, "customers", "history", "C-2"), "replay", "name: null → \"Late Secret\"")
 	if r := cli(1, "customers", "show", "NOPE"); !strings.Contains(r.stderr, `customer "NOPE" not found`) {
 		t.Errorf("customers show unknown: %s", r.stderr)

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,11 +32,11 @@ func TestVersion(t *testing.T) {
 // TestUsage: no command and an unknown one are usage errors; help is not.
 func TestUsage(t *testing.T) {
 	var out, errOut strings.Builder
-	if err := Main(t.Context(), nil, nil, &out, &errOut, Options{}); !errors.Is(err, ErrUsage) {
-		t.Errorf("no command: %v, want ErrUsage", err)
+	if err := Main(t.Context(), nil, nil, &out, &errOut, Options{}); !errors.Is(err, errUsage) {
+		t.Errorf("no command: %v, want errUsage", err)
 	}
-	if err := Main(t.Context(), []string{"nope"}, nil, &out, &errOut, Options{}); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `"nope"`) {
-		t.Errorf("unknown command: %v, want ErrUsage naming it", err)
+	if err := Main(t.Context(), []string{"nope"}, nil, &out, &errOut, Options{}); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("unknown command: %v, want errUsage naming it", err)
 	}
 	if err := Main(t.Context(), []string{"help"}, nil, &out, &errOut, Options{}); err != nil {
 		t.Errorf("help: %v, want nil", err)
@@ -69,7 +71,7 @@ func TestHabits(t *testing.T) {
 		{[]string{"backup"}, "backup needs one FILE"},
 	} {
 		out, errOut, err := run(tc.args...)
-		if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err %v, want a usage error with %q", tc.args, err, tc.want)
 			continue
 		}
@@ -111,7 +113,7 @@ func TestInstallPrintUnit(t *testing.T) {
 			t.Errorf("unit lacks %q:\n%s", line, out)
 		}
 	}
-	if _, err := run("install", "--print-unit", "--executable", "/usr/bin/robaws-edge", "--run-as", "robaws edge"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `invalid user name "robaws edge"`) {
+	if _, err := run("install", "--print-unit", "--executable", "/usr/bin/robaws-edge", "--run-as", "robaws edge"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), `invalid user name "robaws edge"`) {
 		t.Errorf("bad --run-as: %v, want a usage error naming it", err)
 	}
 }
@@ -126,7 +128,7 @@ func TestHelp(t *testing.T) {
 		err := Main(t.Context(), args, nil, &out, &errOut, Options{})
 		return out.String(), errOut.String(), err
 	}
-	if _, _, err := run("help", "nosuch"); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), `unknown command "nosuch"`) {
+	if _, _, err := run("help", "nosuch"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), `unknown command "nosuch"`) {
 		t.Errorf("help nosuch: %v, want unknown command \"nosuch\"", err)
 	}
 	for _, c := range commands() {
@@ -140,7 +142,7 @@ func TestHelp(t *testing.T) {
 				!strings.Contains(out, describe(c.usage)) {
 				t.Errorf("%v printed:\n%s\nwant its usage and what it does", args, out)
 			}
-			if subs := subcommands[c.name]; subs != nil && !strings.Contains(out, strings.Join(subs, ", ")) {
+			if subs := c.subs.names(); len(subs) > 0 && !strings.Contains(out, strings.Join(subs, ", ")) {
 				t.Errorf("%v printed:\n%s\nwant its subcommands", args, out)
 			}
 		}
@@ -234,6 +236,57 @@ func TestCheckInUse(t *testing.T) {
 		}
 		if serviceState() != service.StatusRunning && strings.Contains(fmt.Sprint(err), "robaws-edge stop") {
 			t.Errorf("%v: %v advises robaws-edge stop, but no service runs here", args, err)
+		}
+	}
+}
+
+// TestRunConfig: main starts `run` itself with what RunConfig reads: -h
+// prints run's usage and asks for nothing to start (exit 0), as `help run`
+// does through Main; a bad flag is one usage error with run's usage line
+// (exit 2); a good file comes back with its path.
+func TestRunConfig(t *testing.T) {
+	t.Setenv("NGROK_AUTHTOKEN", "")
+	var out strings.Builder
+	if _, _, err := RunConfig([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) || Exit(err, io.Discard) != 0 ||
+		!strings.HasPrefix(out.String(), "usage: robaws-edge run [--config F]") || !strings.Contains(out.String(), "-config") {
+		t.Errorf("run -h: %v, printed %q; want flag.ErrHelp (exit 0) and run's usage with its flags", err, out.String())
+	}
+	var help strings.Builder
+	if err := Main(t.Context(), []string{"help", "run"}, nil, &help, io.Discard, Options{}); err != nil || help.String() != out.String() {
+		t.Errorf("help run: %v, printed %q; want %q", err, help.String(), out.String())
+	}
+	_, _, err := RunConfig([]string{"--nope"}, io.Discard)
+	if Exit(err, io.Discard) != 2 || !strings.Contains(err.Error(), "-nope") || strings.Count(err.Error(), "usage: robaws-edge run [--config F]") != 1 {
+		t.Errorf("run --nope: %v, want exit 2 naming the flag, with run's usage line once", err)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("admin: {listen: \"127.0.0.1:1\"}\ntunnel: {provider: none}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, used, err := RunConfig([]string{"--config", path}, io.Discard)
+	if err != nil || used != path || cfg.Admin.Listen != "127.0.0.1:1" {
+		t.Errorf("run --config %s: %v, path %q, admin.listen %q", path, err, used, cfg.Admin.Listen)
+	}
+}
+
+// TestExit: the error printed once, prefixed with the program's name and
+// without the usage marker; 0, 1, or 2 for usage and config errors.
+func TestExit(t *testing.T) {
+	for _, tt := range []struct {
+		err        error
+		code       int
+		wantStderr string
+	}{
+		{nil, 0, ""},
+		{flag.ErrHelp, 0, ""},
+		{errors.New("boom"), 1, "robaws-edge: boom\n"},
+		{usageError("bad flag"), 2, "robaws-edge: bad flag\n"},
+		{ConfigError(errors.New("log.level: bad")), 2, "robaws-edge: log.level: bad\n"},
+		{errors.New("robaws-edge is not running"), 1, "robaws-edge is not running\n"},
+	} {
+		var stderr strings.Builder
+		if code := Exit(tt.err, &stderr); code != tt.code || stderr.String() != tt.wantStderr {
+			t.Errorf("Exit(%v) = %d, printed %q; want %d, %q", tt.err, code, stderr.String(), tt.code, tt.wantStderr)
 		}
 	}
 }

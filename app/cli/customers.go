@@ -6,14 +6,23 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
+// `robaws-edge customers`: the customer cache, sorted by name; `customers
+// show ID`: one record and its deliveries; `customers history ID`: its
+// changes.
+
+// cmdCustomers is `customers [filters]`, and its show and history.
 func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) > 0 && (args[0] == "show" || args[0] == "history") {
-		return cmdCustomer(ctx, env, args[0], args[1:])
+	switch {
+	case len(args) > 0 && args[0] == "show":
+		return customersShow(ctx, env, args[1:])
+	case len(args) > 0 && args[0] == "history":
+		return customersHistory(ctx, env, args[1:])
 	}
 	fs := newFlags(env, "customers")
 	configPath := configFlag(fs)
@@ -53,11 +62,11 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(items))
+		return printJSON(env.stdout, items)
 	}
 	t := newTable(env.stdout, "ID", "NAME", "EMAIL", "PHONE", "CITY", "ROLE", "PRICING", "ACTIVE", "UPDATED")
 	for _, cu := range items {
-		t.row(cu.ID, orDash(cu.Name), str(cu.Email), str(cu.Phone), str(cu.Address.City), str(cu.Role), str(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
+		t.row(cu.ID, orDash(cu.Name), orDash(cu.Email), orDash(cu.Phone), orDash(cu.Address.City), orDash(cu.Role), orDash(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -66,26 +75,15 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// cmdCustomer runs `customers show ID` and `customers history ID`.
-func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) error {
-	fs := newFlags(env, "customers "+sub)
+// customersShow is `customers show ID`: the record, then the customer's
+// newest deliveries.
+func customersShow(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "customers show")
 	configPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	limit := new(int)
-	if sub == "history" {
-		limit = limitFlag(fs, 50)
-	}
-	pos, err := parseFlags(fs, args)
+	asJSON := fs.Bool("json", false, "print JSON (the record only: logs --client ID --json lists its deliveries)")
+	id, err := oneArg(fs, args, "customers show needs one customer ID")
 	if err != nil {
 		return err
-	}
-	if sub == "history" {
-		if err := checkLimit(*limit); err != nil {
-			return err
-		}
-	}
-	if len(pos) != 1 {
-		return usageError("customers %s needs one customer ID", sub)
 	}
 	c, addr, err := daemonClient(*configPath)
 	if err != nil {
@@ -93,16 +91,42 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 	}
 	qctx, cancel := quick(ctx)
 	defer cancel()
-	if sub == "show" {
-		cu, err := c.Customer(qctx, pos[0])
-		if err != nil {
-			return apiError(err, addr)
-		}
-		if *asJSON {
-			return printJSON(env.stdout, cu)
-		}
-		return printCustomer(env, cu)
+	cu, err := c.Customer(qctx, id)
+	if err != nil {
+		return apiError(err, addr)
 	}
+	if *asJSON {
+		return printJSON(env.stdout, cu)
+	}
+	if err := printCustomer(env, cu); err != nil {
+		return err
+	}
+	return printDeliveries(qctx, env, c, addr, id)
+}
+
+// customersHistory is `customers history ID`: the record's changes,
+// newest first, one change per line.
+func customersHistory(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "customers history")
+	configPath := configFlag(fs)
+	asJSON := jsonFlag(fs)
+	limit := limitFlag(fs, 50)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := checkLimit(*limit); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError("customers history needs one customer ID")
+	}
+	c, addr, err := daemonClient(*configPath)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := quick(ctx)
+	defer cancel()
 	items, next, err := pages(*limit, "", func(n int, cursor string) (*app.Page[*store.HistoryEntry], error) {
 		return c.History(qctx, store.HistoryFilter{CustomerID: pos[0], Limit: n, Cursor: cursor})
 	})
@@ -110,18 +134,14 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(items))
+		return printJSON(env.stdout, items)
 	}
 	t := newTable(env.stdout, "AT", "SOURCE", "EVENT", "LOG", "CHANGES")
 	for _, h := range items {
-		logID := "-"
-		if h.LogID != nil {
-			logID = strconv.FormatUint(*h.LogID, 10)
-		}
 		// One change per line, under its entry.
 		for i, ch := range changes(h.Changes) {
 			if i == 0 {
-				t.row(when(h.At), h.Source, h.Event, logID, ch)
+				t.row(when(h.At), h.Source, h.Event, logRef(h.LogID), ch)
 			} else {
 				t.row("", "", "", "", ch)
 			}
@@ -136,14 +156,59 @@ func cmdCustomer(ctx context.Context, env *cliEnv, sub string, args []string) er
 	return nil
 }
 
+// customerDeliveries is how many deliveries `customers show` lists: a
+// screenful of the newest; `logs --client ID --cursor` goes on.
+const customerDeliveries = 20
+
+// printDeliveries lists the customer's newest deliveries, every status
+// (failed, stale and rejected ones too), from the log's client index: one
+// page, one query, with the logs command that shows the rest.
+func printDeliveries(ctx context.Context, env *cliEnv, c *app.Client, addr, id string) error {
+	p, err := c.Events(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveries})
+	if err != nil {
+		return apiError(err, addr)
+	}
+	if len(p.Items) == 0 {
+		fmt.Fprintln(env.stdout, "\ndeliveries: none in the log")
+		return nil
+	}
+	fmt.Fprintln(env.stdout, "\ndeliveries, newest first:")
+	t := newTable(env.stdout, "LOG", "RECEIVED", "ENDPOINT", "EVENT", "STATUS", "DELIVERIES", "ERROR")
+	for _, e := range p.Items {
+		t.row(strconv.FormatUint(e.ID, 10), when(e.ReceivedAt), e.Endpoint, orDash(e.Event), e.Status, strconv.Itoa(e.Deliveries), orDash(e.Error))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if p.NextCursor != nil {
+		fmt.Fprintf(env.stdout, "more: robaws-edge logs --client %s --cursor %s\n", shellWord(id), *p.NextCursor)
+	}
+	return nil
+}
+
+// shellWord quotes s for a POSIX shell unless it is a plain word, so a
+// hint can be pasted as it is.
+func shellWord(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/@+", r)) {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func printCustomer(env *cliEnv, c *store.Customer) error {
 	t := newTable(env.stdout, "FIELD", "VALUE")
 	for _, r := range [][2]string{
-		{"id", c.ID}, {"name", orDash(c.Name)}, {"email", str(c.Email)}, {"phone", str(c.Phone)},
-		{"mobile", str(c.Mobile)}, {"vat_number", str(c.VATNumber)},
+		{"id", c.ID}, {"name", orDash(c.Name)}, {"email", orDash(c.Email)}, {"phone", orDash(c.Phone)},
+		{"mobile", orDash(c.Mobile)}, {"vat_number", orDash(c.VATNumber)},
 		{"address", orDash(c.Address.OneLine())},
-		{"role", str(c.Role)}, {"pricing_code", str(c.PricingCode)}, {"website", str(c.Website)},
-		{"language", str(c.Language)}, {"currency", c.Currency}, {"client_type", str(c.ClientType)},
+		{"role", orDash(c.Role)}, {"pricing_code", orDash(c.PricingCode)}, {"website", orDash(c.Website)},
+		{"language", orDash(c.Language)}, {"currency", c.Currency}, {"client_type", orDash(c.ClientType)},
 		{"is_active", strconv.FormatBool(c.IsActive)}, {"version", when(c.Version)},
 		{"created_at", when(c.CreatedAt)}, {"updated_at", when(c.UpdatedAt)},
 		{"last_event_id", orDash(c.LastEventID)}, {"source", c.Source},

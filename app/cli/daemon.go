@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/configs"
+	"golang.org/x/term"
 )
 
 // The data commands of SPEC §6. Each reads the config for admin.listen and
@@ -57,24 +59,6 @@ func apiError(err error, addr string) error {
 	return err
 }
 
-// configFlag adds --config to fs.
-func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", "", "config file (default: "+configs.DefaultConfigPath()+" if it exists, else built-in defaults)")
-}
-
-// limitFlag adds --limit to fs.
-func limitFlag(fs *flag.FlagSet, def int) *int {
-	return fs.Int("limit", def, "how many items to show")
-}
-
-// checkLimit rejects a --limit below 1.
-func checkLimit(n int) error {
-	if n < 1 {
-		return usageError("invalid value %d for flag -limit: must be at least 1", n)
-	}
-	return nil
-}
-
 // pages walks a list through its cursors until limit items are collected.
 func pages[T any](limit int, cursor string, fetch func(pageSize int, cursor string) (*app.Page[T], error)) ([]T, string, error) {
 	var out []T
@@ -99,12 +83,22 @@ func moreHint(w io.Writer, next string) {
 	}
 }
 
-// printJSON writes v indented.
+// printJSON writes v indented; a nil list as [], so scripts read an empty
+// list, never null.
 func printJSON(w io.Writer, v any) error {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		v = []any{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// isTerminal reports whether w is a terminal (progress is drawn there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // table writes rows aligned in columns.
@@ -134,20 +128,19 @@ func when(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05 -07:00")
 }
 
-// str renders an optional string, "-" for none.
-func str(p *string) string {
-	if p == nil || *p == "" {
-		return "-"
+// orDash renders a string for a table cell: "-" for "" and for nil.
+func orDash[S string | *string](s S) string {
+	switch s := any(s).(type) {
+	case string:
+		if s != "" {
+			return s
+		}
+	case *string:
+		if s != nil && *s != "" {
+			return *s
+		}
 	}
-	return *p
-}
-
-// orDash renders "" as "-".
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return "-"
 }
 
 // counts renders a map as "a 1, b 2" in key order.

@@ -16,25 +16,14 @@ import (
 // dead items; pause, resume, resend and a test item.
 
 // forwardSubcommands are the subcommands of `forward`, one function each.
-var forwardSubcommands = map[string]func(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error{
-	"list":     forwardList,
-	"attempts": forwardAttempts,
-	"dead":     forwardDead,
-	"pause":    forwardPause(true),
-	"resume":   forwardPause(false),
-	"resend":   forwardResend,
-	"test":     forwardTest,
-}
-
-func cmdForward(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 {
-		return usageError("forward needs list, attempts, dead, pause, resume, resend or test")
-	}
-	run, ok := forwardSubcommands[args[0]]
-	if !ok {
-		return usageError("unknown forward subcommand %q (want list, attempts, dead, pause, resume, resend or test)", args[0])
-	}
-	return run(ctx, env, newFlags(env, "forward "+args[0]), args[1:])
+var forwardSubcommands = group{
+	{"list", forwardList},
+	{"attempts", forwardAttempts},
+	{"dead", forwardDead},
+	{"pause", forwardPause(true)},
+	{"resume", forwardPause(false)},
+	{"resend", forwardResend},
+	{"test", forwardTest},
 }
 
 // forwardClient parses the flags, wants exactly one destination name when
@@ -59,7 +48,7 @@ func forwardClient(fs *flag.FlagSet, args []string, named bool, sub string) (*ap
 }
 
 func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	c, addr, _, err := forwardClient(fs, args, false, "list")
 	if err != nil {
 		return err
@@ -71,7 +60,7 @@ func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(list))
+		return printJSON(env.stdout, list)
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(env.stdout, "no forward destinations configured (the forward section of the config)")
@@ -99,7 +88,7 @@ func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 }
 
 func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	c, addr, name, err := forwardClient(fs, args, true, "attempts")
 	if err != nil {
 		return err
@@ -111,7 +100,7 @@ func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(list))
+		return printJSON(env.stdout, list)
 	}
 	t := newTable(env.stdout, "AT", "ITEM", "LOG", "STATUS", "MS", "ERROR", "ANSWER")
 	for _, a := range list {
@@ -119,13 +108,13 @@ func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []
 		if a.StatusCode != 0 {
 			code = strconv.Itoa(a.StatusCode)
 		}
-		t.row(when(a.At), a.ItemID, logRef(a.LogID), code, strconv.FormatFloat(a.DurationMS, 'f', 1, 64), str(a.Error), oneLine(a.ResponseExcerpt, 80))
+		t.row(when(a.At), a.ItemID, logRef(a.LogID), code, strconv.FormatFloat(a.DurationMS, 'f', 1, 64), orDash(a.Error), oneLine(a.ResponseExcerpt, 80))
 	}
 	return t.flush()
 }
 
 func forwardDead(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	c, addr, name, err := forwardClient(fs, args, true, "dead")
 	if err != nil {
 		return err
@@ -137,7 +126,7 @@ func forwardDead(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 		return apiError(err, addr)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(list))
+		return printJSON(env.stdout, list)
 	}
 	t := newTable(env.stdout, "ITEM", "LOG", "DEAD SINCE", "ATTEMPTS", "LAST STATUS", "LAST ERROR")
 	for _, d := range list {

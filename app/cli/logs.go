@@ -20,9 +20,13 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
+// `robaws-edge logs`: the delivery log, newest first, a page at a time or
+// followed live; `logs show ID`: one entry with its payload.
+
+// cmdLogs is `logs [filters]`, and `logs show ID`.
 func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) > 0 && args[0] == "show" {
-		return cmdLogsShow(ctx, env, args[1:])
+		return logsShow(ctx, env, args[1:])
 	}
 	fs := newFlags(env, "logs")
 	configPath := configFlag(fs)
@@ -63,7 +67,7 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 		return followLogs(ctx, env, c, addr, f, items, *asJSON)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, nonNilSlice(items))
+		return printJSON(env.stdout, items)
 	}
 	t := newTable(env.stdout, logColumns...)
 	for _, e := range items {
@@ -176,18 +180,17 @@ func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f 
 	return apiError(err, addr)
 }
 
-func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
+// logsShow is `logs show ID`: one entry, its status history and its
+// payload.
+func logsShow(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "logs show")
 	configPath := configFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args)
+	asJSON := jsonFlag(fs)
+	arg, err := oneArg(fs, args, "logs show needs one log entry ID")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("logs show needs one log entry ID")
-	}
-	id, err := parseLogID(pos[0])
+	id, err := parseLogID(arg)
 	if err != nil {
 		return err
 	}
@@ -205,6 +208,15 @@ func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
 		return printJSON(env.stdout, e)
 	}
 	t := newTable(env.stdout, "FIELD", "VALUE")
+	eventRows(t, e)
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return printPayload(env, e)
+}
+
+// eventRows adds a log entry's fields to a FIELD VALUE table.
+func eventRows(t *table, e *app.LogEntry) {
 	t.row("id", strconv.FormatUint(e.ID, 10))
 	t.row("received_at", when(e.ReceivedAt))
 	t.row("endpoint", e.Endpoint)
@@ -237,9 +249,11 @@ func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	t.row("remote_addr", orDash(e.RemoteAddr))
 	t.row("secret_id", orDash(e.SecretID))
-	if err := t.flush(); err != nil {
-		return err
-	}
+}
+
+// printPayload prints the payload kept with a log entry: JSON indented,
+// text as it is, anything else in base64.
+func printPayload(env *cliEnv, e *app.LogEntry) error {
 	switch {
 	case e.Payload != nil:
 		fmt.Fprintln(env.stdout, "\npayload:")
@@ -252,108 +266,4 @@ func cmdLogsShow(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stdout, "\npayload: not kept")
 	}
 	return nil
-}
-
-func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "replay")
-	configPath := configFlag(fs)
-	status := fs.String("status", "", "replay every entry with this status: failed or rejected")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	switch {
-	case *status == "" && len(pos) == 0:
-		return usageError("replay needs log entry IDs or --status failed|rejected")
-	case *status != "" && len(pos) > 0:
-		return usageError("replay takes IDs or --status, not both")
-	case *status != "" && *status != store.StatusFailed && *status != store.StatusRejected:
-		return usageError("invalid value %q for flag -status: want failed or rejected", *status)
-	}
-	ids := make([]uint64, len(pos))
-	for i, s := range pos {
-		if ids[i], err = parseLogID(s); err != nil {
-			return err
-		}
-	}
-	c, addr, err := daemonClient(*configPath)
-	if err != nil {
-		return err
-	}
-	if *status != "" {
-		s, err := c.ReplayAll(ctx, *status)
-		if err != nil {
-			return apiError(err, addr)
-		}
-		if *asJSON {
-			if err := printJSON(env.stdout, s); err != nil {
-				return err
-			}
-		} else {
-			fmt.Fprintf(env.stdout, "replayed %d %s entries: %s", s.Replayed, *status, counts(s.ByStatus))
-			if s.Skipped > 0 {
-				fmt.Fprintf(env.stdout, " (%d skipped: no payload kept or endpoint gone)", s.Skipped)
-			}
-			fmt.Fprintln(env.stdout)
-		}
-		return replayOutcome(int64(s.ByStatus[store.StatusFailed] + s.ByStatus[store.StatusRejected]))
-	}
-	type result struct {
-		id uint64
-		*app.ReplayAnswer
-	}
-	var results []result
-	var failed error
-	var bad int64
-	for _, id := range ids {
-		qctx, cancel := quick(ctx)
-		a, err := c.Replay(qctx, id)
-		cancel()
-		var ae *app.APIError
-		if errors.As(err, &ae) && (ae.Code == 404 || ae.Code == 409) {
-			// Report this entry and go on with the others.
-			fmt.Fprintf(env.stderr, "robaws-edge: replay %d: %s\n", id, ae.Message)
-			failed = errors.New("some entries were not replayed")
-			continue
-		} else if err != nil {
-			return apiError(err, addr)
-		}
-		results = append(results, result{id, a})
-		if a.Status == store.StatusFailed || a.Status == store.StatusRejected {
-			bad++
-		}
-	}
-	if *asJSON {
-		list := []*app.ReplayAnswer{}
-		for _, r := range results {
-			list = append(list, r.ReplayAnswer)
-		}
-		if err := printJSON(env.stdout, list); err != nil {
-			return err
-		}
-		return errors.Join(failed, replayOutcome(bad))
-	}
-	if len(results) == 0 {
-		// Nothing was replayed: the errors above say why, no empty table.
-		return errors.Join(failed, replayOutcome(bad))
-	}
-	// LOG differs from ID when the entry turned out to duplicate another.
-	t := newTable(env.stdout, "ID", "STATUS", "LOG", "ERROR")
-	for _, r := range results {
-		t.row(strconv.FormatUint(r.id, 10), r.Status, strconv.FormatUint(r.LogID, 10), orDash(r.Error))
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	return errors.Join(failed, replayOutcome(bad))
-}
-
-// replayOutcome is the error (exit 1) of a replay with n entries that
-// ended failed or rejected (SPEC §6).
-func replayOutcome(n int64) error {
-	if n == 0 {
-		return nil
-	}
-	return fmt.Errorf("%d replayed entries ended failed or rejected", n)
 }

@@ -3,28 +3,35 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/robaws"
-	"golang.org/x/term"
 )
 
-// cmdSync is `sync customers [--since T]`: start a sync in the daemon (or
-// follow the one that runs) and show its progress until it ends.
+// syncSubcommands are the subcommands of `sync`: one, for now.
+var syncSubcommands = group{{"customers", syncCustomers}}
+
+// cmdSync is `sync customers`: its own message for anything else.
 func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "customers" {
 		return usageError("sync needs customers (robaws-edge sync customers [--since T])")
 	}
-	fs := newFlags(env, "sync customers")
+	return syncSubcommands.run(ctx, env, "sync", args)
+}
+
+// syncCustomers is `sync customers [--since T]`: start a sync in the
+// daemon (or follow the one that runs) and show its progress until it
+// ends.
+func syncCustomers(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
 	configPath := configFlag(fs)
 	sinceText := fs.String("since", "", "only clients updated since T (RFC 3339 or a duration such as 24h); default: all")
-	if err := noArgs(fs, args[1:]); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	since, err := sinceFlag(*sinceText)
@@ -48,11 +55,13 @@ func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
 	} else if err != nil {
 		return apiError(err, addr)
 	}
-	tty := false
-	if f, ok := env.stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	bar := &progressBar{w: env.stderr, tty: tty}
+	return followSync(ctx, env, c, addr)
+}
+
+// followSync shows the daemon's sync progress on stderr until the sync
+// ends, then says how it ended.
+func followSync(ctx context.Context, env *cliEnv, c *app.Client, addr string) error {
+	bar := &progressBar{w: env.stderr, tty: isTerminal(env.stderr)}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -65,13 +74,7 @@ func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
 		bar.show(p)
 		if !p.Running {
 			bar.done()
-			counts := fmt.Sprintf("fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
-			if p.Error != "" {
-				// Failed: said once, as the error, never "finished" first.
-				return fmt.Errorf("sync failed (%s): %s", counts, p.Error)
-			}
-			fmt.Fprintf(env.stdout, "sync finished: %s\n", counts)
-			return nil
+			return syncEnded(env, p)
 		}
 		select {
 		case <-ctx.Done():
@@ -79,6 +82,17 @@ func cmdSync(ctx context.Context, env *cliEnv, args []string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// syncEnded says how a sync ended: finished, with its counts, or failed
+// (said once, as the error, never "finished" first).
+func syncEnded(env *cliEnv, p *robaws.SyncProgress) error {
+	counts := fmt.Sprintf("fetched %d of %d, applied %d, unchanged %d, stale %d, errors %d", p.Fetched, p.Total, p.Applied, p.Unchanged, p.Stale, p.Errors)
+	if p.Error != "" {
+		return fmt.Errorf("sync failed (%s): %s", counts, p.Error)
+	}
+	fmt.Fprintf(env.stdout, "sync finished: %s\n", counts)
+	return nil
 }
 
 // progressBar draws a one-line bar on a terminal, and plain lines (at most

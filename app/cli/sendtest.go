@@ -20,38 +20,65 @@ import (
 	"github.com/robaws-edge/robaws-edge/configs"
 )
 
-// cmdSendTest is `send-test`: sign test deliveries with an active secret of
+// `robaws-edge send-test`: sign test deliveries with an active secret of
 // the endpoint and post them to the local receiver (or, with --public, to
 // the tunnel URL). Client ids start with TEST- so no real customer is
-// touched.
+// touched. In three steps: plan (where to, signed with what), send, report.
+
+// testPlan is what send-test sends and where.
+type testPlan struct {
+	url      string // the receiver's base URL + the endpoint's path
+	secret   string
+	event    string
+	clientID string
+	count    int
+	workers  int
+	// cleanup removes the temporary secret send-test added, if any.
+	cleanup func()
+}
+
 func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "send-test")
 	configPath := configFlag(fs)
 	endpoint := fs.String("endpoint", "customers", "endpoint to send to")
-	event := fs.String("event", "client.updated", "event name")
-	clientID := fs.String("client-id", "TEST-1", "client id (must start with TEST-)")
-	count := fs.Int("count", 1, "how many deliveries")
-	concurrency := fs.Int("concurrency", 1, "how many at once")
+	p := testPlan{cleanup: func() {}}
+	fs.StringVar(&p.event, "event", "client.updated", "event name")
+	fs.StringVar(&p.clientID, "client-id", "TEST-1", "client id (must start with TEST-)")
+	fs.IntVar(&p.count, "count", 1, "how many deliveries")
+	fs.IntVar(&p.workers, "concurrency", 1, "how many at once")
 	public := fs.Bool("public", false, "post to the tunnel's public URL instead of receiver.listen")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := jsonFlag(fs)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case !strings.HasPrefix(*clientID, "TEST-"):
-		return usageError("invalid value %q for flag -client-id: must start with TEST-", *clientID)
-	case *count < 1:
-		return usageError("invalid value %d for flag -count: must be at least 1", *count)
-	case *concurrency < 1:
-		return usageError("invalid value %d for flag -concurrency: must be at least 1", *concurrency)
+	case !strings.HasPrefix(p.clientID, "TEST-"):
+		return usageError("invalid value %q for flag -client-id: must start with TEST-", p.clientID)
+	case p.count < 1:
+		return usageError("invalid value %d for flag -count: must be at least 1", p.count)
+	case p.workers < 1:
+		return usageError("invalid value %d for flag -concurrency: must be at least 1", p.workers)
 	}
-	cfg, _, err := configs.Load(*configPath)
+	if err := planSendTest(ctx, env, &p, *configPath, *endpoint, *public); err != nil {
+		return err
+	}
+	defer p.cleanup()
+	start := time.Now()
+	run := p.send(ctx)
+	return run.report(env, p.count, time.Since(start), *asJSON, p.clientID)
+}
+
+// planSendTest fills in where p goes (the local receiver, or with public
+// the tunnel's URL, as the daemon's health tells it) and the secret it is
+// signed with.
+func planSendTest(ctx context.Context, env *cliEnv, p *testPlan, configPath, endpoint string, public bool) error {
+	cfg, _, err := configs.Load(configPath)
 	if err != nil {
 		return ConfigError(err)
 	}
-	ep, ok := cfg.Endpoints[*endpoint]
+	ep, ok := cfg.Endpoints[endpoint]
 	if !ok {
-		return usageError("invalid value %q for flag -endpoint: not in the config (have %s)", *endpoint, strings.Join(cfg.EndpointNames(), ", "))
+		return usageError("invalid value %q for flag -endpoint: not in the config (have %s)", endpoint, strings.Join(cfg.EndpointNames(), ", "))
 	}
 	c, addr := app.NewClient(cfg.Admin.Listen, cfg.Admin.Token), cfg.Admin.Listen
 	qctx, cancel := quick(ctx)
@@ -60,67 +87,78 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return apiError(err, addr)
 	}
-	var base string
-	switch {
-	case *public:
-		switch {
-		case health.Tunnel.Provider == "none":
-			// A proxy forwards, by choice: robaws-edge knows no public URL.
-			return usageError("--public sends through the tunnel, and tunnel.provider is none: drop --public (deliveries go to receiver.listen, where your proxy forwards)")
-		case health.Tunnel.Status != app.TunnelOnline || health.Tunnel.PublicURL == nil || *health.Tunnel.PublicURL == "":
-			return fmt.Errorf("the tunnel is %s: no public URL to send to (set NGROK_AUTHTOKEN and restart, or drop --public)", health.Tunnel.Status)
-		}
-		base = strings.TrimSuffix(*health.Tunnel.PublicURL, "/")
-	case cfg.Receiver.Listen == "":
-		return usageError("receiver.listen is empty: use --public to send through the tunnel")
-	default:
-		base = "http://" + cfg.Receiver.Listen
+	base, err := testBase(health, cfg.Receiver.Listen, public)
+	if err != nil {
+		return err
 	}
-
-	// Sign with a config secret when the endpoint has one; otherwise add a
-	// temporary secret through the API and deactivate it afterwards (the
-	// CLI never sees stored secrets).
-	secret := ""
+	p.url = base + ep.Path
 	if len(ep.Secrets) > 0 {
-		secret = ep.Secrets[0]
-	} else {
-		buf := make([]byte, 24)
-		rand.Read(buf)
-		secret = "send-test-" + hex.EncodeToString(buf)
-		qctx, cancel := quick(ctx)
-		w, err := c.CreateWebhook(qctx, app.CreateWebhookRequest{Endpoint: *endpoint, Secret: secret, URL: "send-test"})
-		cancel()
-		if err != nil {
-			return apiError(err, addr)
-		}
-		defer func() {
-			qctx, cancel := quick(context.WithoutCancel(ctx))
-			defer cancel()
-			// Removed, not only deactivated: it leaves no trace in the list.
-			if _, err := c.PurgeWebhook(qctx, w.ID); err != nil {
-				fmt.Fprintf(env.stderr, "robaws-edge: could not remove send-test's temporary secret %s: %v (remove it with: robaws-edge webhooks delete %s)\n", w.ID, apiError(err, addr), w.ID)
-			}
-		}()
+		p.secret = ep.Secrets[0]
+		return nil
 	}
+	return addTestSecret(ctx, env, p, c, addr, endpoint)
+}
 
-	url := base + ep.Path
+// testBase is the base URL send-test posts to: receiver.listen, or with
+// public the tunnel's public URL.
+func testBase(health *app.Health, receiverListen string, public bool) (string, error) {
+	switch {
+	case public && health.Tunnel.Provider == "none":
+		// A proxy forwards, by choice: robaws-edge knows no public URL.
+		return "", usageError("--public sends through the tunnel, and tunnel.provider is none: drop --public (deliveries go to receiver.listen, where your proxy forwards)")
+	case public && (health.Tunnel.Status != app.TunnelOnline || health.Tunnel.PublicURL == nil || *health.Tunnel.PublicURL == ""):
+		return "", fmt.Errorf("the tunnel is %s: no public URL to send to (set NGROK_AUTHTOKEN and restart, or drop --public)", health.Tunnel.Status)
+	case public:
+		return strings.TrimSuffix(*health.Tunnel.PublicURL, "/"), nil
+	case receiverListen == "":
+		return "", usageError("receiver.listen is empty: use --public to send through the tunnel")
+	}
+	return "http://" + receiverListen, nil
+}
+
+// addTestSecret signs p with a temporary secret added through the API, for
+// an endpoint with no secret in the config (the CLI never sees stored
+// secrets); p.cleanup removes it again.
+func addTestSecret(ctx context.Context, env *cliEnv, p *testPlan, c *app.Client, addr, endpoint string) error {
+	buf := make([]byte, 24)
+	rand.Read(buf)
+	p.secret = "send-test-" + hex.EncodeToString(buf)
+	qctx, cancel := quick(ctx)
+	w, err := c.CreateWebhook(qctx, app.CreateWebhookRequest{Endpoint: endpoint, Secret: p.secret, URL: "send-test"})
+	cancel()
+	if err != nil {
+		return apiError(err, addr)
+	}
+	p.cleanup = func() {
+		qctx, cancel := quick(context.WithoutCancel(ctx))
+		defer cancel()
+		// Removed, not only deactivated: it leaves no trace in the list.
+		if _, err := c.PurgeWebhook(qctx, w.ID); err != nil {
+			fmt.Fprintf(env.stderr, "robaws-edge: could not remove send-test's temporary secret %s: %v (remove it with: robaws-edge webhooks delete %s)\n", w.ID, apiError(err, addr), w.ID)
+		}
+	}
+	return nil
+}
+
+// send posts p.count deliveries, p.workers at a time, until done or ctx
+// ends.
+func (p *testPlan) send(ctx context.Context) *testRun {
 	run := newTestRun()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency}}
-	start := time.Now()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: p.workers}}
 	var wg sync.WaitGroup
 	jobs := make(chan int)
-	for range *concurrency {
+	for range p.workers {
 		wg.Go(func() {
 			for i := range jobs {
-				id := *clientID
-				if *count > 1 {
-					id = fmt.Sprintf("%s-%d", *clientID, i%1000)
+				id := p.clientID
+				if p.count > 1 {
+					id = fmt.Sprintf("%s-%d", p.clientID, i%1000)
 				}
-				run.record(sendOne(ctx, client, url, secret, *event, id, i))
+				run.record(sendOne(ctx, client, p.url, p.secret, p.event, id, i))
 			}
 		})
 	}
-	for i := range *count {
+	for i := range p.count {
 		if ctx.Err() != nil {
 			break
 		}
@@ -128,7 +166,7 @@ func cmdSendTest(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	close(jobs)
 	wg.Wait()
-	return run.report(env, *count, time.Since(start), *asJSON, *clientID)
+	return run
 }
 
 // testResult is one send-test delivery's outcome.
@@ -140,11 +178,13 @@ type testResult struct {
 	latency time.Duration
 }
 
+// sendOne signs and posts the i-th delivery and reads the receiver's
+// answer (intake.Outcome, or {"error"} when refused).
 func sendOne(ctx context.Context, client *http.Client, url, secret, event, clientID string, i int) testResult {
 	id := make([]byte, 8)
 	rand.Read(id)
 	now := time.Now()
-	body, _ := json.Marshal(map[string]any{
+	body, err := json.Marshal(map[string]any{
 		"id":    fmt.Sprintf("send-test-%x-%d", id, i),
 		"event": event,
 		"data": map[string]any{
@@ -152,6 +192,9 @@ func sendOne(ctx context.Context, client *http.Client, url, secret, event, clien
 			"updatedAt": now.UTC().Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano),
 		},
 	})
+	if err != nil {
+		return testResult{status: "error", err: err.Error()}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return testResult{status: "error", err: err.Error()}
@@ -163,18 +206,34 @@ func sendOne(ctx context.Context, client *http.Client, url, secret, event, clien
 		return testResult{status: "error", err: err.Error(), latency: time.Since(now)}
 	}
 	defer resp.Body.Close()
-	var a struct {
-		Status string `json:"status"`
-		LogID  uint64 `json:"log_id"`
-		Error  string `json:"error"`
-	}
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	json.Unmarshal(data, &a)
-	r := testResult{status: a.Status, code: resp.StatusCode, logID: a.LogID, err: a.Error, latency: time.Since(now)}
-	if r.status == "" {
-		r.status = fmt.Sprint("http ", resp.StatusCode)
-	}
+	r := testResult{code: resp.StatusCode}
+	r.status, r.logID, r.err = readOutcome(resp)
+	r.latency = time.Since(now)
 	return r
+}
+
+// readOutcome reads the receiver's answer: its status word, log entry and
+// error; "http CODE" for an answer without a status, and what was wrong
+// with one that could not be read.
+func readOutcome(resp *http.Response) (status string, logID uint64, errText string) {
+	var a intake.Outcome
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err == nil {
+		switch err = json.Unmarshal(data, &a); {
+		case len(bytes.TrimSpace(data)) == 0:
+			err = errors.New("empty answer")
+		case err != nil:
+			err = fmt.Errorf("answer is not JSON: %s", oneLine(string(data), 80))
+		}
+	}
+	status, errText = a.Status, a.Error
+	if status == "" {
+		status = fmt.Sprint("http ", resp.StatusCode)
+	}
+	if err != nil && errText == "" {
+		errText = err.Error()
+	}
+	return status, a.LogID, errText
 }
 
 // testRun collects send-test results.
@@ -197,25 +256,30 @@ func (r *testRun) record(res testResult) {
 	}
 }
 
+// pct is the p-th percentile latency (r.lat sorted).
+func (r *testRun) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)]
+}
+
+// report prints the run (one delivery: its outcome; more: throughput,
+// latency and counts by status) and fails when a delivery was not
+// accepted.
 func (r *testRun) report(env *cliEnv, count int, elapsed time.Duration, asJSON bool, clientID string) error {
 	slices.Sort(r.lat)
-	pct := func(p int) time.Duration {
-		if len(r.lat) == 0 {
-			return 0
-		}
-		return r.lat[min(len(r.lat)-1, len(r.lat)*p/100)]
-	}
-	ok := r.byStatus["processed"] + r.byStatus["duplicate"] + r.byStatus["stale"]
-	if asJSON {
+	switch {
+	case asJSON:
 		out := map[string]any{"sent": len(r.lat), "by_status": r.byStatus, "seconds": elapsed.Seconds(),
-			"per_second": float64(len(r.lat)) / elapsed.Seconds(), "p50_ms": pct(50).Seconds() * 1000, "p99_ms": pct(99).Seconds() * 1000}
+			"per_second": float64(len(r.lat)) / elapsed.Seconds(), "p50_ms": r.pct(50).Seconds() * 1000, "p99_ms": r.pct(99).Seconds() * 1000}
 		if count == 1 && r.first != nil {
 			out["log_id"], out["status"] = r.first.logID, r.first.status
 		}
 		if err := printJSON(env.stdout, out); err != nil {
 			return err
 		}
-	} else if count == 1 && r.first != nil {
+	case count == 1 && r.first != nil:
 		fmt.Fprintf(env.stdout, "%s: log %d", r.first.status, r.first.logID)
 		if r.first.err != "" {
 			fmt.Fprintf(env.stdout, " (%s)", r.first.err)
@@ -224,12 +288,12 @@ func (r *testRun) report(env *cliEnv, count int, elapsed time.Duration, asJSON b
 		if r.first.status == "processed" {
 			fmt.Fprintf(env.stdout, "see it with: robaws-edge customers show %s\n", clientID)
 		}
-	} else {
+	default:
 		fmt.Fprintf(env.stdout, "sent %d in %.2fs: %.0f deliveries/s, p50 %v, p99 %v\n", len(r.lat), elapsed.Seconds(),
-			float64(len(r.lat))/elapsed.Seconds(), pct(50).Round(time.Microsecond), pct(99).Round(time.Microsecond))
+			float64(len(r.lat))/elapsed.Seconds(), r.pct(50).Round(time.Microsecond), r.pct(99).Round(time.Microsecond))
 		fmt.Fprintf(env.stdout, "by status: %s\n", counts(r.byStatus))
 	}
-	if ok != len(r.lat) {
+	if ok := r.byStatus["processed"] + r.byStatus["duplicate"] + r.byStatus["stale"]; ok != len(r.lat) {
 		msg := "some deliveries were not accepted"
 		if r.first != nil && r.first.err != "" {
 			msg += ": " + r.first.err

@@ -9,7 +9,6 @@ import (
 	"github.com/robaws-edge/robaws-edge/configs"
 	"github.com/robaws-edge/robaws-edge/service"
 	"github.com/robaws-edge/robaws-edge/store"
-	"golang.org/x/term"
 )
 
 // cmdCheck is `check`: bbolt's full consistency check of the database file
@@ -29,9 +28,8 @@ func cmdCheck(_ context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("no database at %s (data_dir %s): nothing to check", path, cfg.DataDirPath())
 	}
 	progress := func(done, total int) {}
-	tty := false
-	if f, ok := env.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		tty = true
+	tty := isTerminal(env.stderr)
+	if tty {
 		progress = func(done, total int) {
 			fmt.Fprintf(env.stderr, "\rchecking %s: %d/%d pages", path, done, total)
 		}
