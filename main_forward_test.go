@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,8 +27,9 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// daemonProcess is the built binary running `run`; Stop sends SIGTERM,
-// Kill SIGKILL.
+// daemonProcess is the built binary running `run --config config`,
+// answering on adminAddr; Stop sends SIGTERM, Kill SIGKILL (and the test's
+// end kills it). On a failure its log is printed.
 type daemonProcess struct {
 	cmd  *exec.Cmd
 	logs *lockedBuffer
@@ -59,7 +61,8 @@ func startProcess(t *testing.T, bin, config, adminAddr, token string) *daemonPro
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := client.Health(ctx)
-		return err == nil
+		var ae *app.APIError
+		return err == nil || errors.As(err, &ae) // answering (a 401 is an answer too)
 	})
 	return p
 }

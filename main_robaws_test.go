@@ -1,17 +1,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
-
-	"github.com/robaws-edge/robaws-edge/app"
 )
 
 // TestRobawsCLI runs the built binary against a fake Robaws: register
@@ -34,7 +27,7 @@ admin: {listen: %q}
 tunnel: {provider: none}
 robaws: {base_url: %q, username: api-user, password: api-password-123, sync_interval: 0}
 `, filepath.Join(dir, "data"), receiverAddr, adminAddr, robaws.srv.URL))
-	stop := startBinary(t, bin, config, adminAddr)
+	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	defer stop()
 
 	var printed strings.Builder
@@ -144,41 +137,6 @@ robaws: {base_url: %q, username: api-user, password: api-password-123, sync_inte
 	for _, secret := range []string{"robaws-secret-1-abcdef", "robaws-secret-2-abcdef", "api-password-123"} {
 		if strings.Contains(printed.String(), secret) {
 			t.Fatalf("the CLI printed %q:\n%s", secret, printed.String())
-		}
-	}
-}
-
-// startBinary starts `run --config config` and waits until the local API
-// answers; the returned func stops it with SIGTERM.
-func startBinary(t *testing.T, bin, config, adminAddr string) func() {
-	t.Helper()
-	logs := &lockedBuffer{}
-	cmd := exec.Command(bin, "run", "--config", config)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	client := app.NewClient(adminAddr, "")
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := client.Health(ctx)
-		cancel()
-		var ae *app.APIError
-		if err == nil || errors.As(err, &ae) { // answering (a 401 is an answer too)
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("daemon did not answer on %s:\n%s", adminAddr, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", logs.String())
 		}
 	}
 }

@@ -50,7 +50,7 @@ func TestCLISmallTruths(t *testing.T) {
 		filepath.Join(dir, "data"), receiverAddr, adminAddr, token, secret))
 	noToken := filepath.Join(dir, "no-token.yaml")
 	writeFile(t, noToken, fmt.Sprintf("admin: {listen: %q}\n", adminAddr))
-	stop := startBinary(t, bin, config, adminAddr)
+	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	defer stop()
 	cli := func(wantCode int, args ...string) cliResult {
 		t.Helper()

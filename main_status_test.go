@@ -27,7 +27,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	config := filepath.Join(dir, "fresh.yaml")
 	writeFile(t, config, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {authtoken: \"\"}\n",
 		filepath.Join(dir, "fresh"), receiverAddr, adminAddr))
-	stop := startBinary(t, bin, config, adminAddr)
+	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	r := runCLI(t, bin, "status", "--config", config)
 	stop()
 	if r.code != 1 {
@@ -49,7 +49,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	writeFile(t, config, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {provider: none}\nendpoints:\n  customers:\n    secrets: [\"${ROBAWS_CUSTOMERS_SECRET}\"]\n",
 		filepath.Join(dir, "env"), receiverAddr, adminAddr))
 	t.Setenv("ROBAWS_CUSTOMERS_SECRET", "store-test-secret-0001")
-	stop = startBinary(t, bin, config, adminAddr)
+	stop = startProcess(t, bin, config, adminAddr, "").Stop
 	defer stop()
 	if code := postDelivery(t, receiverAddr, "env-1"); code != 200 {
 		t.Fatalf("delivery: got %d, want 200", code)

@@ -44,7 +44,7 @@ func startStoreDaemon(t *testing.T) (bin, dir, config, receiverAddr, adminAddr s
 	bin = buildBinary(t)
 	dir = t.TempDir()
 	config, receiverAddr, adminAddr = storeConfig(t, dir)
-	return bin, dir, config, receiverAddr, adminAddr, startBinary(t, bin, config, adminAddr)
+	return bin, dir, config, receiverAddr, adminAddr, startProcess(t, bin, config, adminAddr, "").Stop
 }
 
 // postDelivery sends one signed client.created and returns the status code.
@@ -113,7 +113,7 @@ func TestDamagedFileAtStart(t *testing.T) {
 	db := filepath.Join(dir, "data", "robaws-edge.db")
 	backup := filepath.Join(dir, "backup.db")
 
-	stop := startBinary(t, bin, config, adminAddr)
+	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	for i := range 200 {
 		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
 			stop()
@@ -167,7 +167,7 @@ func TestDamagedFileAtStart(t *testing.T) {
 	if r := runCLI(t, bin, "check", "--config", config); r.code != 0 {
 		t.Fatalf("check after restore: exit %d %q", r.code, r.stderr)
 	}
-	stop = startBinary(t, bin, config, adminAddr)
+	stop = startProcess(t, bin, config, adminAddr, "").Stop
 	defer stop()
 	if code := postDelivery(t, receiverAddr, "e-7"); code != 200 {
 		t.Fatalf("repeat after restore: got %d, want 200 (duplicate)", code)
@@ -317,7 +317,7 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 	dir := t.TempDir()
 	config, receiverAddr, adminAddr := storeConfig(t, dir)
 	db := filepath.Join(dir, "data", "robaws-edge.db")
-	stop := startBinary(t, bin, config, adminAddr)
+	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
 		stop()
 		t.Fatalf("delivery: got %d, want 200", code)
@@ -354,7 +354,7 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "a new empty database") {
 		t.Fatalf("restore --empty: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	stop = startBinary(t, bin, config, adminAddr)
+	stop = startProcess(t, bin, config, adminAddr, "").Stop
 	defer stop()
 	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
 		t.Fatalf("delivery after restore --empty: got %d, want 200", code)
@@ -377,7 +377,7 @@ func TestDamagedMetaPageAtStart(t *testing.T) {
 	dir := t.TempDir()
 	config, receiverAddr, adminAddr := storeConfig(t, dir)
 	db := filepath.Join(dir, "data", "robaws-edge.db")
-	stop := startBinary(t, bin, config, adminAddr)
+	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	for i := range 20 {
 		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
 			stop()
