@@ -1,8 +1,6 @@
 package app
 
 import (
-	"time"
-
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/store"
@@ -10,31 +8,6 @@ import (
 
 // The forwarding routes (SPEC §8): destinations, their attempts and dead
 // items, pause, resume, resend and a test item.
-
-// DeadItem is an item a destination set aside (GET /api/forward/{name}/dead).
-type DeadItem struct {
-	ItemID         string    `json:"item_id"`
-	LogID          *uint64   `json:"log_id"`
-	DeadAt         time.Time `json:"dead_at"`
-	Attempts       int       `json:"attempts"`
-	LastStatusCode int       `json:"last_status_code"`
-	LastError      string    `json:"last_error"`
-}
-
-// ResendRequest is POST /api/forward/{name}/resend's body: send again the
-// items with these ids, every dead item, or those a filter selects.
-type ResendRequest struct {
-	IDs      []string   `json:"ids,omitempty"`
-	Dead     bool       `json:"dead,omitempty"`
-	Since    *time.Time `json:"since,omitempty"`
-	Event    string     `json:"event,omitempty"`
-	ClientID string     `json:"client_id,omitempty"`
-}
-
-// ResendAnswer says how many items were queued.
-type ResendAnswer struct {
-	Queued int `json:"queued"`
-}
 
 // handleListForward answers GET /api/forward.
 func (h *handler) handleListForward(c *fiber.Ctx) error {

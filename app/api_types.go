@@ -188,3 +188,59 @@ type CreateWebhookRequest struct {
 // processing the entry again, the receiver's own Outcome (SPEC §1). The
 // alias lets Client's callers name it without importing intake.
 type ReplayAnswer = intake.Outcome
+
+// statuses are the stored log statuses, in the order the API lists them.
+var statuses = []string{store.StatusProcessed, store.StatusFailed, store.StatusIgnored, store.StatusStale, store.StatusRejected}
+
+// RegisterWebhookRequest is the body of POST /api/webhooks/register.
+type RegisterWebhookRequest struct {
+	Endpoint string `json:"endpoint"`
+	// URL defaults to the tunnel's public URL + the endpoint's path.
+	URL string `json:"url,omitempty"`
+	// Force registers even when the endpoint already has an active
+	// registration.
+	Force bool `json:"force,omitempty"`
+}
+
+// SyncRequest is the body of POST /api/sync/customers.
+type SyncRequest struct {
+	// Since, when set, makes the sync incremental (updatedFrom).
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// DeadItem is an item a destination set aside (GET /api/forward/{name}/dead).
+type DeadItem struct {
+	ItemID         string    `json:"item_id"`
+	LogID          *uint64   `json:"log_id"`
+	DeadAt         time.Time `json:"dead_at"`
+	Attempts       int       `json:"attempts"`
+	LastStatusCode int       `json:"last_status_code"`
+	LastError      string    `json:"last_error"`
+}
+
+// ResendRequest is POST /api/forward/{name}/resend's body: send again the
+// items with these ids, every dead item, or those a filter selects.
+type ResendRequest struct {
+	IDs      []string   `json:"ids,omitempty"`
+	Dead     bool       `json:"dead,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+	Event    string     `json:"event,omitempty"`
+	ClientID string     `json:"client_id,omitempty"`
+}
+
+// ResendAnswer says how many items were queued.
+type ResendAnswer struct {
+	Queued int `json:"queued"`
+}
+
+// TunnelStatus is what LocalConfig.Tunnel reports about the tunnel.
+type TunnelStatus struct {
+	// Provider is "ngrok", or "none" when no tunnel is configured.
+	Provider string
+	// Status is TunnelOnline, TunnelOffline or TunnelDisabled.
+	Status string
+	// PublicURL is the tunnel's URL while online, else "".
+	PublicURL string
+	// Error is the tunnel's last error, redacted; "" when none.
+	Error string
+}

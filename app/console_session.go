@@ -162,84 +162,15 @@ func (cs *console) checkToken(token string) bool {
 	return cs.haveToken && subtle.ConstantTimeCompare(sum[:], cs.tokenSum[:]) == 1
 }
 
-// handleLoginPage answers GET /login: the token form, or the overview when
-// there is no token to ask for.
-func (cs *console) handleLoginPage(c *fiber.Ctx) error {
-	if !cs.haveToken {
-		return c.Redirect("/", fiber.StatusSeeOther)
-	}
-	return cs.renderLogin(c, fiber.StatusOK, "")
-}
+// Cookie and form field names of the console.
+const (
+	sessionCookie = "robaws_edge_session"
+	// loginCookie carries the login form's nonce, so that POST /login
+	// needs a CSRF token too (login CSRF).
+	loginCookie = "robaws_edge_login"
+	csrfField   = "csrf"
+)
 
-// renderLogin renders the login page with a fresh form: a new nonce in the
-// login cookie, good for one POST /login, and the CSRF field bound to it.
-func (cs *console) renderLogin(c *fiber.Ctx, code int, errMsg string) error {
-	nonce := randomNonce()
-	now := time.Now()
-	cs.logins.add(nonce, now.Add(loginFormTTL), now)
-	c.Cookie(&fiber.Cookie{
-		Name: loginCookie, Value: nonce + "." + cs.mac("login:"+nonce), Path: "/login",
-		Expires: now.Add(loginFormTTL), HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-	})
-	c.Locals(csrfField, cs.mac("csrf-login:"+nonce))
-	var data map[string]any
-	if errMsg != "" {
-		data = map[string]any{"Error": errMsg}
-	}
-	return cs.render(c, code, "login", data)
-}
-
-// loginCSRF checks POST /login's hidden token against its login cookie and
-// spends the form: a nonce is good for one attempt.
-func (cs *console) loginCSRF(c *fiber.Ctx) bool {
-	nonce, sig, ok := strings.Cut(c.Cookies(loginCookie), ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(cs.mac("login:"+nonce))) {
-		return false
-	}
-	if subtle.ConstantTimeCompare([]byte(csrfValue(c)), []byte(cs.mac("csrf-login:"+nonce))) != 1 {
-		return false
-	}
-	return cs.logins.take(nonce, time.Now())
-}
-
-// handleLogin answers POST /login: a right token starts a session. A
-// throttled address is refused before anything is looked at, whatever it
-// sends; a wrong token spends its budget.
-func (cs *console) handleLogin(c *fiber.Ctx) error {
-	if !cs.haveToken {
-		return c.Redirect("/", fiber.StatusSeeOther)
-	}
-	ip := c.Context().RemoteIP()
-	if wait := cs.h.throttle.wait(ip); wait > 0 {
-		return cs.tooMany(c, wait)
-	}
-	if !cs.loginCSRF(c) {
-		return cs.fail(c, errBadCSRF)
-	}
-	if !cs.checkToken(bodyValue(c, "token")) {
-		if wait := cs.h.throttle.failed(ip); wait > 0 {
-			return cs.tooMany(c, wait)
-		}
-		return cs.renderLogin(c, fiber.StatusUnauthorized, "That is not the token: it is admin.token in the config file.")
-	}
-	cs.newSession(c)
-	return c.Redirect("/", fiber.StatusSeeOther)
-}
-
-// tooMany renders the login page with the throttle's 429 and a fresh form
-// for when the wait is over.
-func (cs *console) tooMany(c *fiber.Ctx, wait time.Duration) error {
-	_, msg := errorStatus(errTooManyAttempts(c, wait)) // sets Retry-After
-	return cs.renderLogin(c, fiber.StatusTooManyRequests, strings.ToUpper(msg[:1])+msg[1:]+".")
-}
-
-// handleLogout answers POST /logout: the session ends on the server and
-// its cookie is cleared.
-func (cs *console) handleLogout(c *fiber.Ctx) error {
-	if nonce, ok := cs.verifySession(c.Cookies(sessionCookie), time.Now()); ok {
-		cs.sessions.remove(nonce)
-	}
-	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0),
-		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
-	return c.Redirect("/login", fiber.StatusSeeOther)
-}
+// sessionTTL is how long a console session lasts. Without admin.token the
+// session only carries the CSRF secret; with a token it is the login.
+const sessionTTL = 24 * time.Hour

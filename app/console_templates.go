@@ -1,6 +1,7 @@
 package app
 
 import (
+	"embed"
 	"fmt"
 	"html/template"
 	"net/url"
@@ -148,3 +149,6 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+//go:embed templates/*.html static/*
+var consoleFS embed.FS
