@@ -2,8 +2,6 @@ package app
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"html/template"
 	"path"
@@ -35,28 +33,12 @@ import (
 type console struct {
 	h     *handler
 	pages map[string]*template.Template
-	// key signs session cookies and derives CSRF tokens. It is random per
-	// process, so a restart ends every session.
-	key []byte
-	// tokenSum is the SHA-256 of admin.token, compared in constant time.
-	tokenSum  [32]byte
-	haveToken bool
-	// sessions are the live logins (with admin.token): a session cookie
-	// opens pages only while its nonce is here, so logging out ends it on
-	// the server too. logins are the login forms handed out, each good for
-	// one POST /login.
-	sessions, logins *nonceSet
+	sess  *sessions
 }
 
-// newConsole parses the templates and draws the session key.
+// newConsole parses the templates; a restart draws a new session key.
 func newConsole(h *handler) *console {
-	cs := &console{h: h, pages: parsePages(), key: make([]byte, 32), haveToken: h.cfg.Token != "",
-		sessions: newNonceSet(maxSessions), logins: newNonceSet(maxLoginForms)}
-	if _, err := rand.Read(cs.key); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	cs.tokenSum = sha256.Sum256([]byte(h.cfg.Token))
-	return cs
+	return &console{h: h, pages: parsePages(), sess: newSessions(h.cfg.Token)}
 }
 
 // handleStatic serves an embedded asset.
@@ -113,7 +95,7 @@ func (cs *console) render(c *fiber.Ctx, code int, name string, data any) error {
 	if t == nil {
 		return errors.New("console: no template " + name)
 	}
-	v := view{Page: name, Token: cs.haveToken, D: data}
+	v := view{Page: name, Token: cs.sess.haveToken, D: data}
 	if s, ok := c.Locals(csrfField).(string); ok {
 		v.CSRF = s
 	}

@@ -1,8 +1,10 @@
 package app
 
+// This file holds the pages' guard (sameOrigin, then session) and the
+// login and logout pages. Failed logins spend the client address's budget
+// of the authThrottle shared with the API's bearer check.
+
 import (
-	"crypto/hmac"
-	"crypto/subtle"
 	"strings"
 	"time"
 
@@ -39,97 +41,73 @@ func (cs *console) sameOrigin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// session admits a page request after sameOrigin: it needs a valid
-// session (with a token: one made by logging in and not logged out;
-// without: one issued here on first sight), and every POST the session's
-// CSRF token in its body or the X-CSRF-Token header (never the query
-// string, which ends up in logs, history and Referer).
+// session admits a page request after sameOrigin: it needs a session (with
+// a token: one made by logging in and not logged out; without: one issued
+// here on first sight), and every POST the session's CSRF token in its body
+// or the X-CSRF-Token header (never the query string, which ends up in
+// logs, history and Referer).
 func (cs *console) session(c *fiber.Ctx) error {
 	now := time.Now()
-	nonce, ok := cs.verifySession(c.Cookies(sessionCookie), now)
-	if ok && cs.haveToken && !cs.sessions.has(nonce, now) {
-		ok = false // logged out, or pushed out by newer sessions
-	}
+	id, ok := cs.sess.find(c, now)
 	if !ok {
-		if cs.haveToken {
+		if cs.sess.haveToken {
 			if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead {
 				return c.Redirect("/login", fiber.StatusSeeOther)
 			}
 			return cs.fail(c, errLoginFirst)
 		}
-		nonce = cs.newSession(c)
+		id = cs.sess.start(c, now)
 	}
-	c.Locals(csrfField, cs.csrfToken(nonce))
-	if c.Method() == fiber.MethodPost {
-		want := c.Locals(csrfField).(string)
-		if subtle.ConstantTimeCompare([]byte(csrfValue(c)), []byte(want)) != 1 {
-			return cs.fail(c, errBadCSRF)
-		}
+	if c.Method() == fiber.MethodPost && !cs.sess.validCSRF(c, id) {
+		return cs.fail(c, errBadCSRF)
 	}
+	c.Locals(csrfField, cs.sess.csrf(id))
 	return c.Next()
+}
+
+// loginView is the login page's data.
+type loginView struct {
+	// Error says why the last attempt failed; "" on a first visit.
+	Error string
 }
 
 // handleLoginPage answers GET /login: the token form, or the overview when
 // there is no token to ask for.
 func (cs *console) handleLoginPage(c *fiber.Ctx) error {
-	if !cs.haveToken {
+	if !cs.sess.haveToken {
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
 	return cs.renderLogin(c, fiber.StatusOK, "")
 }
 
-// renderLogin renders the login page with a fresh form: a new nonce in the
-// login cookie, good for one POST /login, and the CSRF field bound to it.
+// renderLogin renders the login page with a fresh form: a new login cookie,
+// good for one POST /login, and the CSRF field bound to it.
 func (cs *console) renderLogin(c *fiber.Ctx, code int, errMsg string) error {
-	nonce := randomNonce()
-	now := time.Now()
-	cs.logins.add(nonce, now.Add(loginFormTTL), now)
-	c.Cookie(&fiber.Cookie{
-		Name: loginCookie, Value: nonce + "." + cs.mac("login:"+nonce), Path: "/login",
-		Expires: now.Add(loginFormTTL), HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-	})
-	c.Locals(csrfField, cs.mac("csrf-login:"+nonce))
-	var data map[string]any
-	if errMsg != "" {
-		data = map[string]any{"Error": errMsg}
-	}
-	return cs.render(c, code, "login", data)
-}
-
-// loginCSRF checks POST /login's hidden token against its login cookie and
-// spends the form: a nonce is good for one attempt.
-func (cs *console) loginCSRF(c *fiber.Ctx) bool {
-	nonce, sig, ok := strings.Cut(c.Cookies(loginCookie), ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(cs.mac("login:"+nonce))) {
-		return false
-	}
-	if subtle.ConstantTimeCompare([]byte(csrfValue(c)), []byte(cs.mac("csrf-login:"+nonce))) != 1 {
-		return false
-	}
-	return cs.logins.take(nonce, time.Now())
+	c.Locals(csrfField, cs.sess.newLoginForm(c, time.Now()))
+	return cs.render(c, code, "login", loginView{Error: errMsg})
 }
 
 // handleLogin answers POST /login: a right token starts a session. A
 // throttled address is refused before anything is looked at, whatever it
 // sends; a wrong token spends its budget.
 func (cs *console) handleLogin(c *fiber.Ctx) error {
-	if !cs.haveToken {
+	if !cs.sess.haveToken {
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
 	ip := c.Context().RemoteIP()
 	if wait := cs.h.throttle.wait(ip); wait > 0 {
 		return cs.tooMany(c, wait)
 	}
-	if !cs.loginCSRF(c) {
+	if !cs.sess.spendLoginForm(c, time.Now()) {
 		return cs.fail(c, errBadCSRF)
 	}
-	if !cs.checkToken(bodyValue(c, "token")) {
+	if !cs.sess.checkToken(bodyValue(c, "token")) {
 		if wait := cs.h.throttle.failed(ip); wait > 0 {
 			return cs.tooMany(c, wait)
 		}
 		return cs.renderLogin(c, fiber.StatusUnauthorized, "That is not the token: it is admin.token in the config file.")
 	}
-	cs.newSession(c)
+	cs.sess.start(c, time.Now())
 	return c.Redirect("/", fiber.StatusSeeOther)
 }
 
@@ -143,10 +121,6 @@ func (cs *console) tooMany(c *fiber.Ctx, wait time.Duration) error {
 // handleLogout answers POST /logout: the session ends on the server and
 // its cookie is cleared.
 func (cs *console) handleLogout(c *fiber.Ctx) error {
-	if nonce, ok := cs.verifySession(c.Cookies(sessionCookie), time.Now()); ok {
-		cs.sessions.remove(nonce)
-	}
-	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0),
-		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
+	cs.sess.end(c)
 	return c.Redirect("/login", fiber.StatusSeeOther)
 }
