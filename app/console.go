@@ -74,33 +74,49 @@ func (cs *console) fail(c *fiber.Ctx, err error) error {
 	if code == fiber.StatusNotFound {
 		msg = "There is nothing at this address: it may have been pruned, or the link is mistyped."
 	}
-	return cs.render(c, code, "error", map[string]any{"Code": code, "Message": msg})
+	return cs.render(c, code, errorView{Code: code, Message: msg})
 }
 
-// view is what every template gets.
-type view struct {
+// errorView is the error page's data.
+type errorView struct {
+	Code    int
+	Message string
+}
+
+// pageView is the data of one page: a struct of its own per template, like
+// golink's homeData and detailData, so that a field a template misspells
+// fails at execution (every page is rendered by TestConsolePages) instead
+// of printing nothing. template names the page's template; each view's
+// method stands beside it.
+type pageView interface{ template() string }
+
+func (errorView) template() string { return "error" }
+
+// layoutView is what the layout template gets: the page's own view in D.
+type layoutView struct {
 	// Page names the page, for the navigation's current item.
 	Page string
 	// CSRF is the hidden field of every form.
 	CSRF string
 	// Token says admin.token is set: the layout shows "Log out".
 	Token bool
-	D     any
+	D     pageView
 }
 
-// render executes page name in the layout with security headers: no
+// render executes v's template in the layout with security headers: no
 // framing, no inline script, no third-party anything.
-func (cs *console) render(c *fiber.Ctx, code int, name string, data any) error {
+func (cs *console) render(c *fiber.Ctx, code int, v pageView) error {
+	name := v.template()
 	t := cs.pages[name]
 	if t == nil {
 		return errors.New("console: no template " + name)
 	}
-	v := view{Page: name, Token: cs.sess.haveToken, D: data}
+	lv := layoutView{Page: name, Token: cs.sess.haveToken, D: v}
 	if s, ok := c.Locals(csrfField).(string); ok {
-		v.CSRF = s
+		lv.CSRF = s
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := t.ExecuteTemplate(&buf, "layout", lv); err != nil {
 		cs.h.logger.Error("console template failed", "page", name, "error", err)
 		return c.Status(fiber.StatusInternalServerError).SendString("internal error")
 	}

@@ -10,6 +10,20 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
+// changesView is GET /changes' data.
+type changesView struct {
+	Changes []*store.HistoryEntry
+	// Field, Since and Test are the form's values; Fields the choices.
+	Field, Since string
+	Test         bool
+	Fields       []string
+	// Next is the older page's URL; WeekAgo the date a week ago, for the
+	// "role changes this week" link.
+	Next, WeekAgo string
+}
+
+func (changesView) template() string { return "changes" }
+
 // handleChanges answers GET /changes: history across customers, by field
 // and date.
 func (cs *console) handleChanges(c *fiber.Ctx) error {
@@ -40,8 +54,6 @@ func (cs *console) handleChanges(c *fiber.Ctx) error {
 		}
 		nextURL = "/changes?" + q.Encode()
 	}
-	return cs.render(c, fiber.StatusOK, "changes", map[string]any{
-		"Changes": items, "Field": f.Field, "Since": c.Query("since"), "Fields": fields, "Next": nextURL, "Test": f.Test,
-		"WeekAgo": cs.h.cfg.Now().AddDate(0, 0, -7).UTC().Format(time.DateOnly),
-	})
+	return cs.render(c, fiber.StatusOK, changesView{Changes: items, Field: f.Field, Since: c.Query("since"), Test: f.Test, Fields: fields,
+		Next: nextURL, WeekAgo: cs.h.cfg.Now().AddDate(0, 0, -7).UTC().Format(time.DateOnly)})
 }

@@ -12,12 +12,27 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
+// pricingCodes are the pricing codes a customer can have.
+var pricingCodes = []string{"A", "B", "C"}
+
+// customersView is GET /customers' data.
+type customersView struct {
+	Customers    []*store.Customer
+	Filter       store.CustomerFilter
+	PricingCodes []string
+	// Next is the next page's URL; Total counts the cached customers.
+	Next  string
+	Total int
+}
+
+func (customersView) template() string { return "customers" }
+
 // handleCustomers answers GET /customers: search by q, role and pricing
 // code, sorted by name.
 func (cs *console) handleCustomers(c *fiber.Ctx) error {
 	f := store.CustomerFilter{Q: strings.TrimSpace(c.Query("q")), Role: strings.TrimSpace(c.Query("role")), Cursor: c.Query("cursor"), Limit: pageSize,
 		Test: c.Query("test") == testInclude}
-	if f.PricingCode = c.Query("pricing_code"); f.PricingCode != "" && !slices.Contains([]string{"A", "B", "C"}, f.PricingCode) {
+	if f.PricingCode = c.Query("pricing_code"); f.PricingCode != "" && !slices.Contains(pricingCodes, f.PricingCode) {
 		return badRequest("invalid pricing_code: want A, B or C")
 	}
 	items, next, err := cs.h.db.FindCustomers(c.UserContext(), f)
@@ -37,9 +52,7 @@ func (cs *console) handleCustomers(c *fiber.Ctx) error {
 		}
 		nextURL = "/customers?" + q.Encode()
 	}
-	return cs.render(c, fiber.StatusOK, "customers", map[string]any{
-		"Customers": items, "Filter": f, "Next": nextURL, "Total": cs.h.db.CustomerCount(),
-	})
+	return cs.render(c, fiber.StatusOK, customersView{Customers: items, Filter: f, PricingCodes: pricingCodes, Next: nextURL, Total: cs.h.db.CustomerCount()})
 }
 
 // customerHistorySize and customerDeliveriesSize bound the customer page.
@@ -47,6 +60,22 @@ const (
 	customerHistorySize    = 100
 	customerDeliveriesSize = 20
 )
+
+// customerView is GET /customers/{id}'s data.
+type customerView struct {
+	C *store.Customer
+	// History is the newest part of its history; MoreHistory says there
+	// is older.
+	History     []*store.HistoryEntry
+	MoreHistory bool
+	Deliveries  eventTable
+	// AllDeliveries is the Deliveries page filtered on this customer.
+	AllDeliveries string
+	// Raw is Robaws' client object indented, "" when none is kept.
+	Raw string
+}
+
+func (customerView) template() string { return "customer" }
 
 // handleCustomer answers GET /customers/{id}: the record, its history as a
 // timeline and its deliveries.
@@ -89,8 +118,8 @@ func (cs *console) handleCustomer(c *fiber.Ctx) error {
 			raw = buf.String()
 		}
 	}
-	return cs.render(c, fiber.StatusOK, "customer", map[string]any{
-		"C": cust, "History": hist, "MoreHistory": moreHist != "", "Events": evs,
-		"Raw": raw, "AllDeliveries": "/deliveries?" + url.Values{"client_id": {id}}.Encode(),
+	return cs.render(c, fiber.StatusOK, customerView{C: cust, History: hist, MoreHistory: moreHist != "", Raw: raw,
+		Deliveries:    eventTable{Events: evs, Empty: "No delivery changed this customer: its changes came from a sync."},
+		AllDeliveries: "/deliveries?" + url.Values{"client_id": {id}}.Encode(),
 	})
 }

@@ -19,6 +19,8 @@ type forwardListView struct {
 	Notice string
 }
 
+func (forwardListView) template() string { return "forward" }
+
 // forwardDestView is GET /forward/{name}'s data.
 type forwardDestView struct {
 	S        forward.Status
@@ -28,9 +30,11 @@ type forwardDestView struct {
 	Error    string
 }
 
+func (forwardDestView) template() string { return "forward_dest" }
+
 // handleForwardList answers GET /forward.
 func (cs *console) handleForwardList(c *fiber.Ctx) error {
-	return cs.render(c, fiber.StatusOK, "forward", forwardListView{Items: cs.h.cfg.Forward.Statuses(), Notice: c.Query("notice")})
+	return cs.render(c, fiber.StatusOK, forwardListView{Items: cs.h.cfg.Forward.Statuses(), Notice: c.Query("notice")})
 }
 
 // handleForwardDest answers GET /forward/{name}.
@@ -52,7 +56,7 @@ func (cs *console) renderForwardDest(c *fiber.Ctx, code int, name, notice, errMs
 	if err != nil {
 		return err
 	}
-	return cs.render(c, code, "forward_dest", forwardDestView{S: st, Attempts: attempts, Dead: dead, Notice: notice, Error: errMsg})
+	return cs.render(c, code, forwardDestView{S: st, Attempts: attempts, Dead: dead, Notice: notice, Error: errMsg})
 }
 
 // handleForwardPause answers POST /forward/{name}/pause and /resume; back to

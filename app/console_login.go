@@ -71,6 +71,8 @@ type loginView struct {
 	Error string
 }
 
+func (loginView) template() string { return "login" }
+
 // handleLoginPage answers GET /login: the token form, or the overview when
 // there is no token to ask for.
 func (cs *console) handleLoginPage(c *fiber.Ctx) error {
@@ -84,7 +86,7 @@ func (cs *console) handleLoginPage(c *fiber.Ctx) error {
 // good for one POST /login, and the CSRF field bound to it.
 func (cs *console) renderLogin(c *fiber.Ctx, code int, errMsg string) error {
 	c.Locals(csrfField, cs.sess.newLoginForm(c, time.Now()))
-	return cs.render(c, code, "login", loginView{Error: errMsg})
+	return cs.render(c, code, loginView{Error: errMsg})
 }
 
 // handleLogin answers POST /login: a right token starts a session. A

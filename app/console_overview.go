@@ -2,18 +2,31 @@ package app
 
 import (
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
 // overviewFeedSize is how many of the latest deliveries the overview shows.
 const overviewFeedSize = 10
 
+// overviewView is GET /'s data.
+type overviewView struct {
+	Health Health
+	Stats  *Stats
+	// Statuses are the log's statuses in the API's order, for the counts.
+	Statuses []string
+	Forward  []forward.Status
+	// Latest are the newest deliveries, live.
+	Latest eventTable
+}
+
+func (overviewView) template() string { return "overview" }
+
 // handleOverview answers GET /: health with its problems, the tunnel, the
 // last 24 hours by status and the latest deliveries (live).
 func (cs *console) handleOverview(c *fiber.Ctx) error {
 	ctx, h := c.UserContext(), cs.h
 	now := h.cfg.Now()
-	hl := health(ctx, h.db, h.recv, h.cfg, now)
 	st, err := stats(ctx, h.db, h.recv, now, false)
 	if err != nil {
 		return err
@@ -22,9 +35,9 @@ func (cs *console) handleOverview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return cs.render(c, fiber.StatusOK, "overview", map[string]any{
-		"Health": hl, "Stats": st, "Statuses": statuses, "Events": latest,
-		"Endpoints": h.recv.Endpoints(), "Stream": "/deliveries/stream", "Max": overviewFeedSize,
-		"Forward": h.cfg.Forward.Statuses(),
+	return cs.render(c, fiber.StatusOK, overviewView{
+		Health: health(ctx, h.db, h.recv, h.cfg, now), Stats: st, Statuses: statuses, Forward: h.cfg.Forward.Statuses(),
+		Latest: eventTable{Events: latest, Stream: "/deliveries/stream", Max: overviewFeedSize,
+			Empty: "No deliveries yet. Robaws' deliveries appear here as they arrive; to try the whole path, run robaws-edge send-test --public."},
 	})
 }

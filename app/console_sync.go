@@ -10,16 +10,30 @@ func (cs *console) handleSync(c *fiber.Ctx) error {
 	return cs.renderSync(c, fiber.StatusOK, "")
 }
 
+// syncView is GET /sync's data.
+type syncView struct {
+	// Configured says Robaws credentials are set; P is then the running
+	// or last sync, and Percent how far a running one got (0 while its
+	// total is unknown).
+	Configured bool
+	P          *robaws.SyncProgress
+	Percent    int
+	Error      string
+}
+
+func (syncView) template() string { return "sync" }
+
+// renderSync renders the sync page with an error ("" for none).
 func (cs *console) renderSync(c *fiber.Ctx, code int, errMsg string) error {
-	data := map[string]any{"Configured": cs.h.cfg.Syncer != nil, "Error": errMsg}
+	v := syncView{Configured: cs.h.cfg.Syncer != nil, Error: errMsg}
 	if s := cs.h.cfg.Syncer; s != nil {
 		p := s.Progress()
-		data["P"] = p
+		v.P = &p
 		if p.Total > 0 {
-			data["Percent"] = min(100, p.Fetched*100/p.Total)
+			v.Percent = min(100, p.Fetched*100/p.Total)
 		}
 	}
-	return cs.render(c, code, "sync", data)
+	return cs.render(c, code, v)
 }
 
 // handleStartSync answers POST /sync: starts a customer sync, incremental

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -21,6 +22,24 @@ var webhookNotices = map[string]string{
 	"deactivated": "Deactivated: deliveries signed with that secret are refused from now on.",
 }
 
+// webhooksView is GET /webhooks' data.
+type webhooksView struct {
+	Webhooks  []*Webhook
+	Endpoints []*intake.Endpoint
+	// Active counts each endpoint's secrets in use, by endpoint name.
+	Active map[string]int
+	// CanRegister says Robaws credentials are set; PublicURL is the
+	// tunnel's, "" while it is not online.
+	CanRegister bool
+	PublicURL   string
+	// HaveRejected says the log holds a rejected delivery (to replay once
+	// the right secret is here).
+	HaveRejected  bool
+	Error, Notice string
+}
+
+func (webhooksView) template() string { return "webhooks" }
+
 // renderWebhooks renders the webhooks page with an error or a notice.
 func (cs *console) renderWebhooks(c *fiber.Ctx, code int, errMsg, noticeMsg string) error {
 	ctx, h := c.UserContext(), cs.h
@@ -36,11 +55,8 @@ func (cs *console) renderWebhooks(c *fiber.Ctx, code int, errMsg, noticeMsg stri
 	if err != nil {
 		return err
 	}
-	t := h.cfg.Tunnel()
-	return cs.render(c, code, "webhooks", map[string]any{
-		"Webhooks": list, "Endpoints": h.recv.Endpoints(), "Active": active, "CanRegister": h.cfg.Registrar != nil,
-		"PublicURL": t.PublicURL, "Error": errMsg, "Notice": noticeMsg, "HaveRejected": len(rejected) > 0,
-	})
+	return cs.render(c, code, webhooksView{Webhooks: list, Endpoints: h.recv.Endpoints(), Active: active, CanRegister: h.cfg.Registrar != nil,
+		PublicURL: h.cfg.Tunnel().PublicURL, HaveRejected: len(rejected) > 0, Error: errMsg, Notice: noticeMsg})
 }
 
 // handleAddSecret answers POST /webhooks: a secret known from Robaws.
