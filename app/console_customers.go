@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -68,9 +67,12 @@ type customerView struct {
 	// is older.
 	History     []*store.HistoryEntry
 	MoreHistory bool
-	Deliveries  eventTable
-	// AllDeliveries is the Deliveries page filtered on this customer.
-	AllDeliveries string
+	// Deliveries are its newest deliveries; MoreDeliveries says there are
+	// older ones, on the Deliveries page filtered on this customer
+	// (AllDeliveries).
+	Deliveries     eventTable
+	MoreDeliveries bool
+	AllDeliveries  string
 	// Raw is Robaws' client object indented, "" when none is kept.
 	Raw string
 }
@@ -78,7 +80,7 @@ type customerView struct {
 func (customerView) template() string { return "customer" }
 
 // handleCustomer answers GET /customers/{id}: the record, its history as a
-// timeline and its deliveries.
+// timeline and its newest deliveries.
 func (cs *console) handleCustomer(c *fiber.Ctx) error {
 	id, err := url.PathUnescape(c.Params("id"))
 	if err != nil || id == "" {
@@ -93,23 +95,12 @@ func (cs *console) handleCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// The deliveries its history names: the store has no client index yet,
-	// and a client_id filter scans the log (~230 ms over 200,000 entries),
-	// so the full list is one link away on the Deliveries page.
-	var evs []*store.Event
-	seen := map[uint64]bool{}
-	for _, e := range hist {
-		if e.LogID == nil || seen[*e.LogID] || len(evs) == customerDeliveriesSize {
-			continue
-		}
-		seen[*e.LogID] = true
-		ev, err := cs.h.db.FindEventByID(ctx, *e.LogID)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // pruned
-		} else if err != nil {
-			return err
-		}
-		evs = append(evs, ev)
+	// Every delivery of the customer, whatever became of it (stale,
+	// ignored, failed and rejected ones too): one walk of the store's
+	// client index, newest first.
+	evs, moreEvs, err := cs.h.db.FindEvents(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveriesSize})
+	if err != nil {
+		return err
 	}
 	var raw string
 	if len(cust.Raw) > 0 {
@@ -119,7 +110,7 @@ func (cs *console) handleCustomer(c *fiber.Ctx) error {
 		}
 	}
 	return cs.render(c, fiber.StatusOK, customerView{C: cust, History: hist, MoreHistory: moreHist != "", Raw: raw,
-		Deliveries:    eventTable{Events: evs, Empty: "No delivery changed this customer: its changes came from a sync."},
-		AllDeliveries: "/deliveries?" + url.Values{"client_id": {id}}.Encode(),
+		Deliveries:     eventTable{Events: evs, Empty: "No delivery of this customer is in the log: what is known of it came from a sync."},
+		MoreDeliveries: moreEvs != "", AllDeliveries: "/deliveries?" + url.Values{"client_id": {id}}.Encode(),
 	})
 }

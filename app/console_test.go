@@ -20,16 +20,17 @@ import (
 // consoleFixture is a local app with one processed and one rejected
 // delivery in its store.
 type consoleFixture struct {
-	local, pub         *fiber.App
-	processed, reject  uint64
-	customerID, secret string
+	local, pub        *fiber.App
+	db                *store.DB
+	processed, reject uint64
+	customerID        string
 }
 
 func newConsoleFixture(t *testing.T, cfg app.LocalConfig) consoleFixture {
 	t.Helper()
 	db := MustOpenDB(t, "")
 	r := MustReceiver(t, db, time.Time{}, nil)
-	fx := consoleFixture{local: app.NewLocal(db, r, cfg), pub: app.NewPublic(r, app.PublicConfig{}), customerID: "C-42"}
+	fx := consoleFixture{local: app.NewLocal(db, r, cfg), pub: app.NewPublic(r, app.PublicConfig{}), db: db, customerID: "C-42"}
 	now := time.Now().Unix()
 	body := clientBody("ev-console-1", "client.created", map[string]any{"id": fx.customerID, "name": "Acme <Logistics>"})
 	fx.processed = post(t, fx.pub, "POST", customersPath, body, intake.Sign(testSecret, now, body)).LogID
