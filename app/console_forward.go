@@ -52,7 +52,7 @@ func (cs *console) renderForwardDest(c *fiber.Ctx, code int, name, notice, errMs
 	if err != nil {
 		return err
 	}
-	dead, err := deadItems(c, f, name)
+	dead, err := deadItems(c.UserContext(), f, name)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (cs *console) handleForwardResend(c *fiber.Ctx) error {
 	if !since.IsZero() {
 		req.Since = &since
 	}
-	n, err := resend(c, cs.h.cfg.Forward, name, req)
+	n, err := resend(c.UserContext(), cs.h.cfg.Forward, name, req)
 	if err != nil {
 		code, msg := errorStatus(err)
 		if code == fiber.StatusInternalServerError {

@@ -87,9 +87,10 @@ func registerAPI(f *fiber.App, h *handler) {
 	})
 }
 
-// registerConsole adds the console's pages (SPEC §7). The login page and
-// the assets need no session; every other page needs one (consoleGuard),
-// and every POST its CSRF token too.
+// registerConsole adds the console's pages (SPEC §7), each behind the
+// console's guard (sameOrigin). The login page and the assets need no
+// session; every other page needs one, and every POST its CSRF token too
+// (session). A page's error is an HTML page (page).
 func registerConsole(f *fiber.App, cs *console) {
 	open := cs.sameOrigin
 	f.Get("/static/:name", open, cs.handleStatic)
