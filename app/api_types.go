@@ -8,9 +8,11 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// This file holds the JSON shapes of the local API (SPEC §4), shared by the
-// handlers and Client. Log entries, customers and history entries are the
-// store's own types, whose JSON tags are the API's.
+// This file holds the JSON shapes of the local API (SPEC §4), the answers
+// and the request bodies of every route in the order local.go lists them,
+// shared by the handlers and Client (like miniflux's api/payload.go). Log
+// entries, customers and history entries are the store's own types, whose
+// JSON tags are the API's.
 
 // Tunnel states reported by /api/health.
 const (
@@ -19,12 +21,27 @@ const (
 	TunnelDisabled = "disabled"
 )
 
+// TunnelStatus is what LocalConfig.Tunnel reports about the tunnel.
+type TunnelStatus struct {
+	// Provider is "ngrok", or "none" when no tunnel is configured.
+	Provider string
+	// Status is TunnelOnline, TunnelOffline or TunnelDisabled.
+	Status string
+	// PublicURL is the tunnel's URL while online, else "".
+	PublicURL string
+	// Error is the tunnel's last error, redacted; "" when none.
+	Error string
+}
+
 // Page is one page of a list: newest first unless a route says otherwise.
 // NextCursor is null on the last page; pass it as cursor to get the next.
 type Page[T any] struct {
 	Items      []T     `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
+
+// statuses are the stored log statuses, in the order the API lists them.
+var statuses = []string{store.StatusProcessed, store.StatusFailed, store.StatusIgnored, store.StatusStale, store.StatusRejected}
 
 // Health is GET /api/health. Status is "degraded" exactly when Problems is
 // not empty, else "ok".
@@ -127,6 +144,11 @@ type LogEntry struct {
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
 }
 
+// ReplayAnswer is POST /api/webhook-logs/{id}/replay: the outcome of
+// processing the entry again, the receiver's own Outcome (SPEC §1). The
+// alias lets Client's callers name it without importing intake.
+type ReplayAnswer = intake.Outcome
+
 // ReplaySummary is POST /api/webhook-logs/replay?status=…: how many entries
 // were replayed and their statuses afterwards. Skipped counts the entries
 // that could not be replayed (no payload kept, endpoint no longer
@@ -184,14 +206,6 @@ type CreateWebhookRequest struct {
 	URL       string `json:"url,omitempty"`
 }
 
-// ReplayAnswer is POST /api/webhook-logs/{id}/replay: the outcome of
-// processing the entry again, the receiver's own Outcome (SPEC §1). The
-// alias lets Client's callers name it without importing intake.
-type ReplayAnswer = intake.Outcome
-
-// statuses are the stored log statuses, in the order the API lists them.
-var statuses = []string{store.StatusProcessed, store.StatusFailed, store.StatusIgnored, store.StatusStale, store.StatusRejected}
-
 // RegisterWebhookRequest is the body of POST /api/webhooks/register.
 type RegisterWebhookRequest struct {
 	Endpoint string `json:"endpoint"`
@@ -231,16 +245,4 @@ type ResendRequest struct {
 // ResendAnswer says how many items were queued.
 type ResendAnswer struct {
 	Queued int `json:"queued"`
-}
-
-// TunnelStatus is what LocalConfig.Tunnel reports about the tunnel.
-type TunnelStatus struct {
-	// Provider is "ngrok", or "none" when no tunnel is configured.
-	Provider string
-	// Status is TunnelOnline, TunnelOffline or TunnelDisabled.
-	Status string
-	// PublicURL is the tunnel's URL while online, else "".
-	PublicURL string
-	// Error is the tunnel's last error, redacted; "" when none.
-	Error string
 }

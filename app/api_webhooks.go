@@ -100,6 +100,7 @@ func listWebhooks(ctx context.Context, db *store.DB, r *intake.Receiver) ([]*Web
 // the receiver records it on log entries.
 func configSecretID(endpoint string, i int) string { return fmt.Sprintf("config:%s#%d", endpoint, i+1) }
 
+// storedWebhook is the list item of stored secret s.
 func storedWebhook(r *intake.Receiver, s *store.Secret, now time.Time) *Webhook {
 	w := &Webhook{
 		ID: s.ID, Endpoint: s.Endpoint, WebhookID: optional(s.WebhookID), URL: optional(s.URL),
@@ -218,6 +219,10 @@ func (h *handler) handleRegisterWebhook(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(w)
 }
 
+// registerWebhook registers endpoint req.Endpoint with Robaws at req.URL,
+// by default the tunnel's public URL + the endpoint's path, and stores the
+// secret Robaws answers. Without credentials it returns
+// robaws.ErrNoCredentials; without a URL, a conflict.
 func registerWebhook(ctx context.Context, h *handler, req RegisterWebhookRequest) (*Webhook, error) {
 	if req.Endpoint == "" {
 		return nil, badRequest("invalid endpoint: required")
