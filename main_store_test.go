@@ -15,6 +15,7 @@ import (
 
 	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/intake"
+	"github.com/robaws-edge/robaws-edge/store"
 )
 
 // storeConfig writes a config for a daemon on fresh loopback ports over
@@ -174,9 +175,9 @@ func TestDamagedFileAtStart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := app.NewClient(adminAddr, "").Stats(ctx)
-	if err != nil || s.Deliveries.Total != 200 {
-		t.Fatalf("stats after restore = %+v (%v), want the 200 deliveries of the backup", s, err)
+	p, err := app.NewClient(adminAddr, "").Events(ctx, store.LogFilter{Limit: store.MaxLimit})
+	if err != nil || len(p.Items) != 200 {
+		t.Fatalf("log after restore = %d entries (%v), want the 200 deliveries of the backup", len(p.Items), err)
 	}
 }
 
@@ -361,8 +362,8 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if s, err := app.NewClient(adminAddr, "").Stats(ctx); err != nil || s.Deliveries.Total != 1 {
-		t.Fatalf("stats after restore --empty = %+v (%v), want the one new delivery", s, err)
+	if p, err := app.NewClient(adminAddr, "").Events(ctx, store.LogFilter{Limit: store.MaxLimit}); err != nil || len(p.Items) != 1 {
+		t.Fatalf("log after restore --empty = %+v (%v), want the one new delivery", p, err)
 	}
 }
 

@@ -1,380 +1,189 @@
 package app
 
 import (
-	"bufio"
-	"context"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"slices"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// statuses are the stored log statuses, in the order the API lists them.
-var statuses = []string{store.StatusProcessed, store.StatusFailed, store.StatusIgnored, store.StatusStale, store.StatusRejected}
+// This file holds what every handler of the local API stands on: the
+// handler type, the strict reading of a request's query, path and body, and
+// the writing of a page. Each api_<noun>.go file holds the handlers of one
+// noun (SPEC §4) with the plain functions they call, which the console's
+// pages call too.
 
-// handleHealth answers GET /api/health.
-func (h *handler) handleHealth(c *fiber.Ctx) error {
-	if _, err := queryParams(c); err != nil {
-		return err
-	}
-	return c.JSON(health(c.UserContext(), h.db, h.recv, h.cfg, h.cfg.Now()))
+// handler serves the local API; each method reads the request, calls a
+// plain function and writes the answer.
+type handler struct {
+	db     *store.DB
+	recv   *intake.Receiver
+	cfg    LocalConfig
+	logger *slog.Logger
+	// hosts, throttle and hub are shared by the API and the console.
+	hosts    hostGuard
+	throttle *authThrottle
+	hub      *streamHub
 }
 
-// handleStats answers GET /api/stats.
-func (h *handler) handleStats(c *fiber.Ctx) error {
-	p, err := queryParams(c, "test")
-	if err != nil {
-		return err
-	}
-	test, err := p.flag("test")
-	if err != nil {
-		return err
-	}
-	s, err := stats(c.UserContext(), h.db, h.recv, h.cfg.Now(), test)
-	if err != nil {
-		return err
-	}
-	return c.JSON(s)
-}
+// params are a request's query parameters, parsed strictly: a parameter the
+// route does not take, or one given twice, is a 400 that names it.
+type params map[string]string
 
-// stats gathers the counters of the log and the customer cache; last_24h
-// counts entries received in the 24 hours before now. Send-test data is
-// left out unless test.
-func stats(ctx context.Context, db *store.DB, r *intake.Receiver, now time.Time, test bool) (*Stats, error) {
-	s, err := db.Stats(ctx, now.Add(-24*time.Hour), test)
-	if err != nil {
-		return nil, err
-	}
-	out := &Stats{
-		Deliveries: DeliveryStats{
-			Total: s.Total, ByStatus: map[string]int64{}, ByEvent: s.ByEvent,
-			Last24h: RecentStats{Total: s.RecentTotal, ByStatus: map[string]int64{}},
-		},
-		Customers:       CustomerStats{Total: s.Customers, ByRole: s.ByRole},
-		RejectedDropped: r.RejectedDropped(),
-	}
-	for _, st := range statuses {
-		out.Deliveries.ByStatus[st] = s.ByStatus[st]
-		out.Deliveries.Last24h.ByStatus[st] = s.RecentByStatus[st]
-	}
-	if !s.LastReceivedAt.IsZero() {
-		t := s.LastReceivedAt.UTC()
-		out.Deliveries.LastReceivedAt = &t
-	}
-	return out, nil
-}
-
-// handleListEvents answers GET /api/webhook-logs.
-func (h *handler) handleListEvents(c *fiber.Ctx) error {
-	f, err := logFilter(c, true)
-	if err != nil {
-		return err
-	}
-	items, next, err := h.db.FindEvents(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.Event]{Items: nonNil(items), NextCursor: pageCursor(next)})
-}
-
-// logFilter reads the log list's filters (and, when paged, limit and
-// cursor) from the query.
-func logFilter(c *fiber.Ctx, paged bool) (store.LogFilter, error) {
-	names := []string{"event", "status", "endpoint", "client_id", "since", "until", "test"}
-	if paged {
-		names = append(names, "limit", "cursor")
-	}
-	p, err := queryParams(c, names...)
-	if err != nil {
-		return store.LogFilter{}, err
-	}
-	f := store.LogFilter{Event: p["event"], Endpoint: p["endpoint"], ClientID: p["client_id"], Cursor: p["cursor"]}
-	if f.Status, err = p.oneOf("status", statuses...); err != nil {
-		return f, err
-	}
-	if f.Since, err = p.time("since"); err != nil {
-		return f, err
-	}
-	if f.Until, err = p.time("until"); err != nil {
-		return f, err
-	}
-	// The log lists send-test's entries, marked "test": true; test=false
-	// leaves them out.
-	test, err := p.bool("test")
-	if err != nil {
-		return f, err
-	}
-	f.ExcludeTest = test != nil && !*test
-	if paged {
-		f.Limit, err = p.limit()
-	}
-	return f, err
-}
-
-// handleGetEvent answers GET /api/webhook-logs/{id}.
-func (h *handler) handleGetEvent(c *fiber.Ctx) error {
-	id, err := logID(c)
-	if err != nil {
-		return err
-	}
-	if _, err := queryParams(c); err != nil {
-		return err
-	}
-	e, err := findLogEntry(c.UserContext(), h.db, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(e)
-}
-
-// findLogEntry returns log entry id with its body. Returns store.ErrNotFound
-// if the entry does not exist.
-func findLogEntry(ctx context.Context, db *store.DB, id uint64) (*LogEntry, error) {
-	ev, err := db.FindEventByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	e := &LogEntry{Event: *ev}
-	if len(e.StatusHistory) == 0 {
-		// Entries stored before status histories began.
-		e.StatusHistory = []store.StatusChange{{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}}
-	}
-	p, err := db.FindPayload(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, err
-	case !utf8.Valid(p.Body):
-		// encoding/json passes invalid UTF-8 through a RawMessage, which
-		// would make the whole answer invalid JSON (SPEC §4).
-		e.PayloadBase64 = p.Body
-	case json.Valid(p.Body):
-		e.Payload = p.Body
-	default:
-		text := string(p.Body)
-		e.PayloadText = &text
-	}
-	return e, nil
-}
-
-// handleReplayEvent answers POST /api/webhook-logs/{id}/replay.
-func (h *handler) handleReplayEvent(c *fiber.Ctx) error {
-	id, err := logID(c)
-	if err != nil {
-		return err
-	}
-	if _, err := queryParams(c); err != nil {
-		return err
-	}
-	a, err := replay(c.UserContext(), h.recv, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(a)
-}
-
-// replay processes log entry id again. Every outcome is a 200 answer whose
-// status says what became of the entry, including "rejected" when it still
-// does not verify: on the local API a 401 always means the token. Returns
-// store.ErrNotFound for an unknown entry, and a conflict when no payload is
-// kept or its endpoint is no longer configured.
-func replay(ctx context.Context, r *intake.Receiver, id uint64) (*ReplayAnswer, error) {
-	a, err := r.Replay(ctx, id)
-	if errors.Is(err, intake.ErrUnknownEndpoint) {
-		return nil, fiber.NewError(fiber.StatusConflict, err.Error())
-	} else if err != nil {
-		return nil, err
-	}
-	return &a, nil
-}
-
-// handleReplayEvents answers POST /api/webhook-logs/replay?status=….
-func (h *handler) handleReplayEvents(c *fiber.Ctx) error {
-	p, err := queryParams(c, "status")
-	if err != nil {
-		return err
-	}
-	status, err := p.oneOf("status", store.StatusFailed, store.StatusRejected)
-	if err != nil {
-		return err
-	} else if status == "" {
-		return badRequest("invalid status: required, failed or rejected")
-	}
-	s, err := replayAll(c.UserContext(), h.db, h.recv, status)
-	if err != nil {
-		return err
-	}
-	return c.JSON(s)
-}
-
-// replayAll replays every entry with status, oldest first so that a
-// customer's updates apply in arrival order. It collects the ids before
-// replaying, since each replay moves its entry out of the status index.
-func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status string) (*ReplaySummary, error) {
-	var ids []uint64
-	skipped := 0
-	f := store.LogFilter{Status: status, Limit: store.MaxLimit}
-	for {
-		page, next, err := db.FindEvents(ctx, f)
+// queryParams returns c's query parameters, all of which must be in allowed.
+func queryParams(c *fiber.Ctx, allowed ...string) (params, error) {
+	p := params{}
+	var err error
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
 		if err != nil {
-			return nil, err
+			return
 		}
-		for _, ev := range page {
-			if ev.ReplayedDuplicate() {
-				// Its event was processed under another entry: a
-				// replay would only say duplicate again.
-				skipped++
-				continue
-			}
-			ids = append(ids, ev.ID)
-		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
-	}
-	slices.Reverse(ids)
-	s := &ReplaySummary{ByStatus: map[string]int{}, Skipped: skipped}
-	for _, id := range ids {
-		a, err := r.Replay(ctx, id)
+		key := string(k)
 		switch {
-		case errors.Is(err, store.ErrConflict), errors.Is(err, intake.ErrUnknownEndpoint), errors.Is(err, store.ErrNotFound):
-			s.Skipped++ // no payload kept, endpoint gone, or pruned meanwhile
-		case err != nil:
-			return nil, err
+		case !contains(allowed, key):
+			err = badRequest("unknown parameter %q", key)
+		case p.has(key):
+			err = badRequest("invalid %s: given more than once", key)
 		default:
-			s.Replayed++
-			s.ByStatus[a.Status]++
+			p[key] = string(v)
 		}
+	})
+	return p, err
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (p params) has(name string) bool { _, ok := p[name]; return ok }
+
+// limit returns the page size: default 50, 1 to store.MaxLimit.
+func (p params) limit() (int, error) {
+	s, ok := p["limit"]
+	if !ok {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > store.MaxLimit {
+		return 0, badRequest("invalid limit: must be between 1 and %d", store.MaxLimit)
+	}
+	return n, nil
+}
+
+// time parses an RFC 3339 parameter; zero when absent.
+func (p params) time(name string) (time.Time, error) {
+	s, ok := p[name]
+	if !ok {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, badRequest("invalid %s: want RFC 3339, such as 2026-11-30T08:00:00Z", name)
+	}
+	return t, nil
+}
+
+// bool parses true/false; nil when absent.
+func (p params) bool(name string) (*bool, error) {
+	s, ok := p[name]
+	if !ok {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return nil, badRequest("invalid %s: want true or false", name)
+	}
+	return &b, nil
+}
+
+// flag returns a boolean parameter, false when absent.
+func (p params) flag(name string) (bool, error) {
+	b, err := p.bool(name)
+	return b != nil && *b, err
+}
+
+// oneOf returns the parameter when it is one of values ("" when absent).
+func (p params) oneOf(name string, values ...string) (string, error) {
+	s, ok := p[name]
+	if !ok {
+		return "", nil
+	}
+	if !contains(values, s) {
+		return "", badRequest("invalid %s: want %s", name, orList(values))
 	}
 	return s, nil
 }
 
-// handleListCustomers answers GET /api/customers.
-func (h *handler) handleListCustomers(c *fiber.Ctx) error {
-	p, err := queryParams(c, "q", "role", "pricing_code", "active", "test", "limit", "cursor")
-	if err != nil {
-		return err
+// orList renders values as "a, b or c".
+func orList(values []string) string {
+	if len(values) < 2 {
+		return strings.Join(values, "")
 	}
-	f := store.CustomerFilter{Q: p["q"], Role: p["role"], Cursor: p["cursor"]}
-	if f.Test, err = p.flag("test"); err != nil {
-		return err
-	}
-	if f.PricingCode, err = p.oneOf("pricing_code", "A", "B", "C"); err != nil {
-		return err
-	}
-	if f.Active, err = p.bool("active"); err != nil {
-		return err
-	}
-	if f.Limit, err = p.limit(); err != nil {
-		return err
-	}
-	items, next, err := h.db.FindCustomers(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.Customer]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
 }
 
-// handleGetCustomer answers GET /api/customers/{id}.
-func (h *handler) handleGetCustomer(c *fiber.Ctx) error {
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return err
+// pathParam returns the unescaped path parameter name.
+func pathParam(c *fiber.Ctx, name string) (string, error) {
+	s, err := url.PathUnescape(c.Params(name))
+	if err != nil || s == "" {
+		return "", badRequest("invalid %s", name)
 	}
-	if _, err := queryParams(c); err != nil {
-		return err
-	}
-	cust, err := h.db.FindCustomerByID(c.UserContext(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(cust)
+	return s, nil
 }
 
-// handleCustomerHistory answers GET /api/customers/{id}/history.
-func (h *handler) handleCustomerHistory(c *fiber.Ctx) error {
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return err
+// logID parses the {id} of a log entry.
+func logID(c *fiber.Ctx) (uint64, error) {
+	n, err := strconv.ParseUint(c.Params("id"), 10, 64)
+	if err != nil || n == 0 {
+		return 0, badRequest("invalid id: want a log entry number")
 	}
-	p, err := queryParams(c, "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	f := store.HistoryFilter{CustomerID: id, Cursor: p["cursor"]}
-	if f.Limit, err = p.limit(); err != nil {
-		return err
-	}
-	items, next, err := h.db.FindHistory(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.HistoryEntry]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return n, nil
 }
 
-// handleListChanges answers GET /api/changes: history across customers.
-func (h *handler) handleListChanges(c *fiber.Ctx) error {
-	p, err := queryParams(c, "field", "since", "test", "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	f := store.HistoryFilter{Cursor: p["cursor"]}
-	// Changes of send-test's customers only when asked, as /api/customers.
-	if f.Test, err = p.flag("test"); err != nil {
-		return err
-	}
-	if f.Field, err = p.oneOf("field", store.ChangeFields()...); err != nil {
-		return err
-	}
-	if f.Since, err = p.time("since"); err != nil {
-		return err
-	}
-	if f.Limit, err = p.limit(); err != nil {
-		return err
-	}
-	items, next, err := h.db.FindHistory(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.HistoryEntry]{Items: nonNil(items), NextCursor: pageCursor(next)})
-}
-
-// handleBackup answers GET /api/backup with a consistent copy of the
-// database file. The snapshot's read transaction is written out by
-// fasthttp's stream writer after this handler returns, and closed when the
-// copy ends or the client goes away (fasthttp closes the stream then).
-func (h *handler) handleBackup(c *fiber.Ctx) error {
-	if _, err := queryParams(c); err != nil {
-		return err
-	}
-	f, size, err := h.db.Snapshot(c.UserContext())
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentType, fiber.MIMEOctetStream)
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="robaws-edge.db"`)
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer os.Remove(f.Name())
-		defer f.Close()
-		if _, err := io.Copy(w, f); err != nil {
-			h.logger.Warn("backup not completed", "error", err)
-			return
+// decodeBody decodes c's JSON body into v strictly: unknown fields and
+// trailing data are a 400 naming the problem.
+func decodeBody(c *fiber.Ctx, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("invalid body: want a JSON object")
 		}
-		if err := w.Flush(); err != nil {
-			h.logger.Warn("backup not completed", "error", err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return badRequest("invalid %s: want a %s", te.Field, te.Type.String())
 		}
-	})
-	// SetBodyStreamWriter announces a chunked body; the size is known.
-	c.Response().Header.SetContentLength(int(size))
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return badRequest("unknown field %s", f)
+		}
+		return badRequest("invalid body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return badRequest("invalid body: more than one JSON value")
+	}
 	return nil
+}
+
+// pageCursor renders a store cursor as next_cursor: null at the end.
+func pageCursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -74,9 +74,7 @@ func TestBackup(t *testing.T) {
 			}
 		})
 	}
-	for sent.Load() < 20 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "20 background deliveries", func() bool { return sent.Load() >= 20 })
 	c := app.NewClient(base[len("http://"):], "tok")
 	path := filepath.Join(t.TempDir(), "backup.db")
 	f, err := os.Create(path)

@@ -1,7 +1,7 @@
 package app
 
 import (
-	"time"
+	"context"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app/forward"
@@ -10,31 +10,6 @@ import (
 
 // The forwarding routes (SPEC §8): destinations, their attempts and dead
 // items, pause, resume, resend and a test item.
-
-// DeadItem is an item a destination set aside (GET /api/forward/{name}/dead).
-type DeadItem struct {
-	ItemID         string    `json:"item_id"`
-	LogID          *uint64   `json:"log_id"`
-	DeadAt         time.Time `json:"dead_at"`
-	Attempts       int       `json:"attempts"`
-	LastStatusCode int       `json:"last_status_code"`
-	LastError      string    `json:"last_error"`
-}
-
-// ResendRequest is POST /api/forward/{name}/resend's body: send again the
-// items with these ids, every dead item, or those a filter selects.
-type ResendRequest struct {
-	IDs      []string   `json:"ids,omitempty"`
-	Dead     bool       `json:"dead,omitempty"`
-	Since    *time.Time `json:"since,omitempty"`
-	Event    string     `json:"event,omitempty"`
-	ClientID string     `json:"client_id,omitempty"`
-}
-
-// ResendAnswer says how many items were queued.
-type ResendAnswer struct {
-	Queued int `json:"queued"`
-}
 
 // handleListForward answers GET /api/forward.
 func (h *handler) handleListForward(c *fiber.Ctx) error {
@@ -61,15 +36,16 @@ func (h *handler) handleForwardDead(c *fiber.Ctx) error {
 	if _, err := queryParams(c); err != nil {
 		return err
 	}
-	list, err := deadItems(c, h.cfg.Forward, c.Params("name"))
+	list, err := deadItems(c.UserContext(), h.cfg.Forward, c.Params("name"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(Page[DeadItem]{Items: nonNil(list)})
 }
 
-func deadItems(c *fiber.Ctx, f *forward.Forwarder, name string) ([]DeadItem, error) {
-	dead, err := f.Dead(c.UserContext(), name)
+// deadItems lists destination name's dead items, newest first.
+func deadItems(ctx context.Context, f *forward.Forwarder, name string) ([]DeadItem, error) {
+	dead, err := f.Dead(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -118,19 +94,21 @@ func (h *handler) handleForwardResend(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	n, err := resend(c, h.cfg.Forward, c.Params("name"), req)
+	n, err := resend(c.UserContext(), h.cfg.Forward, c.Params("name"), req)
 	if err != nil {
 		return err
 	}
 	return c.JSON(ResendAnswer{Queued: n})
 }
 
-func resend(c *fiber.Ctx, f *forward.Forwarder, name string, req ResendRequest) (int, error) {
+// resend queues the items req selects to be sent to destination name
+// again, after what is pending, and returns how many.
+func resend(ctx context.Context, f *forward.Forwarder, name string, req ResendRequest) (int, error) {
 	r := forward.ResendRequest{IDs: req.IDs, Dead: req.Dead, Event: req.Event, ClientID: req.ClientID}
 	if req.Since != nil {
 		r.Since = *req.Since
 	}
-	return f.Resend(c.UserContext(), name, r)
+	return f.Resend(ctx, name, r)
 }
 
 // handleForwardTest answers POST /api/forward/{name}/test with the target's

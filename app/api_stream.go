@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,74 +37,109 @@ func (h *handler) handleStreamEvents(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
-	// Closed when the server shuts down: Shutdown would otherwise wait
-	// for open streams until its deadline.
-	stop := c.Context().Done()
-	conn := c.Context().Conn()
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer h.hub.leave()
-		// The admin app's write timeout (10 min, for backups) is one
-		// deadline for the whole answer: a stream would be cut by it.
-		// Each write gets a deadline of its own instead, so a client
-		// that stopped reading is still let go.
-		flush := func() error {
-			conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-			return w.Flush()
-		}
-		// A first comment tells the client the stream is open.
-		if _, err := w.WriteString(": robaws-edge log stream\n\n"); err != nil || flush() != nil {
-			return
-		}
-		keep := time.NewTicker(streamKeepAlive)
-		defer keep.Stop()
-		pause := time.NewTimer(streamCoalesce)
-		pause.Stop()
-		defer pause.Stop()
-		// Start as if woken: what arrived since join goes out at once.
-		wake := closedChan
-		match := func(ev *store.Event) bool { return matches(f, ev) }
-		var out [][]byte
-		for {
-			select {
-			case <-wake:
-			case <-keep.C:
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || flush() != nil {
-					return
-				}
-				continue
-			case <-stop:
-				return
-			}
-			// Something arrived: gather for this follower's interval, so
-			// a burst goes out in one write within its share. The wait is
-			// spread (±50%): one commit wakes every follower, and they
-			// must not all write in the same instant.
-			interval, share := h.hub.pace()
-			pause.Reset(interval/2 + rand.N(interval))
-			select {
-			case <-pause.C:
-			case <-stop:
-				return
-			}
-			var missed bool
-			out, cursor, missed, wake = h.hub.take(cursor, match, share, out)
-			if missed {
-				w.WriteString(": some changes were missed (this follower's share of the stream was full, or it fell behind); reload the list\n\n")
-			}
-			for _, data := range out {
-				w.WriteString("data: ")
-				w.Write(data)
-				w.WriteString("\n\n")
-			}
-			if len(out) > 0 || missed {
-				if flush() != nil {
-					return // the client went away
-				}
-			}
-		}
-	})
+	// stop is closed when the server shuts down: Shutdown would otherwise
+	// wait for open streams until its deadline.
+	fl := &follower{hub: h.hub, filter: f, cursor: cursor, stop: c.Context().Done(), conn: c.Context().Conn()}
+	c.Context().SetBodyStreamWriter(fl.run)
 	return nil
 }
+
+// follower writes one open log stream.
+type follower struct {
+	hub    *streamHub
+	filter store.LogFilter
+	cursor uint64 // the hub's position this follower has sent up to
+	stop   <-chan struct{}
+	conn   net.Conn
+	w      *bufio.Writer
+	out    [][]byte // reused between writes
+}
+
+// run writes the stream until the client goes away or the server stops.
+func (fl *follower) run(w *bufio.Writer) {
+	defer fl.hub.leave()
+	fl.w = w
+	// A first comment tells the client the stream is open.
+	if fl.send(": robaws-edge log stream\n\n") != nil {
+		return
+	}
+	keep := time.NewTicker(streamKeepAlive)
+	defer keep.Stop()
+	pause := time.NewTimer(streamCoalesce)
+	pause.Stop()
+	defer pause.Stop()
+	// Start as if woken: what arrived since join goes out at once.
+	wake := closedChan
+	for {
+		select {
+		case <-wake:
+		case <-keep.C:
+			if fl.send(": keep-alive\n\n") != nil {
+				return
+			}
+			continue
+		case <-fl.stop:
+			return
+		}
+		// Something arrived: gather for this follower's interval, so a
+		// burst goes out in one write within its share. The wait is spread
+		// (±50%): one commit wakes every follower, and they must not all
+		// write in the same instant.
+		interval, share := fl.hub.pace()
+		pause.Reset(interval/2 + rand.N(interval))
+		select {
+		case <-pause.C:
+		case <-fl.stop:
+			return
+		}
+		var err error
+		if wake, err = fl.sendNew(share); err != nil {
+			return // the client went away
+		}
+	}
+}
+
+// sendNew writes the matching entries that arrived since the last write,
+// within share bytes, and a comment when some were left out; it returns the
+// channel closed when more arrive.
+func (fl *follower) sendNew(share int) (<-chan struct{}, error) {
+	var missed bool
+	var wake <-chan struct{}
+	fl.out, fl.cursor, missed, wake = fl.hub.take(fl.cursor, fl.match, share, fl.out)
+	// A bufio.Writer keeps its first error: flush reports it.
+	if missed {
+		fl.w.WriteString(": some changes were missed (this follower's share of the stream was full, or it fell behind); reload the list\n\n")
+	}
+	for _, data := range fl.out {
+		fl.w.WriteString("data: ")
+		fl.w.Write(data)
+		fl.w.WriteString("\n\n")
+	}
+	if len(fl.out) == 0 && !missed {
+		return wake, nil
+	}
+	return wake, fl.flush()
+}
+
+// send writes s and flushes it.
+func (fl *follower) send(s string) error {
+	fl.w.WriteString(s)
+	return fl.flush()
+}
+
+// flush sends what is buffered. The admin app's write timeout (10 min, for
+// backups) is one deadline for the whole answer: a stream would be cut by
+// it. Each write gets a deadline of its own instead, so a client that
+// stopped reading is still let go.
+func (fl *follower) flush() error {
+	if err := fl.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return err
+	}
+	return fl.w.Flush()
+}
+
+// match reports whether ev passes the follower's filters.
+func (fl *follower) match(ev *store.Event) bool { return matches(fl.filter, ev) }
 
 // closedChan is a channel that is always ready.
 var closedChan = func() <-chan struct{} {

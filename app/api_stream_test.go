@@ -107,6 +107,16 @@ func TestClientFollow(t *testing.T) {
 	pub := app.NewPublic(r, app.PublicConfig{})
 	base := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
 	c := app.NewClient(strings.TrimPrefix(base, "http://"), "")
+	// Entries committed before the stream opens are not streamed (it starts
+	// at "now"), so the delivery waits for the stream's answer to arrive:
+	// the daemon sends it with the stream's first comment, after it joined
+	// the log's followers.
+	opened := make(chan struct{})
+	c.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		close(opened)
+		return resp, err
+	})}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan *store.Event, 1)
@@ -117,9 +127,11 @@ func TestClientFollow(t *testing.T) {
 			return nil
 		})
 	}()
-	// Entries committed before the stream opens are not streamed (it starts
-	// at "now"), so let it open first.
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-opened:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not open within 5 s")
+	}
 	body := clientBody("ev-follow", "client.created", map[string]any{"id": "99", "name": "Followed"})
 	a := post(t, pub, "POST", customersPath, body, intake.Sign(testSecret, time.Now().Unix(), body))
 	select {
@@ -135,6 +147,11 @@ func TestClientFollow(t *testing.T) {
 		t.Fatalf("Follow after cancel = %v, want context.Canceled", err)
 	}
 }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // openStream opens GET path on base and waits for the stream's first
 // comment; it returns the response (200) or the refusal.

@@ -8,9 +8,11 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// This file holds the JSON shapes of the local API (SPEC §4), shared by the
-// handlers and Client. Log entries, customers and history entries are the
-// store's own types, whose JSON tags are the API's.
+// This file holds the JSON shapes of the local API (SPEC §4), the answers
+// and the request bodies of every route in the order local.go lists them,
+// shared by the handlers and Client (like miniflux's api/payload.go). Log
+// entries, customers and history entries are the store's own types, whose
+// JSON tags are the API's.
 
 // Tunnel states reported by /api/health.
 const (
@@ -19,12 +21,27 @@ const (
 	TunnelDisabled = "disabled"
 )
 
+// TunnelStatus is what LocalConfig.Tunnel reports about the tunnel.
+type TunnelStatus struct {
+	// Provider is "ngrok", or "none" when no tunnel is configured.
+	Provider string
+	// Status is TunnelOnline, TunnelOffline or TunnelDisabled.
+	Status string
+	// PublicURL is the tunnel's URL while online, else "".
+	PublicURL string
+	// Error is the tunnel's last error, redacted; "" when none.
+	Error string
+}
+
 // Page is one page of a list: newest first unless a route says otherwise.
 // NextCursor is null on the last page; pass it as cursor to get the next.
 type Page[T any] struct {
 	Items      []T     `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
+
+// statuses are the stored log statuses, in the order the API lists them.
+var statuses = []string{store.StatusProcessed, store.StatusFailed, store.StatusIgnored, store.StatusStale, store.StatusRejected}
 
 // Health is GET /api/health. Status is "degraded" exactly when Problems is
 // not empty, else "ok".
@@ -127,6 +144,11 @@ type LogEntry struct {
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
 }
 
+// ReplayAnswer is POST /api/webhook-logs/{id}/replay: the outcome of
+// processing the entry again, the receiver's own Outcome (SPEC §1). The
+// alias lets Client's callers name it without importing intake.
+type ReplayAnswer = intake.Outcome
+
 // ReplaySummary is POST /api/webhook-logs/replay?status=…: how many entries
 // were replayed and their statuses afterwards. Skipped counts the entries
 // that could not be replayed (no payload kept, endpoint no longer
@@ -184,7 +206,43 @@ type CreateWebhookRequest struct {
 	URL       string `json:"url,omitempty"`
 }
 
-// ReplayAnswer is POST /api/webhook-logs/{id}/replay: the outcome of
-// processing the entry again, the receiver's own Outcome (SPEC §1). The
-// alias lets Client's callers name it without importing intake.
-type ReplayAnswer = intake.Outcome
+// RegisterWebhookRequest is the body of POST /api/webhooks/register.
+type RegisterWebhookRequest struct {
+	Endpoint string `json:"endpoint"`
+	// URL defaults to the tunnel's public URL + the endpoint's path.
+	URL string `json:"url,omitempty"`
+	// Force registers even when the endpoint already has an active
+	// registration.
+	Force bool `json:"force,omitempty"`
+}
+
+// SyncRequest is the body of POST /api/sync/customers.
+type SyncRequest struct {
+	// Since, when set, makes the sync incremental (updatedFrom).
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// DeadItem is an item a destination set aside (GET /api/forward/{name}/dead).
+type DeadItem struct {
+	ItemID         string    `json:"item_id"`
+	LogID          *uint64   `json:"log_id"`
+	DeadAt         time.Time `json:"dead_at"`
+	Attempts       int       `json:"attempts"`
+	LastStatusCode int       `json:"last_status_code"`
+	LastError      string    `json:"last_error"`
+}
+
+// ResendRequest is POST /api/forward/{name}/resend's body: send again the
+// items with these ids, every dead item, or those a filter selects.
+type ResendRequest struct {
+	IDs      []string   `json:"ids,omitempty"`
+	Dead     bool       `json:"dead,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+	Event    string     `json:"event,omitempty"`
+	ClientID string     `json:"client_id,omitempty"`
+}
+
+// ResendAnswer says how many items were queued.
+type ResendAnswer struct {
+	Queued int `json:"queued"`
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/robaws-edge/robaws-edge/app/intake"
+	"github.com/robaws-edge/robaws-edge/app/robaws"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
@@ -99,6 +100,7 @@ func listWebhooks(ctx context.Context, db *store.DB, r *intake.Receiver) ([]*Web
 // the receiver records it on log entries.
 func configSecretID(endpoint string, i int) string { return fmt.Sprintf("config:%s#%d", endpoint, i+1) }
 
+// storedWebhook is the list item of stored secret s.
 func storedWebhook(r *intake.Receiver, s *store.Secret, now time.Time) *Webhook {
 	w := &Webhook{
 		ID: s.ID, Endpoint: s.Endpoint, WebhookID: optional(s.WebhookID), URL: optional(s.URL),
@@ -191,4 +193,85 @@ func deactivateWebhook(ctx context.Context, db *store.DB, r *intake.Receiver, id
 		}
 	}
 	return storedWebhook(r, s, r.Now()), nil
+}
+
+// NoPublicURLMessage is the 409 answer of POST /api/webhooks/register when
+// the registration needs the tunnel's URL and there is none; the CLI tells
+// its user about --url instead.
+const NoPublicURLMessage = `no public URL: the tunnel is not online; set "url" to the URL Robaws should call`
+
+var errNoPublicURL = fiber.NewError(fiber.StatusConflict, NoPublicURLMessage)
+
+// handleRegisterWebhook answers POST /api/webhooks/register with 201 and
+// the new registration (its secret stored, never shown).
+func (h *handler) handleRegisterWebhook(c *fiber.Ctx) error {
+	if _, err := queryParams(c); err != nil {
+		return err
+	}
+	var req RegisterWebhookRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	w, err := registerWebhook(c.UserContext(), h, req)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(w)
+}
+
+// registerWebhook registers endpoint req.Endpoint with Robaws at req.URL,
+// by default the tunnel's public URL + the endpoint's path, and stores the
+// secret Robaws answers. Without credentials it returns
+// robaws.ErrNoCredentials; without a URL, a conflict.
+func registerWebhook(ctx context.Context, h *handler, req RegisterWebhookRequest) (*Webhook, error) {
+	if req.Endpoint == "" {
+		return nil, badRequest("invalid endpoint: required")
+	}
+	ep, err := h.recv.Endpoint(req.Endpoint)
+	if err != nil {
+		return nil, badRequest("invalid endpoint: %v", err)
+	}
+	if h.cfg.Registrar == nil {
+		return nil, robaws.ErrNoCredentials
+	}
+	url := strings.TrimSpace(req.URL)
+	if url == "" {
+		ts := h.cfg.Tunnel()
+		if ts.Status != TunnelOnline || ts.PublicURL == "" {
+			return nil, errNoPublicURL
+		}
+		url = strings.TrimSuffix(ts.PublicURL, "/") + ep.Path
+	}
+	s, err := h.cfg.Registrar.Register(ctx, ep.Name, url, req.Force)
+	if err != nil {
+		return nil, err
+	}
+	return storedWebhook(h.recv, s, h.recv.Now()), nil
+}
+
+// deleteRemote deactivates a registration locally and deletes it at Robaws.
+func deleteRemote(ctx context.Context, h *handler, id string) (*Webhook, error) {
+	if strings.HasPrefix(id, "config:") {
+		return nil, badRequest("invalid id: %s is a config secret; remove it from the endpoint's secrets in the config file", id)
+	}
+	// What is wrong with the id comes first: an unknown one is 404, and one
+	// never registered at Robaws has nothing to delete there, whether or
+	// not credentials are set.
+	s, err := h.db.FindSecretByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.WebhookID == "" {
+		return nil, fiber.NewError(fiber.StatusConflict, fmt.Sprintf("secret %s has no Robaws webhook id, so there is nothing to delete at Robaws: deactivate it here only (without remote)", s.ID))
+	}
+	if h.cfg.Registrar == nil {
+		return nil, robaws.ErrNoCredentials
+	}
+	if err := h.cfg.Registrar.DeleteRemote(ctx, id); err != nil {
+		return nil, err
+	}
+	if s, err = h.db.FindSecretByID(ctx, id); err != nil {
+		return nil, err
+	}
+	return storedWebhook(h.recv, s, h.recv.Now()), nil
 }

@@ -129,20 +129,44 @@ func decodeAnswer(tb testing.TB, resp *http.Response) answer {
 	return a
 }
 
-// serve serves f on a loopback listener and returns its base URL.
-func serve(tb testing.TB, f *fiber.App) string {
+// listen returns a listener on a free loopback port.
+func listen(tb testing.TB) net.Listener {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return ln
+}
+
+// serveOn serves f on ln until the test ends and returns ln's address.
+func serveOn(tb testing.TB, f *fiber.App, ln net.Listener) string {
+	tb.Helper()
 	go f.Listener(ln)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		f.ShutdownWithContext(ctx)
 	})
-	return "http://" + ln.Addr().String()
+	return ln.Addr().String()
+}
+
+// serve serves f on a loopback listener and returns its base URL.
+func serve(tb testing.TB, f *fiber.App) string {
+	tb.Helper()
+	return "http://" + serveOn(tb, f, listen(tb))
+}
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // delivery builds a signed client event body.

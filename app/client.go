@@ -65,11 +65,6 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 	return call[Health](ctx, c, http.MethodGet, "/api/health", nil, nil)
 }
 
-// Stats returns GET /api/stats.
-func (c *Client) Stats(ctx context.Context) (*Stats, error) {
-	return call[Stats](ctx, c, http.MethodGet, "/api/stats", nil, nil)
-}
-
 // Events returns one page of the webhook log.
 func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Event], error) {
 	q := logQuery(f)

@@ -112,29 +112,33 @@ func (l *ConnLimiter) acquire(c *limitConn) bool {
 // connection is idle.
 func (l *ConnLimiter) evictLocked(ip string) *limitConn {
 	for {
-		var victim *limitConn
-		var since int64
-		for c := range l.conns {
-			if ip != "" && c.ip != ip {
-				continue
-			}
-			if s := c.state.Load(); s != connFresh && s != connIdle {
-				continue
-			}
-			if t := c.idleSince.Load(); victim == nil || t < since {
-				victim, since = c, t
-			}
-		}
+		victim := l.oldestIdleLocked(ip)
 		if victim == nil {
 			return nil
 		}
 		// The connection may have started a request since it was looked
 		// at: then look again.
-		if s := victim.state.Load(); (s == connFresh || s == connIdle) && victim.state.CompareAndSwap(s, connEvicted) {
+		if s := victim.state.Load(); idle(s) && victim.state.CompareAndSwap(s, connEvicted) {
 			l.releaseLocked(victim)
 			return victim
 		}
 	}
+}
+
+// oldestIdleLocked returns the connection (from ip, unless ip is "") idle
+// the longest, nil when none is.
+func (l *ConnLimiter) oldestIdleLocked(ip string) *limitConn {
+	var victim *limitConn
+	var since int64
+	for c := range l.conns {
+		if (ip != "" && c.ip != ip) || !idle(c.state.Load()) {
+			continue
+		}
+		if t := c.idleSince.Load(); victim == nil || t < since {
+			victim, since = c, t
+		}
+	}
+	return victim
 }
 
 // noteLocked counts a refused or evicted connection in *n and logs the
@@ -202,6 +206,9 @@ const (
 	connIdle                 // between two requests (fasthttp's StateIdle)
 	connEvicted              // closed to make room
 )
+
+// idle reports whether a connection in state s may be closed for room.
+func idle(s int32) bool { return s == connFresh || s == connIdle }
 
 // limitConn is a counted connection. Its place is given back exactly once,
 // on the first Close or when it is evicted.

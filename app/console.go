@@ -2,10 +2,6 @@ package app
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"embed"
 	"errors"
 	"html/template"
 	"path"
@@ -21,145 +17,28 @@ import (
 // Pages call the same plain functions as the JSON API (health, stats,
 // findLogEntry, replay, createWebhook, …), never the API over HTTP.
 //
-// Its routes are registered before the API's guard middleware and run
-// their own: a page may be requested with a same-origin Origin header (a
-// form post from the console itself), which the API refuses, and it
-// authenticates with a session cookie rather than the bearer header.
+// The console's rooms: this file (the console, rendering, error pages),
+// console_templates.go (the templates and their helpers),
+// console_session.go and console_login.go (sessions, CSRF, login, the
+// pages' guard), then a file per page with its view and its form posts:
+// console_overview.go, console_deliveries.go, console_customers.go,
+// console_changes.go, console_webhooks.go, console_sync.go,
+// console_forward.go. A GET page reads its query leniently (a form sends
+// empty fields; people mistype) and renders one template. A form post has
+// passed the session's CSRF check, calls the function the JSON API calls,
+// and redirects (303) to the page that shows the outcome, so a reload does
+// not post again; a refused action renders its page with the message.
 
-//go:embed templates/*.html static/*
-var consoleFS embed.FS
-
-// Cookie and form field names of the console.
-const (
-	sessionCookie = "robaws_edge_session"
-	// loginCookie carries the login form's nonce, so that POST /login
-	// needs a CSRF token too (login CSRF).
-	loginCookie = "robaws_edge_login"
-	csrfField   = "csrf"
-)
-
-// sessionTTL is how long a console session lasts. Without admin.token the
-// session only carries the CSRF secret; with a token it is the login.
-const sessionTTL = 24 * time.Hour
-
-// console serves the pages; it is built once by registerConsole.
+// console serves the pages; NewLocal builds one.
 type console struct {
 	h     *handler
 	pages map[string]*template.Template
-	// key signs session cookies and derives CSRF tokens. It is random per
-	// process, so a restart ends every session.
-	key []byte
-	// tokenSum is the SHA-256 of admin.token, compared in constant time.
-	tokenSum  [32]byte
-	haveToken bool
-	// sessions are the live logins (with admin.token): a session cookie
-	// opens pages only while its nonce is here, so logging out ends it on
-	// the server too. logins are the login forms handed out, each good for
-	// one POST /login.
-	sessions, logins *nonceSet
+	sess  *sessions
 }
 
-// registerConsole adds the console's routes to f. It must run before the
-// API's sameOriginOnly and requireToken middleware: the pages have their
-// own guard (consoleGuard).
-func registerConsole(f *fiber.App, h *handler) {
-	cs := &console{h: h, pages: parsePages(), key: make([]byte, 32), haveToken: h.cfg.Token != "",
-		sessions: newNonceSet(maxSessions), logins: newNonceSet(maxLoginForms)}
-	if _, err := rand.Read(cs.key); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	cs.tokenSum = sha256.Sum256([]byte(h.cfg.Token))
-
-	open := cs.sameOrigin // no session needed: assets and the login form
-	f.Get("/static/:name", open, cs.handleStatic)
-	f.Get("/login", open, cs.page(cs.handleLoginPage))
-	f.Post("/login", open, cs.page(cs.handleLogin))
-
-	// Every other page: same origin, then a session (and CSRF on POST).
-	get := func(p string, fn fiber.Handler) { f.Get(p, cs.sameOrigin, cs.session, fn) }
-	post := func(p string, fn fiber.Handler) { f.Post(p, cs.sameOrigin, cs.session, fn) }
-	post("/logout", cs.page(cs.handleLogout))
-	get("/", cs.page(cs.handleOverview))
-	get("/deliveries", cs.page(cs.handleDeliveries))
-	get("/deliveries/stream", cs.page(h.handleStreamEvents))
-	post("/deliveries/replay", cs.page(cs.handleReplayAll))
-	get("/deliveries/:id", cs.page(cs.handleDelivery))
-	post("/deliveries/:id/replay", cs.page(cs.handleReplay))
-	get("/customers", cs.page(cs.handleCustomers))
-	get("/customers/:id", cs.page(cs.handleCustomer))
-	get("/changes", cs.page(cs.handleChanges))
-	get("/webhooks", cs.page(cs.handleWebhooks))
-	post("/webhooks", cs.page(cs.handleAddSecret))
-	post("/webhooks/register", cs.page(cs.handleRegister))
-	post("/webhooks/:id/deactivate", cs.page(cs.handleDeactivate))
-	get("/sync", cs.page(cs.handleSync))
-	post("/sync", cs.page(cs.handleStartSync))
-	get("/forward", cs.page(cs.handleForwardList))
-	get("/forward/:name", cs.page(cs.handleForwardDest))
-	post("/forward/:name/pause", cs.page(cs.handleForwardPause(true)))
-	post("/forward/:name/resume", cs.page(cs.handleForwardPause(false)))
-	post("/forward/:name/resend", cs.page(cs.handleForwardResend))
-	post("/forward/:name/test", cs.page(cs.handleForwardTest))
-}
-
-// errLoginFirst is a console request without a valid session.
-var errLoginFirst = fiber.NewError(fiber.StatusUnauthorized, "log in first")
-
-// errBadCSRF is a form post without the page's CSRF token.
-var errBadCSRF = fiber.NewError(fiber.StatusForbidden, "this form has expired or did not come from the console: reload the page and try again")
-
-// sameOrigin is the console's half of sameOriginOnly: a browser's
-// cross-site request is refused, a same-origin one (Origin equal to the raw
-// Host header) is allowed, and a Host that is not this daemon's (hostGuard)
-// is refused, token or not (DNS rebinding). X-Forwarded-Host is never read.
-func (cs *console) sameOrigin(c *fiber.Ctx) error {
-	host := string(c.Request().Header.Host())
-	if site := c.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
-		return cs.fail(c, errCrossOrigin)
-	}
-	if o := c.Get(fiber.HeaderOrigin); o != "" {
-		rest, ok := strings.CutPrefix(o, "http://")
-		if !ok {
-			rest, ok = strings.CutPrefix(o, "https://")
-		}
-		if !ok || host == "" || !strings.EqualFold(rest, host) {
-			return cs.fail(c, errCrossOrigin)
-		}
-	}
-	if !cs.h.hosts.allows(host) {
-		return cs.fail(c, errCrossOrigin)
-	}
-	return c.Next()
-}
-
-// session admits a page request after sameOrigin: it needs a valid
-// session (with a token: one made by logging in and not logged out;
-// without: one issued here on first sight), and every POST the session's
-// CSRF token in its body or the X-CSRF-Token header (never the query
-// string, which ends up in logs, history and Referer).
-func (cs *console) session(c *fiber.Ctx) error {
-	now := time.Now()
-	nonce, ok := cs.verifySession(c.Cookies(sessionCookie), now)
-	if ok && cs.haveToken && !cs.sessions.has(nonce, now) {
-		ok = false // logged out, or pushed out by newer sessions
-	}
-	if !ok {
-		if cs.haveToken {
-			if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead {
-				return c.Redirect("/login", fiber.StatusSeeOther)
-			}
-			return cs.fail(c, errLoginFirst)
-		}
-		nonce = cs.newSession(c)
-	}
-	c.Locals(csrfField, cs.csrfToken(nonce))
-	if c.Method() == fiber.MethodPost {
-		want := c.Locals(csrfField).(string)
-		if subtle.ConstantTimeCompare([]byte(csrfValue(c)), []byte(want)) != 1 {
-			return cs.fail(c, errBadCSRF)
-		}
-	}
-	return c.Next()
+// newConsole parses the templates; a restart draws a new session key.
+func newConsole(h *handler) *console {
+	return &console{h: h, pages: parsePages(), sess: newSessions(h.cfg.Token)}
 }
 
 // handleStatic serves an embedded asset.
@@ -195,33 +74,49 @@ func (cs *console) fail(c *fiber.Ctx, err error) error {
 	if code == fiber.StatusNotFound {
 		msg = "There is nothing at this address: it may have been pruned, or the link is mistyped."
 	}
-	return cs.render(c, code, "error", map[string]any{"Code": code, "Message": msg})
+	return cs.render(c, code, errorView{Code: code, Message: msg})
 }
 
-// view is what every template gets.
-type view struct {
+// errorView is the error page's data.
+type errorView struct {
+	Code    int
+	Message string
+}
+
+// pageView is the data of one page: a struct of its own per template, like
+// golink's homeData and detailData, so that a field a template misspells
+// fails at execution (every page is rendered by TestConsolePages) instead
+// of printing nothing. template names the page's template; each view's
+// method stands beside it.
+type pageView interface{ template() string }
+
+func (errorView) template() string { return "error" }
+
+// layoutView is what the layout template gets: the page's own view in D.
+type layoutView struct {
 	// Page names the page, for the navigation's current item.
 	Page string
 	// CSRF is the hidden field of every form.
 	CSRF string
 	// Token says admin.token is set: the layout shows "Log out".
 	Token bool
-	D     any
+	D     pageView
 }
 
-// render executes page name in the layout with security headers: no
+// render executes v's template in the layout with security headers: no
 // framing, no inline script, no third-party anything.
-func (cs *console) render(c *fiber.Ctx, code int, name string, data any) error {
+func (cs *console) render(c *fiber.Ctx, code int, v pageView) error {
+	name := v.template()
 	t := cs.pages[name]
 	if t == nil {
 		return errors.New("console: no template " + name)
 	}
-	v := view{Page: name, Token: cs.haveToken, D: data}
+	lv := layoutView{Page: name, Token: cs.sess.haveToken, D: v}
 	if s, ok := c.Locals(csrfField).(string); ok {
-		v.CSRF = s
+		lv.CSRF = s
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := t.ExecuteTemplate(&buf, "layout", lv); err != nil {
 		cs.h.logger.Error("console template failed", "page", name, "error", err)
 		return c.Status(fiber.StatusInternalServerError).SendString("internal error")
 	}
@@ -234,4 +129,37 @@ func (cs *console) render(c *fiber.Ctx, code int, name string, data any) error {
 	// Every page prints stored text through here: bidi controls in it are
 	// shown as markers, never obeyed.
 	return c.Status(code).Send(escapeBidi(buf.Bytes()))
+}
+
+// pageSize is the length of a console list page.
+const pageSize = 50
+
+// The console's "Test data" filter (?test=): send-test's TEST- data is
+// listed on the deliveries pages unless excluded, and left out of the
+// customers and changes pages unless included, as in the JSON API.
+const (
+	testInclude = "include"
+	testExclude = "exclude"
+)
+
+// formTime reads a date from a form: YYYY-MM-DD (UTC midnight; with
+// endOfDay the midnight after, so that "until" includes the day), a
+// datetime-local value (UTC), or RFC 3339. "" is the zero time.
+func formTime(name, s string, endOfDay bool) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		if endOfDay {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, badRequest("invalid %s: want a date such as 2026-11-30", name)
 }

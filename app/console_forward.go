@@ -19,6 +19,8 @@ type forwardListView struct {
 	Notice string
 }
 
+func (forwardListView) template() string { return "forward" }
+
 // forwardDestView is GET /forward/{name}'s data.
 type forwardDestView struct {
 	S        forward.Status
@@ -28,9 +30,11 @@ type forwardDestView struct {
 	Error    string
 }
 
+func (forwardDestView) template() string { return "forward_dest" }
+
 // handleForwardList answers GET /forward.
 func (cs *console) handleForwardList(c *fiber.Ctx) error {
-	return cs.render(c, fiber.StatusOK, "forward", forwardListView{Items: cs.h.cfg.Forward.Statuses(), Notice: c.Query("notice")})
+	return cs.render(c, fiber.StatusOK, forwardListView{Items: cs.h.cfg.Forward.Statuses(), Notice: c.Query("notice")})
 }
 
 // handleForwardDest answers GET /forward/{name}.
@@ -48,11 +52,11 @@ func (cs *console) renderForwardDest(c *fiber.Ctx, code int, name, notice, errMs
 	if err != nil {
 		return err
 	}
-	dead, err := deadItems(c, f, name)
+	dead, err := deadItems(c.UserContext(), f, name)
 	if err != nil {
 		return err
 	}
-	return cs.render(c, code, "forward_dest", forwardDestView{S: st, Attempts: attempts, Dead: dead, Notice: notice, Error: errMsg})
+	return cs.render(c, code, forwardDestView{S: st, Attempts: attempts, Dead: dead, Notice: notice, Error: errMsg})
 }
 
 // handleForwardPause answers POST /forward/{name}/pause and /resume; back to
@@ -95,7 +99,7 @@ func (cs *console) handleForwardResend(c *fiber.Ctx) error {
 	if !since.IsZero() {
 		req.Since = &since
 	}
-	n, err := resend(c, cs.h.cfg.Forward, name, req)
+	n, err := resend(c.UserContext(), cs.h.cfg.Forward, name, req)
 	if err != nil {
 		code, msg := errorStatus(err)
 		if code == fiber.StatusInternalServerError {

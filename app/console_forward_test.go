@@ -117,17 +117,11 @@ func TestForwardBrowser(t *testing.T) {
 	}
 }
 
+// waitForward waits until office-app's status meets cond.
 func waitForward(t *testing.T, f *forward.Forwarder, what string, cond func(forward.Status) bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitFor(t, 20*time.Second, "timed out waiting for "+what, func() bool {
 		s, err := f.Status("office-app")
-		if err == nil && cond(s) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %+v", what, s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && cond(s)
+	})
 }

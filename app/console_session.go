@@ -1,36 +1,167 @@
 package app
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/net/xsrftoken"
 )
 
-// This file holds the console's sessions, login and logout. A session
-// cookie is "<nonce>.<expiry>.<HMAC>" under the console's per-process key;
-// with admin.token the nonce must also be in the live sessions, so logout
-// ends a session on the server, not just in the browser. A login form's
-// nonce is good for one POST /login, and failed logins spend the client
-// address's budget of the authThrottle shared with the API's bearer check.
+// This file holds the console's sessions and CSRF tokens. The tokens are
+// golang.org/x/net/xsrftoken's, as golink's are: an HMAC of (session id,
+// action, time) under a random per-process key, valid for a day, so a
+// restart voids every form. A cookie carries only a random id (128 bits):
+//
+//   - with admin.token, a session exists only on the server, made by
+//     logging in and ended by logging out (at most maxSessions, the one that
+//     expires first goes when they are all taken), so a cookie the server
+//     does not know opens nothing and a planted one cannot be a login;
+//   - without admin.token nothing needs a login: the id, issued on a first
+//     page, only anchors the forms' tokens, which nobody can make without
+//     the key, so it is kept nowhere.
+//
+// A login form's id is kept on the server until its one POST /login.
 
-// Bounds of the console's server-side state. Only a token holder creates
-// sessions; anyone who reaches the page can fetch login forms, so the
-// oldest form goes first when they are all taken.
+// Cookie and form field names of the console.
 const (
+	sessionCookie = "robaws_edge_session"
+	// loginCookie carries the login form's id, so that POST /login needs
+	// a CSRF token too (login CSRF).
+	loginCookie = "robaws_edge_login"
+	csrfField   = "csrf"
+)
+
+// The xsrftoken actions: one for every form of a session, one for the
+// login form.
+const (
+	actionConsole = "console"
+	actionLogin   = "login"
+)
+
+// Lifetimes and bounds of the console's server-side state. sessionTTL is
+// xsrftoken's own validity. Only a token holder creates sessions; anyone
+// who reaches the page can fetch login forms, so the oldest form goes
+// first when they are all taken.
+const (
+	sessionTTL    = xsrftoken.Timeout
 	maxSessions   = 1024
 	maxLoginForms = 1024
 	loginFormTTL  = time.Hour
 )
 
-// nonceSet is a bounded set of random nonces, each with an expiry.
+// sessions issues and checks the console's session and login cookies and
+// their CSRF tokens.
+type sessions struct {
+	// key is xsrftoken's key, random per process.
+	key string
+	// tokenSum is the SHA-256 of admin.token, compared in constant time;
+	// haveToken says admin.token is set.
+	tokenSum  [32]byte
+	haveToken bool
+	// live are the sessions of logins (with admin.token); logins are the
+	// login forms handed out.
+	live, logins *nonceSet
+}
+
+func newSessions(token string) *sessions {
+	return &sessions{key: randomID() + randomID(), tokenSum: sha256.Sum256([]byte(token)), haveToken: token != "",
+		live: newNonceSet(maxSessions), logins: newNonceSet(maxLoginForms)}
+}
+
+// find returns the request's session id: with admin.token one that is
+// live, without any well-formed one. ok is false when there is none.
+func (s *sessions) find(c *fiber.Ctx, now time.Time) (id string, ok bool) {
+	id = c.Cookies(sessionCookie)
+	if !isID(id) {
+		return "", false
+	}
+	if s.haveToken && !s.live.has(id, now) {
+		return "", false // logged out, expired, or pushed out by newer sessions
+	}
+	return id, true
+}
+
+// start issues a new session's cookie and returns its id; with admin.token
+// the session joins the live ones.
+func (s *sessions) start(c *fiber.Ctx, now time.Time) string {
+	id := randomID()
+	exp := now.Add(sessionTTL)
+	if s.haveToken {
+		s.live.add(id, exp, now)
+	}
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: id, Path: "/", Expires: exp,
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
+	return id
+}
+
+// end ends the request's session on the server and clears its cookie.
+func (s *sessions) end(c *fiber.Ctx) {
+	if id := c.Cookies(sessionCookie); isID(id) {
+		s.live.remove(id)
+	}
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0),
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
+}
+
+// csrf returns the CSRF token of session id's forms.
+func (s *sessions) csrf(id string) string { return xsrftoken.Generate(s.key, id, actionConsole) }
+
+// validCSRF reports whether the request carries a CSRF token of session id
+// (csrfValue).
+func (s *sessions) validCSRF(c *fiber.Ctx, id string) bool {
+	return xsrftoken.ValidFor(csrfValue(c), s.key, id, actionConsole, sessionTTL)
+}
+
+// newLoginForm issues a login form's cookie, good for one POST /login
+// within loginFormTTL, and returns the form's CSRF token.
+func (s *sessions) newLoginForm(c *fiber.Ctx, now time.Time) string {
+	id := randomID()
+	s.logins.add(id, now.Add(loginFormTTL), now)
+	c.Cookie(&fiber.Cookie{Name: loginCookie, Value: id, Path: "/login", Expires: now.Add(loginFormTTL),
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
+	return xsrftoken.Generate(s.key, id, actionLogin)
+}
+
+// spendLoginForm checks POST /login's CSRF token against its login cookie
+// and spends the form: it is good for one attempt.
+func (s *sessions) spendLoginForm(c *fiber.Ctx, now time.Time) bool {
+	id := c.Cookies(loginCookie)
+	if !isID(id) || !xsrftoken.ValidFor(csrfValue(c), s.key, id, actionLogin, loginFormTTL) {
+		return false
+	}
+	return s.logins.take(id, now)
+}
+
+// checkToken compares a login attempt with admin.token in constant time.
+func (s *sessions) checkToken(token string) bool {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return s.haveToken && subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+// randomID returns 16 random bytes in hex.
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails: crypto/rand crashes the program instead
+	return hex.EncodeToString(b)
+}
+
+// isID reports whether s has randomID's form: a cookie is not trusted
+// further than that before it is looked up.
+func isID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// nonceSet is a bounded set of random ids, each with an expiry.
 type nonceSet struct {
 	max int
 	mu  sync.Mutex
@@ -39,9 +170,9 @@ type nonceSet struct {
 
 func newNonceSet(max int) *nonceSet { return &nonceSet{max: max, exp: map[string]time.Time{}} }
 
-// add puts nonce in the set until exp; when the set is full, expired
-// nonces go, then the one that expires first.
-func (s *nonceSet) add(nonce string, exp, now time.Time) {
+// add puts id in the set until exp; when the set is full, expired ids go,
+// then the one that expires first.
+func (s *nonceSet) add(id string, exp, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.exp) >= s.max {
@@ -57,37 +188,30 @@ func (s *nonceSet) add(nonce string, exp, now time.Time) {
 			delete(s.exp, oldest)
 		}
 	}
-	s.exp[nonce] = exp
+	s.exp[id] = exp
 }
 
-// has reports whether nonce is in the set and not expired.
-func (s *nonceSet) has(nonce string, now time.Time) bool {
+// has reports whether id is in the set and not expired.
+func (s *nonceSet) has(id string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.exp[nonce]
+	e, ok := s.exp[id]
 	return ok && now.Before(e)
 }
 
-// take removes nonce and reports whether it was there and not expired.
-func (s *nonceSet) take(nonce string, now time.Time) bool {
+// take removes id and reports whether it was there and not expired.
+func (s *nonceSet) take(id string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.exp[nonce]
-	delete(s.exp, nonce)
+	e, ok := s.exp[id]
+	delete(s.exp, id)
 	return ok && now.Before(e)
 }
 
-func (s *nonceSet) remove(nonce string) {
+func (s *nonceSet) remove(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.exp, nonce)
-}
-
-// randomNonce returns 16 random bytes in hex.
-func randomNonce() string {
-	b := make([]byte, 16)
-	rand.Read(b) // crypto/rand never fails on supported platforms
-	return hex.EncodeToString(b)
+	delete(s.exp, id)
 }
 
 // bodyValue is a field of the request's form body (URL-encoded or
@@ -109,137 +233,4 @@ func csrfValue(c *fiber.Ctx) string {
 		return v
 	}
 	return bodyValue(c, csrfField)
-}
-
-// newSession issues a session cookie and returns its nonce; with a token
-// the nonce joins the live sessions.
-func (cs *console) newSession(c *fiber.Ctx) string {
-	nonce := randomNonce()
-	now := time.Now()
-	exp := now.Add(sessionTTL)
-	if cs.haveToken {
-		cs.sessions.add(nonce, exp, now)
-	}
-	value := nonce + "." + strconv.FormatInt(exp.Unix(), 10)
-	c.Cookie(&fiber.Cookie{
-		Name: sessionCookie, Value: value + "." + cs.mac("session:"+value), Path: "/",
-		Expires: exp, HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-	})
-	return nonce
-}
-
-// verifySession checks a session cookie's signature and expiry and
-// returns its nonce.
-func (cs *console) verifySession(cookie string, now time.Time) (string, bool) {
-	i := strings.LastIndexByte(cookie, '.')
-	if i < 0 {
-		return "", false
-	}
-	value, sig := cookie[:i], cookie[i+1:]
-	if !hmac.Equal([]byte(sig), []byte(cs.mac("session:"+value))) {
-		return "", false
-	}
-	nonce, expText, _ := strings.Cut(value, ".")
-	exp, err := strconv.ParseInt(expText, 10, 64)
-	if err != nil || now.Unix() >= exp {
-		return "", false
-	}
-	return nonce, true
-}
-
-// csrfToken is the hidden form field of the session with nonce.
-func (cs *console) csrfToken(nonce string) string { return cs.mac("csrf:" + nonce) }
-
-func (cs *console) mac(s string) string {
-	m := hmac.New(sha256.New, cs.key)
-	m.Write([]byte(s))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// checkToken compares a login attempt with admin.token in constant time.
-func (cs *console) checkToken(token string) bool {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return cs.haveToken && subtle.ConstantTimeCompare(sum[:], cs.tokenSum[:]) == 1
-}
-
-// handleLoginPage answers GET /login: the token form, or the overview when
-// there is no token to ask for.
-func (cs *console) handleLoginPage(c *fiber.Ctx) error {
-	if !cs.haveToken {
-		return c.Redirect("/", fiber.StatusSeeOther)
-	}
-	return cs.renderLogin(c, fiber.StatusOK, "")
-}
-
-// renderLogin renders the login page with a fresh form: a new nonce in the
-// login cookie, good for one POST /login, and the CSRF field bound to it.
-func (cs *console) renderLogin(c *fiber.Ctx, code int, errMsg string) error {
-	nonce := randomNonce()
-	now := time.Now()
-	cs.logins.add(nonce, now.Add(loginFormTTL), now)
-	c.Cookie(&fiber.Cookie{
-		Name: loginCookie, Value: nonce + "." + cs.mac("login:"+nonce), Path: "/login",
-		Expires: now.Add(loginFormTTL), HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-	})
-	c.Locals(csrfField, cs.mac("csrf-login:"+nonce))
-	var data map[string]any
-	if errMsg != "" {
-		data = map[string]any{"Error": errMsg}
-	}
-	return cs.render(c, code, "login", data)
-}
-
-// loginCSRF checks POST /login's hidden token against its login cookie and
-// spends the form: a nonce is good for one attempt.
-func (cs *console) loginCSRF(c *fiber.Ctx) bool {
-	nonce, sig, ok := strings.Cut(c.Cookies(loginCookie), ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(cs.mac("login:"+nonce))) {
-		return false
-	}
-	if subtle.ConstantTimeCompare([]byte(csrfValue(c)), []byte(cs.mac("csrf-login:"+nonce))) != 1 {
-		return false
-	}
-	return cs.logins.take(nonce, time.Now())
-}
-
-// handleLogin answers POST /login: a right token starts a session. A
-// throttled address is refused before anything is looked at, whatever it
-// sends; a wrong token spends its budget.
-func (cs *console) handleLogin(c *fiber.Ctx) error {
-	if !cs.haveToken {
-		return c.Redirect("/", fiber.StatusSeeOther)
-	}
-	ip := c.Context().RemoteIP()
-	if wait := cs.h.throttle.wait(ip); wait > 0 {
-		return cs.tooMany(c, wait)
-	}
-	if !cs.loginCSRF(c) {
-		return cs.fail(c, errBadCSRF)
-	}
-	if !cs.checkToken(bodyValue(c, "token")) {
-		if wait := cs.h.throttle.failed(ip); wait > 0 {
-			return cs.tooMany(c, wait)
-		}
-		return cs.renderLogin(c, fiber.StatusUnauthorized, "That is not the token: it is admin.token in the config file.")
-	}
-	cs.newSession(c)
-	return c.Redirect("/", fiber.StatusSeeOther)
-}
-
-// tooMany renders the login page with the throttle's 429 and a fresh form
-// for when the wait is over.
-func (cs *console) tooMany(c *fiber.Ctx, wait time.Duration) error {
-	_, msg := errorStatus(errTooManyAttempts(c, wait)) // sets Retry-After
-	return cs.renderLogin(c, fiber.StatusTooManyRequests, strings.ToUpper(msg[:1])+msg[1:]+".")
-}
-
-// handleLogout answers POST /logout: the session ends on the server and
-// its cookie is cleared.
-func (cs *console) handleLogout(c *fiber.Ctx) error {
-	if nonce, ok := cs.verifySession(c.Cookies(sessionCookie), time.Now()); ok {
-		cs.sessions.remove(nonce)
-	}
-	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(1, 0),
-		HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode})
-	return c.Redirect("/login", fiber.StatusSeeOther)
 }

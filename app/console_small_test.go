@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -142,4 +143,43 @@ func newestID(t *testing.T, fx consoleFixture) uint64 {
 		t.Fatalf("no log entry: %s", data)
 	}
 	return p.Items[0].ID
+}
+
+// TestConsoleCustomerDeliveries: the customer page lists every delivery of
+// the customer, those that changed nothing (stale, ignored) and the
+// rejected one included, and no other customer's; past 20 it shows the
+// newest 20 and says so.
+func TestConsoleCustomerDeliveries(t *testing.T) {
+	fx := newConsoleFixture(t, app.LocalConfig{})
+	now := time.Now().Unix()
+	send := func(eventID, event, id, updatedAt string) uint64 {
+		t.Helper()
+		body := delivery(eventID, event, id, "Acme", updatedAt)
+		return post(t, fx.pub, "POST", customersPath, body, intake.Sign(testSecret, now, body)).LogID
+	}
+	changed := send("ev-cd-1", "client.updated", fx.customerID, "2026-11-02T10:00:00Z")
+	stale := send("ev-cd-2", "client.updated", fx.customerID, "2026-11-01T10:00:00Z")
+	ignored := send("ev-cd-3", "client.deleted", fx.customerID, "")
+	other := send("ev-cd-4", "client.created", "C-43", "")
+	for id, want := range map[uint64]string{stale: store.StatusStale, ignored: store.StatusIgnored} {
+		if got := entry(t, fx.db, id).Status; got != want {
+			t.Fatalf("entry %d is %s, want %s", id, got, want)
+		}
+	}
+	_, b := page(t, fx.local, "GET", "/customers/"+fx.customerID, nil)
+	for _, id := range []uint64{fx.processed, fx.reject, changed, stale, ignored} {
+		if !strings.Contains(b, `<tr id="ev-`+itoa(id)+`">`) {
+			t.Errorf("customer page lacks delivery %d", id)
+		}
+	}
+	if strings.Contains(b, `<tr id="ev-`+itoa(other)+`">`) || strings.Contains(b, "are shown") {
+		t.Errorf("customer page lists another customer's delivery, or says it shows only some")
+	}
+	for i := range 20 {
+		send(fmt.Sprint("ev-cd-more-", i), "client.deleted", fx.customerID, "")
+	}
+	_, b = page(t, fx.local, "GET", "/customers/"+fx.customerID, nil)
+	if n := strings.Count(b, `<tr id="ev-`); n != 20 || !strings.Contains(b, "The newest 20 are shown.") || !strings.Contains(b, `href="/deliveries?client_id=C-42"`) {
+		t.Errorf("customer page with 25 deliveries: %d rows, want the newest 20, a note and the link", n)
+	}
 }

@@ -20,16 +20,17 @@ import (
 // consoleFixture is a local app with one processed and one rejected
 // delivery in its store.
 type consoleFixture struct {
-	local, pub         *fiber.App
-	processed, reject  uint64
-	customerID, secret string
+	local, pub        *fiber.App
+	db                *store.DB
+	processed, reject uint64
+	customerID        string
 }
 
 func newConsoleFixture(t *testing.T, cfg app.LocalConfig) consoleFixture {
 	t.Helper()
 	db := MustOpenDB(t, "")
 	r := MustReceiver(t, db, time.Time{}, nil)
-	fx := consoleFixture{local: app.NewLocal(db, r, cfg), pub: app.NewPublic(r, app.PublicConfig{}), customerID: "C-42"}
+	fx := consoleFixture{local: app.NewLocal(db, r, cfg), pub: app.NewPublic(r, app.PublicConfig{}), db: db, customerID: "C-42"}
 	now := time.Now().Unix()
 	body := clientBody("ev-console-1", "client.created", map[string]any{"id": fx.customerID, "name": "Acme <Logistics>"})
 	fx.processed = post(t, fx.pub, "POST", customersPath, body, intake.Sign(testSecret, now, body)).LogID
@@ -78,7 +79,7 @@ func page(t *testing.T, f *fiber.App, method, target string, form url.Values, he
 	return resp, string(b)
 }
 
-var csrfRe = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // session opens /webhooks and returns its session cookie and CSRF token.
 func session(t *testing.T, f *fiber.App, cookie string) (string, string) {
@@ -208,6 +209,29 @@ func TestConsoleCSRF(t *testing.T) {
 	}
 }
 
+// TestConsoleCSRFBoundToSession: a form's token is good in its own session
+// only, and a restart (another local app, another key) voids it.
+func TestConsoleCSRFBoundToSession(t *testing.T) {
+	db := MustOpenDB(t, "")
+	r := MustReceiver(t, db, time.Time{}, nil)
+	local, restarted := app.NewLocal(db, r, app.LocalConfig{}), app.NewLocal(db, r, app.LocalConfig{})
+	cookie, csrf := session(t, local, "")
+	other, _ := session(t, local, "")
+	form := url.Values{"csrf": {csrf}, "endpoint": {"nosecret"}, "secret": {"0123456789abcdef-console"}}
+	if cookie == other {
+		t.Fatalf("two first visits got one session: %s", cookie)
+	}
+	if resp, _ := page(t, local, "POST", "/webhooks", form, "Cookie", other); resp.StatusCode != 403 {
+		t.Fatalf("another session's token = %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := page(t, restarted, "POST", "/webhooks", form, "Cookie", cookie); resp.StatusCode != 403 {
+		t.Fatalf("a token from before the restart = %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := page(t, local, "POST", "/webhooks", form, "Cookie", cookie); resp.StatusCode != 303 {
+		t.Fatalf("the session's own token = %d, want 303", resp.StatusCode)
+	}
+}
+
 // TestConsoleNotPublic: the receiver (also what the tunnel serves) has no
 // page, asset or login.
 func TestConsoleNotPublic(t *testing.T) {
@@ -244,7 +268,7 @@ func TestConsoleLogin(t *testing.T) {
 	}
 	// The login form carries a CSRF token bound to its login cookie.
 	loginCookie := strings.SplitN(resp.Header.Get("Set-Cookie"), ";", 2)[0]
-	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
 	if !strings.HasPrefix(loginCookie, "robaws_edge_login=") || m == nil {
 		t.Fatalf("login page: cookie %q, csrf field found %v", loginCookie, m != nil)
 	}
@@ -264,7 +288,7 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("login with a spent form = %d, want 403", resp.StatusCode)
 	}
 	loginCookie = strings.SplitN(resp.Header.Get("Set-Cookie"), ";", 2)[0]
-	if m = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(body); !strings.HasPrefix(loginCookie, "robaws_edge_login=") || m == nil {
+	if m = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body); !strings.HasPrefix(loginCookie, "robaws_edge_login=") || m == nil {
 		t.Fatalf("401 page: cookie %q, csrf field found %v", loginCookie, m != nil)
 	}
 	if resp, _ := page(t, fx.local, "POST", "/login", loginForm(token), "Origin", "http://evil.example", "Cookie", loginCookie); resp.StatusCode != 403 {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,4 +99,22 @@ func notFound(path string) string {
 		}
 	}
 	return "not found"
+}
+
+// robawsStatus maps the Robaws errors for the error handler.
+func robawsStatus(err error) (int, string, bool) {
+	var re *robaws.Error
+	switch {
+	case errors.As(err, &re):
+		return fiber.StatusBadGateway, re.Error(), true
+	case errors.Is(err, robaws.ErrUnreachable) && !errors.Is(err, context.Canceled):
+		return fiber.StatusBadGateway, err.Error(), true
+	case errors.Is(err, robaws.ErrNoCredentials):
+		return fiber.StatusConflict, robaws.ErrNoCredentials.Error(), true
+	case errors.Is(err, robaws.ErrInvalidURL):
+		return fiber.StatusBadRequest, "invalid url: " + robaws.ErrInvalidURL.Error(), true
+	case errors.Is(err, robaws.ErrUnknownEndpoint):
+		return fiber.StatusBadRequest, err.Error(), true
+	}
+	return 0, "", false
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"math"
 	"net"
@@ -179,4 +181,59 @@ func errTooManyAttempts(c *fiber.Ctx, wait time.Duration) error {
 	secs := int(math.Ceil(wait.Seconds()))
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 	return fiber.NewError(fiber.StatusTooManyRequests, "too many failed token attempts from this address: wait "+strconv.Itoa(secs)+" s, then use admin.token from the config file")
+}
+
+// errCrossOrigin is answered to requests a web page made (CSRF) and to
+// requests for a host name that is not this daemon's (DNS rebinding).
+var errCrossOrigin = fiber.NewError(fiber.StatusForbidden, "cross-origin requests are not allowed")
+
+// sameOriginOnly keeps web pages open in the office PC's browser away from
+// the local API. Browsers send Origin (or Sec-Fetch-Site) on every
+// cross-origin write; the CLI and scripts send neither. A Host that is not
+// this daemon's (hosts) is refused too, token or not, which defeats DNS
+// rebinding (a page's own host name resolving to this machine): with a
+// token, such a page could otherwise guess it from the admin's browser.
+func sameOriginOnly(hosts hostGuard) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if c.Get(fiber.HeaderOrigin) != "" || c.Get("Sec-Fetch-Site") == "cross-site" || c.Get("Sec-Fetch-Site") == "same-site" {
+			return errCrossOrigin
+		}
+		// The raw Host header, never c.Hostname(): Fiber takes that from
+		// X-Forwarded-Host, which the rebinding page sets at will.
+		if !hosts.allows(string(c.Request().Header.Host())) {
+			return errCrossOrigin
+		}
+		return c.Next()
+	}
+}
+
+// errBadToken is the 401 of the local API.
+var errBadToken = fiber.NewError(fiber.StatusUnauthorized, "missing or invalid token")
+
+// requireToken checks "Authorization: Bearer <token>" on every request. The
+// hashes have equal length, so the comparison takes the same time whatever
+// the token's length. A throttled address is refused before its token is
+// looked at; a request without the header guesses nothing and spends
+// nothing of the address's budget.
+func requireToken(token string, th *authThrottle) fiber.Handler {
+	want := sha256.Sum256([]byte(token))
+	return func(c *fiber.Ctx) error {
+		ip := c.Context().RemoteIP()
+		if wait := th.wait(ip); wait > 0 {
+			return errTooManyAttempts(c, wait)
+		}
+		header := c.Get(fiber.HeaderAuthorization)
+		scheme, got, ok := strings.Cut(header, " ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			if header != "" {
+				if wait := th.failed(ip); wait > 0 {
+					return errTooManyAttempts(c, wait)
+				}
+			}
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="robaws-edge"`)
+			return errBadToken
+		}
+		return c.Next()
+	}
 }

@@ -66,7 +66,7 @@ func wire(t *testing.T, c *http.Client, method, target string, form url.Values, 
 	return resp, string(b)
 }
 
-var loginCSRFRe = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+var loginCSRFRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // loginForm fetches GET /login and returns its cookie and CSRF field.
 func loginForm(t *testing.T, c *http.Client, base string) (cookie, csrf string) {

@@ -26,7 +26,9 @@ const (
 )
 
 // health reports the daemon's state from live values: it is "degraded"
-// exactly when it lists a problem.
+// exactly when it lists a problem. A store read that fails is shown as
+// store_unavailable when the store says so, else logged (healthReadFailed);
+// the check it fed is then left out rather than guessed.
 func health(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConfig, now time.Time) Health {
 	t := cfg.Tunnel()
 	out := Health{
@@ -40,7 +42,9 @@ func health(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConf
 	}
 	// Only an accepted delivery is a delivery here: a wrong secret's
 	// rejections must not make the silent check think Robaws gets through.
-	if last, ok, err := db.LastAccepted(ctx); err == nil && ok {
+	if last, ok, err := db.LastAccepted(ctx); err != nil {
+		healthReadFailed(ctx, db, cfg, "last delivery", err)
+	} else if ok {
 		out.LastDeliveryAt = &last
 	}
 	if c := cfg.Robaws; c != nil {
@@ -59,17 +63,44 @@ func health(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConf
 	return out
 }
 
+// healthReadFailed handles a failed store read of the health check once:
+// a store that fails is store_unavailable already, and a request gone
+// away reads nothing; anything else is logged.
+func healthReadFailed(ctx context.Context, db *store.DB, cfg LocalConfig, what string, err error) {
+	if ctx.Err() != nil || db.Problem() != nil {
+		return
+	}
+	cfg.Logger.Error("health check incomplete", "check", what, "error", err)
+}
+
+// problem is one Problem; its message is format with args.
+func problem(code, format string, args ...any) Problem {
+	return Problem{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
 // problems lists what keeps deliveries from arriving or being kept, each
-// with what to do (SPEC §4.1).
+// with what to do (SPEC §4.1), in a fixed order of codes.
 func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConfig, t TunnelStatus, lastDelivery *time.Time, now time.Time) []Problem {
 	ps := []Problem{}
-	add := func(code, format string, args ...any) {
-		ps = append(ps, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
-	}
 	if err := db.Problem(); err != nil {
 		// err names the file, the cause and the one fix (store.DB.Problem).
-		add(ProblemStoreUnavailable, "deliveries cannot be stored and are answered 503: %v", err)
+		ps = append(ps, problem(ProblemStoreUnavailable, "deliveries cannot be stored and are answered 503: %v", err))
 	}
+	ps = append(ps, secretProblems(r, cfg, t, now)...)
+	ps = append(ps, reachProblems(cfg, t)...)
+	ps = append(ps, registrationProblems(ctx, db, r, cfg, t, now)...)
+	ps = append(ps, robawsProblems(cfg)...)
+	ps = append(ps, rejectedProblems(r, cfg, now)...)
+	if p, ok := silentProblem(cfg, lastDelivery, now); ok {
+		ps = append(ps, p)
+	}
+	return append(ps, forwardProblems(cfg, now)...)
+}
+
+// secretProblems: an endpoint without an active secret refuses everything,
+// unless robaws-edge can register it (credentials and a public URL).
+func secretProblems(r *intake.Receiver, cfg LocalConfig, t TunnelStatus, now time.Time) []Problem {
+	var ps []Problem
 	canRegister := cfg.Registrar != nil
 	for _, ep := range r.Endpoints() {
 		if len(r.ActiveSecrets(ep, now)) > 0 {
@@ -77,64 +108,96 @@ func problems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalCo
 		}
 		switch {
 		case !(ep.AutoRegister && canRegister):
-			add(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401: paste the secret Robaws showed you (robaws-edge webhooks add --endpoint %s --secret …, or the console's Webhooks page), or set robaws credentials so it registers itself", ep.Name, ep.Name)
+			ps = append(ps, problem(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401: paste the secret Robaws showed you (robaws-edge webhooks add --endpoint %s --secret …, or the console's Webhooks page), or set robaws credentials so it registers itself", ep.Name, ep.Name))
 		case t.Status != TunnelOnline:
-			add(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401; robaws-edge would register it with Robaws, but it has no public URL (%s): %s, or register it by hand (robaws-edge webhooks register --endpoint %s --url <public URL>) or paste a secret (robaws-edge webhooks add --endpoint %s --secret …)",
-				ep.Name, noURLReason(t), noURLFix(t), ep.Name, ep.Name)
+			ps = append(ps, problem(ProblemNoActiveSecret, "endpoint %s has no secret, so every delivery to it is refused 401; robaws-edge would register it with Robaws, but it has no public URL (%s): %s, or register it by hand (robaws-edge webhooks register --endpoint %s --url <public URL>) or paste a secret (robaws-edge webhooks add --endpoint %s --secret …)",
+				ep.Name, noURLReason(t), noURLFix(t), ep.Name, ep.Name))
 		}
 	}
+	return ps
+}
+
+// reachProblems: Robaws cannot reach this machine.
+func reachProblems(cfg LocalConfig, t TunnelStatus) []Problem {
+	var ps []Problem
 	if cfg.NoPublicURL {
-		add(ProblemNoPublicURL, "there is no tunnel and receiver.listen is on loopback only, so Robaws cannot reach this machine: set NGROK_AUTHTOKEN (tunnel.authtoken), or tunnel.provider: none when a proxy on this machine forwards to receiver.listen")
+		ps = append(ps, problem(ProblemNoPublicURL, "there is no tunnel and receiver.listen is on loopback only, so Robaws cannot reach this machine: set NGROK_AUTHTOKEN (tunnel.authtoken), or tunnel.provider: none when a proxy on this machine forwards to receiver.listen"))
 	}
 	if t.Status == TunnelOffline {
 		reason := "connecting, no answer from ngrok yet"
 		if t.Error != "" {
 			reason = t.Error
 		}
-		add(ProblemTunnelOffline, "the ngrok tunnel is offline (%s), so Robaws cannot reach this machine: check the internet connection and tunnel.authtoken; robaws-edge keeps reconnecting", reason)
+		ps = append(ps, problem(ProblemTunnelOffline, "the ngrok tunnel is offline (%s), so Robaws cannot reach this machine: check the internet connection and tunnel.authtoken; robaws-edge keeps reconnecting", reason))
 	}
-	if canRegister && t.Status == TunnelOnline && t.PublicURL != "" {
-		secrets, err := db.FindSecrets(ctx)
-		if err == nil {
-			for _, ep := range r.Endpoints() {
-				want := strings.TrimRight(t.PublicURL, "/") + ep.Path
-				if ep.AutoRegister && !registered(secrets, ep.Name, want, now) {
-					add(ProblemNotRegistered, "endpoint %s has no active Robaws registration for %s, so Robaws does not send to it: robaws-edge retries on its own; or run robaws-edge webhooks register --endpoint %s", ep.Name, want, ep.Name)
-				}
-			}
+	return ps
+}
+
+// registrationProblems: with credentials and the tunnel online, an
+// auto_register endpoint without an active registration for the tunnel's
+// URL gets nothing from Robaws.
+func registrationProblems(ctx context.Context, db *store.DB, r *intake.Receiver, cfg LocalConfig, t TunnelStatus, now time.Time) []Problem {
+	if cfg.Registrar == nil || t.Status != TunnelOnline || t.PublicURL == "" {
+		return nil
+	}
+	secrets, err := db.FindSecrets(ctx)
+	if err != nil {
+		healthReadFailed(ctx, db, cfg, "registrations", err)
+		return nil
+	}
+	var ps []Problem
+	for _, ep := range r.Endpoints() {
+		want := strings.TrimRight(t.PublicURL, "/") + ep.Path
+		if ep.AutoRegister && !registered(secrets, ep.Name, want, now) {
+			ps = append(ps, problem(ProblemNotRegistered, "endpoint %s has no active Robaws registration for %s, so Robaws does not send to it: robaws-edge retries on its own; or run robaws-edge webhooks register --endpoint %s", ep.Name, want, ep.Name))
 		}
 	}
+	return ps
+}
+
+// robawsProblems: the last sync failed, or Robaws' daily budget runs low.
+func robawsProblems(cfg LocalConfig) []Problem {
+	var ps []Problem
 	if cfg.Syncer != nil {
 		if p := cfg.Syncer.Progress(); !p.Running && p.Error != "" {
-			add(ProblemSyncFailed, "the last customer sync failed (%s): fix the cause and run robaws-edge sync customers", p.Error)
+			ps = append(ps, problem(ProblemSyncFailed, "the last customer sync failed (%s): fix the cause and run robaws-edge sync customers", p.Error))
 		}
 	}
 	if cfg.Robaws != nil {
 		if err := cfg.Robaws.BudgetLow(); err != nil {
-			add(ProblemRobawsBudgetLow, "%v; the office's other integrations share this budget: nothing to do but wait, or lower robaws.daily_reserve", err)
+			ps = append(ps, problem(ProblemRobawsBudgetLow, "%v; the office's other integrations share this budget: nothing to do but wait, or lower robaws.daily_reserve", err))
 		}
 	}
+	return ps
+}
+
+// rejectedProblems: an endpoint that rejected every signed delivery of the
+// window, at least RejectedMin of them.
+func rejectedProblems(r *intake.Receiver, cfg LocalConfig, now time.Time) []Problem {
+	var ps []Problem
 	for _, ep := range r.Endpoints() {
 		n, reason := r.Rejections(ep.Name, now, cfg.RejectedWindow)
 		if n >= cfg.RejectedMin {
-			add(ProblemRejected, "endpoint %s rejected all %s signed deliveries of the last %s (%s), so Robaws is being turned away: %s; robaws-edge replay --status rejected then processes them",
-				ep.Name, atLeast(n), cfg.RejectedWindow, reason, rejectedFix(reason, ep.Name))
+			ps = append(ps, problem(ProblemRejected, "endpoint %s rejected all %s signed deliveries of the last %s (%s), so Robaws is being turned away: %s; robaws-edge replay --status rejected then processes them",
+				ep.Name, atLeast(n), cfg.RejectedWindow, reason, rejectedFix(reason, ep.Name)))
 		}
 	}
-	if cfg.SilenceAfter > 0 {
-		since := cfg.Started
-		if lastDelivery != nil {
-			since = *lastDelivery
-		}
-		if now.Sub(since) >= cfg.SilenceAfter {
-			what := "since robaws-edge started"
-			if lastDelivery != nil {
-				what = "since " + lastDelivery.UTC().Format(time.RFC3339)
-			}
-			add(ProblemSilent, "no delivery was accepted %s (health.silence_after %s): check the tunnel, the registration at Robaws and its secret, or send one with robaws-edge send-test --public", what, cfg.SilenceAfter)
-		}
+	return ps
+}
+
+// silentProblem: no delivery accepted for health.silence_after.
+func silentProblem(cfg LocalConfig, lastDelivery *time.Time, now time.Time) (Problem, bool) {
+	if cfg.SilenceAfter <= 0 {
+		return Problem{}, false
 	}
-	return append(ps, forwardProblems(cfg, now)...)
+	since, what := cfg.Started, "since robaws-edge started"
+	if lastDelivery != nil {
+		since, what = *lastDelivery, "since "+lastDelivery.UTC().Format(time.RFC3339)
+	}
+	if now.Sub(since) < cfg.SilenceAfter {
+		return Problem{}, false
+	}
+	return problem(ProblemSilent, "no delivery was accepted %s (health.silence_after %s): check the tunnel, the registration at Robaws and its secret, or send one with robaws-edge send-test --public", what, cfg.SilenceAfter), true
 }
 
 // forwardProblems: a destination that is not paused and holds an item older

@@ -15,18 +15,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// PublicConfig configures NewPublic.
-type PublicConfig struct {
-	// MaxBodyBytes caps a delivery's body; larger ones get 413. Default 1 MiB.
-	MaxBodyBytes int
-	// HeaderTimeout bounds reading a request's line and headers: from the
-	// connection's start, or from the first byte of a keep-alive
-	// connection's next request. Default 5s (receiver.header_timeout).
-	HeaderTimeout time.Duration
-	// Logger; default discards.
-	Logger *slog.Logger
-}
-
 // maxDrainBytes is how much of a too-large body is read past the limit and
 // discarded so that the sender, still writing, finishes and reads the 413
 // instead of a connection reset. A body that would need more is answered at
@@ -194,44 +182,4 @@ func discardBody(c *fiber.Ctx, limit int64) {
 	if err != io.EOF {
 		rc.SetConnectionClose()
 	}
-}
-
-// checkFraming refuses, with 400 and a closed connection, a request whose
-// body framing two parties could read differently (request smuggling
-// behind a proxy): Content-Length given twice with different values, or
-// together with Transfer-Encoding (RFC 9112 §6.1, §6.3), and a request
-// with more than one Host header (RFC 9112 §3.2). fasthttp keeps one value
-// of each, so the check reads the header lines as received.
-func checkFraming(c *fiber.Ctx) error {
-	var contentLength []byte
-	hosts, lengths, conflict, transferEncoding := 0, 0, false, false
-	c.Request().Header.VisitAllInOrder(func(key, value []byte) {
-		switch {
-		case bytes.EqualFold(key, []byte(fiber.HeaderContentLength)):
-			if lengths++; lengths == 1 {
-				contentLength = bytes.Clone(value)
-			} else if !bytes.Equal(value, contentLength) {
-				conflict = true
-			}
-		case bytes.EqualFold(key, []byte(fiber.HeaderHost)):
-			hosts++
-		case bytes.EqualFold(key, []byte(fiber.HeaderTransferEncoding)):
-			transferEncoding = true
-		}
-	})
-	var msg string
-	switch {
-	case conflict:
-		msg = "conflicting Content-Length headers"
-	case lengths > 0 && transferEncoding:
-		msg = "both Content-Length and Transfer-Encoding"
-	case hosts > 1:
-		msg = "more than one Host header"
-	default:
-		return c.Next()
-	}
-	// Where the body ends is unclear: nothing more is read from this
-	// connection.
-	c.Context().SetConnectionClose()
-	return fiber.NewError(fiber.StatusBadRequest, msg)
 }

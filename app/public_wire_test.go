@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,17 +28,44 @@ import (
 // and returns the listener's address.
 func serveLimited(tb testing.TB, f *fiber.App, lim *app.ConnLimiter) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveOn(tb, f, lim.Listener(listen(tb)))
+}
+
+// readWatch is a listener whose connections report when the server, having
+// read exactly want bytes from one, asks it for more: the server has taken
+// in all that was sent (a request's line, headers and the body's first
+// bytes, here) and waits for the rest.
+type readWatch struct {
+	net.Listener
+	want    int64
+	waiting atomic.Int64
+}
+
+func (l *readWatch) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	go f.Listener(lim.Listener(ln))
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		f.ShutdownWithContext(ctx)
-	})
-	return ln.Addr().String()
+	return &watchedConn{Conn: c, l: l}, nil
+}
+
+// watchedConn counts what the server read; the server reads a connection
+// from one goroutine at a time.
+type watchedConn struct {
+	net.Conn
+	l       *readWatch
+	read    int64
+	counted bool
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	if !c.counted && c.read == c.l.want {
+		c.counted = true
+		c.l.waiting.Add(1)
+	}
+	n, err := c.Conn.Read(p)
+	c.read += int64(n)
+	return n, err
 }
 
 // signedPost sends one signed delivery on a new connection and returns the
@@ -53,18 +81,6 @@ func signedPost(tb testing.TB, addr, eventID string) answer {
 		tb.Fatalf("signed delivery: %v", err)
 	}
 	return decodeAnswer(tb, resp)
-}
-
-// waitFor polls cond every 10ms until it holds or d passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // vmRSS is the process's resident set from /proc/self/status, or 0.
@@ -99,7 +115,9 @@ func TestSlowLargeBodiesBoundedMemory(t *testing.T) {
 	const conns = 300
 	db := MustOpenDB(t, "")
 	lim := app.NewConnLimiter(0, 0, nil) // no caps; used to count accepted connections
-	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nRobaws-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", customersPath, 1<<20)
+	watch := &readWatch{Listener: listen(t), want: int64(len(head))}
+	addr := serveOn(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim.Listener(watch))
 	if a := signedPost(t, addr, "warm-up"); a.Code != 200 {
 		t.Fatalf("warm-up: got %+v, want 200", a)
 	}
@@ -112,7 +130,6 @@ func TestSlowLargeBodiesBoundedMemory(t *testing.T) {
 			c.Close()
 		}
 	}()
-	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nRobaws-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", customersPath, 1<<20)
 	for i := range conns {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
@@ -123,11 +140,13 @@ func TestSlowLargeBodiesBoundedMemory(t *testing.T) {
 			t.Fatalf("write %d: %v", i, err)
 		}
 	}
-	waitFor(t, 5*time.Second, "the receiver did not accept every slow connection", func() bool {
+	// Measure once the server has read every request's head and waits for
+	// the rest of its body: past any buffer it would size from the
+	// announced length.
+	waitFor(t, 10*time.Second, "the receiver did not read every slow connection's head", func() bool {
 		n, _ := lim.Open("")
-		return n >= conns
+		return n >= conns && watch.waiting.Load() >= conns
 	})
-	time.Sleep(200 * time.Millisecond) // let the server read every header
 	memAfter, rssAfter := goMemInUse(), vmRSS()
 	grew := memAfter - memBefore
 	t.Logf("%d slow 1 MiB bodies: Go heap+stacks in use grew %.1f MiB, VmRSS grew %.1f MiB",
@@ -273,7 +292,9 @@ func activeFrom(tb testing.TB, local, addr string) net.Conn {
 func TestConnectionCaps(t *testing.T) {
 	db := MustOpenDB(t, "")
 	lim := app.NewConnLimiter(4, 2, nil)
-	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nRobaws-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", customersPath, 1<<20)
+	watch := &readWatch{Listener: listen(t), want: int64(len(head))}
+	addr := serveOn(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim.Listener(watch))
 
 	a1, a2 := activeFrom(t, "127.0.0.1", addr), activeFrom(t, "127.0.0.1", addr)
 	if _, n := lim.Open("127.0.0.1"); n != 2 {
@@ -329,7 +350,9 @@ func TestConnectionCaps(t *testing.T) {
 func TestConnectionCapsCloseIdle(t *testing.T) {
 	db := MustOpenDB(t, "")
 	lim := app.NewConnLimiter(5, 2, nil)
-	addr := serveLimited(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nRobaws-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", customersPath, 1<<20)
+	watch := &readWatch{Listener: listen(t), want: int64(len(head))}
+	addr := serveOn(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{}), lim.Listener(watch))
 
 	// Per IP: .1 has an active connection and an idle keep-alive one.
 	active := activeFrom(t, "127.0.0.1", addr)

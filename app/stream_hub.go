@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -166,6 +167,24 @@ func (hb *streamHub) close() {
 	hb.wg.Wait()
 }
 
+// read reads and encodes log entry id once for every follower. An entry
+// pruned meanwhile is nothing to send; one that cannot be read or encoded
+// is a gap, and the followers are told they missed changes. ok is false
+// when there is nothing to publish.
+func (hb *streamHub) read(id uint64) (it streamItem, ok bool) {
+	ev, err := hb.db.FindEventByID(context.Background(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return streamItem{}, false
+	} else if err != nil {
+		return streamItem{lost: true}, true
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return streamItem{lost: true}, true
+	}
+	return streamItem{ev: ev, data: b}, true
+}
+
 // run follows the store's log changes from cursor, reads each changed entry
 // once, and publishes it to the followers, until no follower is left or the
 // hub is closed.
@@ -179,15 +198,9 @@ func (hb *streamHub) run(cursor uint64) {
 			items = append(items, streamItem{lost: true})
 		}
 		for _, id := range ids {
-			ev, err := hb.db.FindEventByID(context.Background(), id)
-			if err != nil {
-				continue // pruned meanwhile
+			if it, ok := hb.read(id); ok {
+				items = append(items, it)
 			}
-			b, err := json.Marshal(ev)
-			if err != nil {
-				continue
-			}
-			items = append(items, streamItem{ev: ev, data: b})
 		}
 		hb.mu.Lock()
 		for _, it := range items {

@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -98,15 +97,4 @@ var DefaultSchedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * tim
 func wait(schedule []time.Duration, n int, ra time.Duration) time.Duration {
 	d := schedule[min(n, len(schedule))-1]
 	return max(d, ra)
-}
-
-// describe is an answer for a log line or the attempts list.
-func (a answer) describe() string {
-	if a.err != "" {
-		return a.err
-	}
-	if a.code != 0 {
-		return fmt.Sprint(a.code)
-	}
-	return "ok"
 }

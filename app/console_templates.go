@@ -1,6 +1,7 @@
 package app
 
 import (
+	"embed"
 	"fmt"
 	"html/template"
 	"net/url"
@@ -44,27 +45,18 @@ var consoleFuncs = template.FuncMap{
 	"uptime":  func(s int64) string { return (time.Duration(s) * time.Second).String() },
 	"unix":    func(s int64) template.HTML { return timeHTML(time.Unix(s, 0)) },
 	"micros":  func(us int64) string { return (time.Duration(us) * time.Microsecond).Round(time.Microsecond).String() },
-	"list":    func(s ...string) []string { return s },
-	"first": func(s []string) string {
-		if len(s) == 0 {
-			return ""
-		}
-		return s[0]
-	},
-	// dict builds the argument of a partial template from key, value pairs.
-	"dict": func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	},
-	"emptyDeliveries": func(q url.Values) string {
-		if len(q) > 0 {
-			return "No delivery matches these filters."
-		}
-		return "No deliveries yet. Robaws' deliveries appear here as they arrive; to try the whole path, run robaws-edge send-test --public."
-	},
+}
+
+// eventTable is the "table" template's data: a list of log entries, live
+// over the log stream when Stream is set.
+type eventTable struct {
+	Events []*store.Event
+	// Stream is the log stream's URL; "" for a list that stays as it is.
+	Stream string
+	// Max caps the live list's rows; 0 is no cap.
+	Max int
+	// Empty is what the list says when it has no entry.
+	Empty string
 }
 
 // timeHTML renders a time for people: a <time> element with the instant
@@ -148,3 +140,6 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+//go:embed templates/*.html static/*
+var consoleFS embed.FS

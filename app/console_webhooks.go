@@ -3,44 +3,60 @@ package app
 import (
 	"errors"
 	"net/url"
-	"strconv"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/robaws-edge/robaws-edge/app/robaws"
+	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// This file holds the console's form posts. Each has passed the session's
-// CSRF check (console.session), calls the function the JSON API calls,
-// and redirects (303) to the page that shows the outcome, so a reload does
-// not post again. A refused action renders its page with the message.
-
-// handleReplay answers POST /deliveries/{id}/replay.
-func (cs *console) handleReplay(c *fiber.Ctx) error {
-	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
-	if err != nil || id == 0 {
-		return fiber.ErrNotFound
-	}
-	a, err := replay(c.UserContext(), cs.h.recv, id)
-	if err != nil {
-		return err
-	}
-	return c.Redirect("/deliveries/"+strconv.FormatUint(id, 10)+"?replayed="+url.QueryEscape(a.Status), fiber.StatusSeeOther)
+// handleWebhooks answers GET /webhooks: registrations and config secrets
+// (hints only) with the forms to add a secret, register and deactivate.
+func (cs *console) handleWebhooks(c *fiber.Ctx) error {
+	return cs.renderWebhooks(c, fiber.StatusOK, "", webhookNotices[c.Query("notice")])
 }
 
-// handleReplayAll answers POST /deliveries/replay (status failed or
-// rejected).
-func (cs *console) handleReplayAll(c *fiber.Ctx) error {
-	status := c.FormValue("status")
-	if status != store.StatusFailed && status != store.StatusRejected {
-		return badRequest("invalid status: want failed or rejected")
-	}
-	s, err := replayAll(c.UserContext(), cs.h.db, cs.h.recv, status)
+// webhookNotices are the messages a webhooks action redirects with.
+var webhookNotices = map[string]string{
+	"added":       "Secret added: deliveries signed with it are accepted from now on. Replay the rejected ones on the Deliveries page.",
+	"registered":  "Registered with Robaws: its secret is stored and in use.",
+	"deactivated": "Deactivated: deliveries signed with that secret are refused from now on.",
+}
+
+// webhooksView is GET /webhooks' data.
+type webhooksView struct {
+	Webhooks  []*Webhook
+	Endpoints []*intake.Endpoint
+	// Active counts each endpoint's secrets in use, by endpoint name.
+	Active map[string]int
+	// CanRegister says Robaws credentials are set; PublicURL is the
+	// tunnel's, "" while it is not online.
+	CanRegister bool
+	PublicURL   string
+	// HaveRejected says the log holds a rejected delivery (to replay once
+	// the right secret is here).
+	HaveRejected  bool
+	Error, Notice string
+}
+
+func (webhooksView) template() string { return "webhooks" }
+
+// renderWebhooks renders the webhooks page with an error or a notice.
+func (cs *console) renderWebhooks(c *fiber.Ctx, code int, errMsg, noticeMsg string) error {
+	ctx, h := c.UserContext(), cs.h
+	list, err := listWebhooks(ctx, h.db, h.recv)
 	if err != nil {
 		return err
 	}
-	q := url.Values{"replayed": {strconv.Itoa(s.Replayed)}, "of": {status}}
-	return c.Redirect("/deliveries?"+q.Encode(), fiber.StatusSeeOther)
+	active := map[string]int{}
+	for _, ep := range h.recv.Endpoints() {
+		active[ep.Name] = len(h.recv.ActiveSecrets(ep, h.cfg.Now()))
+	}
+	rejected, _, err := h.db.FindEvents(ctx, store.LogFilter{Status: store.StatusRejected, Limit: 1})
+	if err != nil {
+		return err
+	}
+	return cs.render(c, code, webhooksView{Webhooks: list, Endpoints: h.recv.Endpoints(), Active: active, CanRegister: h.cfg.Registrar != nil,
+		PublicURL: h.cfg.Tunnel().PublicURL, HaveRejected: len(rejected) > 0, Error: errMsg, Notice: noticeMsg})
 }
 
 // handleAddSecret answers POST /webhooks: a secret known from Robaws.
@@ -90,24 +106,4 @@ func (cs *console) webhooksRefused(c *fiber.Ctx, err error) error {
 		return err
 	}
 	return cs.renderWebhooks(c, code, msg, "")
-}
-
-// handleStartSync answers POST /sync: starts a customer sync, incremental
-// when a date is given.
-func (cs *console) handleStartSync(c *fiber.Ctx) error {
-	if cs.h.cfg.Syncer == nil {
-		return cs.renderSync(c, fiber.StatusConflict, robaws.ErrNoCredentials.Error())
-	}
-	since, err := formTime("since", c.FormValue("since"), false)
-	if err != nil {
-		return err
-	}
-	if err := cs.h.cfg.Syncer.Start(since); err != nil {
-		code, msg := errorStatus(err)
-		if code == fiber.StatusInternalServerError {
-			return err
-		}
-		return cs.renderSync(c, code, msg)
-	}
-	return c.Redirect("/sync", fiber.StatusSeeOther)
 }
