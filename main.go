@@ -163,12 +163,12 @@ func openDaemon(cfg configs.Config, logger *slog.Logger) (*daemon, error) {
 		return nil, cli.ConfigError(fmt.Errorf("robaws: %w", err))
 	}
 	if d.robaws != nil {
-		var eps []robaws.Endpoint
+		var eps []robaws.Hook
 		for _, ep := range d.recv.Endpoints() {
-			eps = append(eps, robaws.Endpoint{Name: ep.Name, Path: ep.Path, Events: ep.Events, AutoRegister: ep.AutoRegister})
+			eps = append(eps, robaws.Hook{Name: ep.Name, Path: ep.Path, Events: ep.Events, AutoRegister: ep.AutoRegister})
 		}
 		d.registrar = robaws.NewRegistrar(db, d.robaws, robaws.RegistrarConfig{
-			Endpoints: eps, OnSecretsChanged: d.recv.ReloadSecrets, Logger: logger.With("component", "robaws"),
+			Hooks: eps, OnSecretsChanged: d.recv.ReloadSecrets, Logger: logger.With("component", "robaws"),
 		})
 		d.syncer = robaws.NewSyncer(db, d.robaws, robaws.SyncerConfig{
 			Map:    func(b []byte) (*store.Customer, error) { return customer.Map(b, mapping) },

@@ -198,7 +198,7 @@ forward:
 		return len(ids) == 300
 	})
 	ids, _ := forwardtest.Distinct(reqs)
-	logs, err := client.Events(context.Background(), store.LogFilter{Status: store.StatusProcessed, Limit: 1000})
+	logs, err := client.LogEntries(context.Background(), store.LogFilter{Status: store.StatusProcessed, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ forward:
 				post(path, secret, body("client.updated", eventID, cid, v.Add(-time.Minute), step))
 			}
 		case op < 18: // a replay of some earlier entry
-			page, err := client.Events(ctx, store.LogFilter{Limit: 50})
+			page, err := client.LogEntries(ctx, store.LogFilter{Limit: 50})
 			if err != nil || len(page.Items) == 0 {
 				continue
 			}

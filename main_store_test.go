@@ -175,7 +175,7 @@ func TestDamagedFileAtStart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p, err := app.NewClient(adminAddr, "").Events(ctx, store.LogFilter{Limit: store.MaxLimit})
+	p, err := app.NewClient(adminAddr, "").LogEntries(ctx, store.LogFilter{Limit: store.MaxLimit})
 	if err != nil || len(p.Items) != 200 {
 		t.Fatalf("log after restore = %d entries (%v), want the 200 deliveries of the backup", len(p.Items), err)
 	}
@@ -362,7 +362,7 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if p, err := app.NewClient(adminAddr, "").Events(ctx, store.LogFilter{Limit: store.MaxLimit}); err != nil || len(p.Items) != 1 {
+	if p, err := app.NewClient(adminAddr, "").LogEntries(ctx, store.LogFilter{Limit: store.MaxLimit}); err != nil || len(p.Items) != 1 {
 		t.Fatalf("log after restore --empty = %+v (%v), want the one new delivery", p, err)
 	}
 }

@@ -227,7 +227,7 @@ retention: {max_age: 2160h}
 	}
 	logID := func(status string) uint64 {
 		t.Helper()
-		var evs []store.Event
+		var evs []store.LogEntry
 		jsonOut(cli(0, "logs", "--status", status, "--json"), &evs)
 		if len(evs) != 1 {
 			t.Fatalf("%d %s entries, want 1", len(evs), status)
@@ -246,7 +246,7 @@ retention: {max_age: 2160h}
 	}
 
 	contains(cli(0, "logs"), "ID", "processed", "failed", "rejected", "C-1", "signature mismatch")
-	var evs []store.Event
+	var evs []store.LogEntry
 	jsonOut(cli(0, "logs", "--client", "C-1", "--json"), &evs)
 	if len(evs) != 1 || evs[0].EventID != "e2e-1" {
 		t.Errorf("logs --client C-1 = %+v", evs)

@@ -66,7 +66,7 @@ health: {silence_after: 2s}
 	if c := deliverSigned(t, receiverAddr, path, secret, clientUpdated("twice-1", "W-2", "Twice", time.Now())); c != 200 {
 		t.Fatalf("right secret: %d", c)
 	}
-	rejected, err := client.Events(ctx, store.LogFilter{Status: store.StatusRejected, ClientID: "", Limit: 10})
+	rejected, err := client.LogEntries(ctx, store.LogFilter{Status: store.StatusRejected, ClientID: "", Limit: 10})
 	if err != nil || len(rejected.Items) != 6 {
 		t.Fatalf("rejected entries: %v %v", rejected, err)
 	}
@@ -80,7 +80,7 @@ health: {silence_after: 2s}
 	if a, err := client.Replay(ctx, twice.ID); err != nil || a.Status != store.StatusDuplicate {
 		t.Fatalf("replay: %+v %v, want duplicate", a, err)
 	}
-	e, err := client.Event(ctx, twice.ID)
+	e, err := client.LogEntry(ctx, twice.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

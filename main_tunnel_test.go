@@ -252,7 +252,7 @@ robaws: {base_url: %q, api_key: test-api-key, sync_interval: 0}
 		t.Fatalf("delivery through the tunnel: %d %v, want 200 processed", code, a)
 	}
 	ctx := context.Background()
-	ev, err := client.Event(ctx, uint64(a["log_id"].(float64)))
+	ev, err := client.LogEntry(ctx, uint64(a["log_id"].(float64)))
 	if err != nil || ev.RemoteAddr != "203.0.113.7" {
 		t.Fatalf("log entry %+v (%v), want remote_addr 203.0.113.7", ev, err)
 	}

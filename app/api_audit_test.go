@@ -26,7 +26,7 @@ func TestRejectedAuditTrail(t *testing.T) {
 	id := fx.latestID(t)
 	path := fmt.Sprintf("/api/webhook-logs/%d", id)
 	code, data := do(t, fx.local, "GET", path, "", nil)
-	e := decode[app.LogEntry](t, data)
+	e := decode[app.LogEntryDetail](t, data)
 	if code != 200 || e.Signature == nil || e.Signature.Timestamp == nil || e.Signature.Timestamp.Unix() != fx.now.Unix()-90 ||
 		e.Signature.AgeSeconds == nil || *e.Signature.AgeSeconds != 90 || e.Signature.V1Count != 2 {
 		t.Fatalf("signature summary = %+v (%d %s)", e.Signature, code, data)
@@ -46,7 +46,7 @@ func TestRejectedAuditTrail(t *testing.T) {
 		t.Fatalf("replay = %+v, want processed", r)
 	}
 	_, data = do(t, fx.local, "GET", path, "", nil)
-	e = decode[app.LogEntry](t, data)
+	e = decode[app.LogEntryDetail](t, data)
 	if e.Status != "processed" || len(e.StatusHistory) != 2 || e.StatusHistory[0].Status != "rejected" ||
 		e.StatusHistory[1].Status != "processed" || e.StatusHistory[1].By != "replay" {
 		t.Fatalf("after replay: status %s, history %+v", e.Status, e.StatusHistory)
@@ -56,7 +56,7 @@ func TestRejectedAuditTrail(t *testing.T) {
 // latestID is the newest log entry's id.
 func (fx *fixture) latestID(tb testing.TB) uint64 {
 	tb.Helper()
-	evs, _, err := fx.db.FindEvents(context.Background(), store.LogFilter{Limit: 1})
+	evs, _, err := fx.db.FindLogEntries(context.Background(), store.LogFilter{Limit: 1})
 	if err != nil || len(evs) == 0 {
 		tb.Fatalf("no log entry: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestSendTestDataLeftOut(t *testing.T) {
 		t.Fatalf("metrics count test customers:\n%s", data)
 	}
 	_, data = do(t, fx.local, "GET", "/api/webhook-logs?client_id=TEST-1", "", nil)
-	if p := decode[app.Page[*store.Event]](t, data); len(p.Items) != 1 || !p.Items[0].Test {
+	if p := decode[app.Page[*store.LogEntry]](t, data); len(p.Items) != 1 || !p.Items[0].Test {
 		t.Fatalf("log for TEST-1 = %s, want one entry marked test", data)
 	}
 }

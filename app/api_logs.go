@@ -10,17 +10,17 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// handleListEvents answers GET /api/webhook-logs.
-func (h *handler) handleListEvents(c *fiber.Ctx) error {
+// handleListLogEntries answers GET /api/webhook-logs.
+func (h *handler) handleListLogEntries(c *fiber.Ctx) error {
 	f, err := logFilter(c, true)
 	if err != nil {
 		return err
 	}
-	items, next, err := h.db.FindEvents(c.UserContext(), f)
+	items, next, err := h.db.FindLogEntries(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(Page[*store.Event]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return c.JSON(Page[*store.LogEntry]{Items: nonNil(items), NextCursor: pageCursor(next)})
 }
 
 // logFilter reads the log list's filters (and, when paged, limit and
@@ -57,8 +57,8 @@ func logFilter(c *fiber.Ctx, paged bool) (store.LogFilter, error) {
 	return f, err
 }
 
-// handleGetEvent answers GET /api/webhook-logs/{id}.
-func (h *handler) handleGetEvent(c *fiber.Ctx) error {
+// handleGetLogEntry answers GET /api/webhook-logs/{id}.
+func (h *handler) handleGetLogEntry(c *fiber.Ctx) error {
 	id, err := logID(c)
 	if err != nil {
 		return err
@@ -75,12 +75,12 @@ func (h *handler) handleGetEvent(c *fiber.Ctx) error {
 
 // findLogEntry returns log entry id with its body. Returns store.ErrNotFound
 // if the entry does not exist.
-func findLogEntry(ctx context.Context, db *store.DB, id uint64) (*LogEntry, error) {
-	ev, err := db.FindEventByID(ctx, id)
+func findLogEntry(ctx context.Context, db *store.DB, id uint64) (*LogEntryDetail, error) {
+	ev, err := db.FindLogEntry(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	e := &LogEntry{Event: *ev}
+	e := &LogEntryDetail{LogEntry: *ev}
 	if len(e.StatusHistory) == 0 {
 		// Entries stored before status histories began.
 		e.StatusHistory = []store.StatusChange{{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}}

@@ -10,8 +10,8 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// handleReplayEvent answers POST /api/webhook-logs/{id}/replay.
-func (h *handler) handleReplayEvent(c *fiber.Ctx) error {
+// handleReplayLogEntry answers POST /api/webhook-logs/{id}/replay.
+func (h *handler) handleReplayLogEntry(c *fiber.Ctx) error {
 	id, err := logID(c)
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func (h *handler) handleReplayEvent(c *fiber.Ctx) error {
 // kept or its endpoint is no longer configured.
 func replay(ctx context.Context, r *intake.Receiver, id uint64) (*ReplayAnswer, error) {
 	a, err := r.Replay(ctx, id)
-	if errors.Is(err, intake.ErrUnknownEndpoint) {
+	if errors.Is(err, store.ErrUnknownEndpoint) {
 		return nil, fiber.NewError(fiber.StatusConflict, err.Error())
 	} else if err != nil {
 		return nil, err
@@ -41,8 +41,8 @@ func replay(ctx context.Context, r *intake.Receiver, id uint64) (*ReplayAnswer, 
 	return &a, nil
 }
 
-// handleReplayEvents answers POST /api/webhook-logs/replay?status=….
-func (h *handler) handleReplayEvents(c *fiber.Ctx) error {
+// handleReplayLogEntries answers POST /api/webhook-logs/replay?status=….
+func (h *handler) handleReplayLogEntries(c *fiber.Ctx) error {
 	p, err := queryParams(c, "status")
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status str
 	skipped := 0
 	f := store.LogFilter{Status: status, Limit: store.MaxLimit}
 	for {
-		page, next, err := db.FindEvents(ctx, f)
+		page, next, err := db.FindLogEntries(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func replayAll(ctx context.Context, db *store.DB, r *intake.Receiver, status str
 	for _, id := range ids {
 		a, err := r.Replay(ctx, id)
 		switch {
-		case errors.Is(err, store.ErrConflict), errors.Is(err, intake.ErrUnknownEndpoint), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrUnknownEndpoint), errors.Is(err, store.ErrNotFound):
 			s.Skipped++ // no payload kept, endpoint gone, or pruned meanwhile
 		case err != nil:
 			return nil, err

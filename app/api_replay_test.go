@@ -33,9 +33,9 @@ func historyOf(tb testing.TB, db *store.DB, customerID string) []*store.HistoryE
 	return h
 }
 
-func entry(tb testing.TB, db *store.DB, id uint64) *store.Event {
+func entry(tb testing.TB, db *store.DB, id uint64) *store.LogEntry {
 	tb.Helper()
-	ev, err := db.FindEventByID(context.Background(), id)
+	ev, err := db.FindLogEntry(context.Background(), id)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestReplayFailed(t *testing.T) {
 	if len(h) != 1 || h[0].Source != "replay" || *h[0].LogID != res.LogID || h[0].Changes["name"].To != "Fixed Later" {
 		t.Errorf("history = %+v, want one entry from replay", h)
 	}
-	if evs, _, _ := fx.db.FindEvents(context.Background(), store.LogFilter{Status: "failed"}); len(evs) != 0 {
+	if evs, _, _ := fx.db.FindLogEntries(context.Background(), store.LogFilter{Status: "failed"}); len(evs) != 0 {
 		t.Errorf("status index still lists %d failed entries", len(evs))
 	}
 	// The same event delivered again is a duplicate of the replayed entry.
@@ -202,7 +202,7 @@ func TestReplayBulk(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
 	}
-	rejected, _, _ := fx.db.FindEvents(context.Background(), store.LogFilter{Status: "rejected"})
+	rejected, _, _ := fx.db.FindLogEntries(context.Background(), store.LogFilter{Status: "rejected"})
 	if len(rejected) != 2 {
 		t.Errorf("%d entries still rejected, want 2 (wrong secret, duplicate)", len(rejected))
 	}
@@ -241,7 +241,7 @@ func TestReplayErrors(t *testing.T) {
 		t.Errorf("replay without payload = %d %s, want 409", code, data)
 	}
 	code, data = do(t, fx.local, "GET", fmt.Sprintf("/api/webhook-logs/%d", fx.ids["big"]), "", nil)
-	if le := decode[app.LogEntry](t, data); code != 200 || le.Payload != nil || le.PayloadText != nil {
+	if le := decode[app.LogEntryDetail](t, data); code != 200 || le.Payload != nil || le.PayloadText != nil {
 		t.Errorf("entry without payload = %d %s, want no payload keys", code, data)
 	}
 	if code, data := do(t, fx.local, "POST", "/api/webhook-logs/12345/replay", "", nil); code != 404 {

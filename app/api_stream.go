@@ -18,12 +18,12 @@ const streamWriteTimeout = 30 * time.Second
 // proxies do not close it (SPEC §4: every 15 s).
 const streamKeepAlive = 15 * time.Second
 
-// handleStreamEvents answers GET /api/webhook-logs/stream: Server-Sent
+// handleStreamLogEntries answers GET /api/webhook-logs/stream: Server-Sent
 // Events, one "data: <log entry JSON>" per new or changed entry that
 // matches the list's filters, from the moment it is opened. The entries
 // come from the handler's streamHub; past admin.max_followers open streams
 // the answer is 503.
-func (h *handler) handleStreamEvents(c *fiber.Ctx) error {
+func (h *handler) handleStreamLogEntries(c *fiber.Ctx) error {
 	f, err := logFilter(c, false)
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func (fl *follower) flush() error {
 }
 
 // match reports whether ev passes the follower's filters.
-func (fl *follower) match(ev *store.Event) bool { return matches(fl.filter, ev) }
+func (fl *follower) match(ev *store.LogEntry) bool { return matches(fl.filter, ev) }
 
 // closedChan is a channel that is always ready.
 var closedChan = func() <-chan struct{} {
@@ -150,7 +150,7 @@ var closedChan = func() <-chan struct{} {
 
 // matches reports whether ev passes the list filters of f (its page
 // fields aside).
-func matches(f store.LogFilter, ev *store.Event) bool {
+func matches(f store.LogFilter, ev *store.LogEntry) bool {
 	switch {
 	case f.Event != "" && ev.Event != f.Event,
 		f.Status != "" && ev.Status != f.Status,

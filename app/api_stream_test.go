@@ -44,12 +44,12 @@ func TestLogStream(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("stream = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	events := make(chan store.Event, 10)
+	events := make(chan store.LogEntry, 10)
 	go func() {
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var ev store.Event
+				var ev store.LogEntry
 				if json.Unmarshal([]byte(data), &ev) == nil {
 					events <- ev
 				}
@@ -57,7 +57,7 @@ func TestLogStream(t *testing.T) {
 		}
 		close(events)
 	}()
-	next := func(what string) store.Event {
+	next := func(what string) store.LogEntry {
 		t.Helper()
 		select {
 		case ev, ok := <-events:
@@ -68,7 +68,7 @@ func TestLogStream(t *testing.T) {
 		case <-time.After(time.Second):
 			t.Fatalf("%s: nothing within 1 s", what)
 		}
-		return store.Event{}
+		return store.LogEntry{}
 	}
 
 	now := time.Now()
@@ -119,10 +119,10 @@ func TestClientFollow(t *testing.T) {
 	})}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	got := make(chan *store.Event, 1)
+	got := make(chan *store.LogEntry, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Follow(ctx, store.LogFilter{ClientID: "99"}, func(ev *store.Event) error {
+		done <- c.Follow(ctx, store.LogFilter{ClientID: "99"}, func(ev *store.LogEntry) error {
 			got <- ev
 			return nil
 		})
@@ -244,7 +244,7 @@ func TestStreamFollowersCap(t *testing.T) {
 				t.Fatalf("follower %d after %d entries: %v", i, len(seen), err)
 			}
 			if data, ok := strings.CutPrefix(line, "data: "); ok {
-				var ev store.Event
+				var ev store.LogEntry
 				if err := json.Unmarshal([]byte(data), &ev); err != nil || !ids[ev.ID] || seen[ev.ID] {
 					t.Fatalf("follower %d read %q (%v), want each new entry once", i, data, err)
 				}
@@ -332,7 +332,7 @@ func TestStreamShare(t *testing.T) {
 					tl.missed = true
 				}
 				if data, ok := strings.CutPrefix(line, "data: "); ok {
-					var ev store.Event
+					var ev store.LogEntry
 					if json.Unmarshal([]byte(data), &ev) == nil {
 						tl.ids[ev.ID] = true
 					}

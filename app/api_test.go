@@ -66,7 +66,7 @@ func (fx *fixture) deliver(tb testing.TB, name, secret string, body []byte) answ
 	a := post(tb, fx.public, "POST", customersPath, body, intake.Sign(secret, fx.now.Unix(), body))
 	if a.LogID == 0 {
 		// Rejected answers carry no log id; find the newest entry.
-		evs, _, err := fx.db.FindEvents(context.Background(), store.LogFilter{Limit: 1})
+		evs, _, err := fx.db.FindLogEntries(context.Background(), store.LogFilter{Limit: 1})
 		if err != nil || len(evs) == 0 {
 			tb.Fatalf("no log entry for %s: %v", name, err)
 		}
@@ -130,7 +130,7 @@ func decode[T any](tb testing.TB, data []byte) T {
 	return v
 }
 
-func logIDs(p app.Page[*store.Event]) []uint64 {
+func logIDs(p app.Page[*store.LogEntry]) []uint64 {
 	var ids []uint64
 	for _, e := range p.Items {
 		ids = append(ids, e.ID)
@@ -148,7 +148,7 @@ func TestLocalRoutes(t *testing.T) {
 
 	logs := func(want ...uint64) func(t *testing.T, body []byte) {
 		return func(t *testing.T, body []byte) {
-			p := decode[app.Page[*store.Event]](t, body)
+			p := decode[app.Page[*store.LogEntry]](t, body)
 			if diff := cmp.Diff(want, logIDs(p)); diff != "" {
 				t.Errorf("ids (-want +got):\n%s", diff)
 			}
@@ -233,7 +233,7 @@ func TestLocalRoutes(t *testing.T) {
 		{"logs since future", "GET", "/api/webhook-logs?since=" + future, nil, 200, "", logs()},
 		{"logs until past", "GET", "/api/webhook-logs?until=" + past, nil, 200, "", logs()},
 		{"logs limit", "GET", "/api/webhook-logs?limit=2", nil, 200, "", func(t *testing.T, body []byte) {
-			p := decode[app.Page[*store.Event]](t, body)
+			p := decode[app.Page[*store.LogEntry]](t, body)
 			if len(p.Items) != 2 || p.NextCursor == nil {
 				t.Errorf("got %d items, cursor %v; want 2 and a cursor", len(p.Items), p.NextCursor)
 			}
@@ -249,22 +249,22 @@ func TestLocalRoutes(t *testing.T) {
 		{"logs repeated parameter", "GET", "/api/webhook-logs?status=failed&status=stale", nil, 400, "invalid status: given more than once", nil},
 
 		{"log entry", "GET", "/api/webhook-logs/" + id("alice"), nil, 200, "", func(t *testing.T, body []byte) {
-			e := decode[app.LogEntry](t, body)
+			e := decode[app.LogEntryDetail](t, body)
 			if e.ID != fx.ids["alice"] || e.Status != "processed" || e.EventID != "ev-1" || e.ClientID != "1" || e.Deliveries != 1 || e.SecretID != "config:customers#2" {
-				t.Errorf("entry = %+v", e.Event)
+				t.Errorf("entry = %+v", e.LogEntry)
 			}
 			if !json.Valid(e.Payload) || !bytes.Contains(e.Payload, []byte(`"Alice Bakery"`)) || e.PayloadText != nil {
 				t.Errorf("payload = %s, payload_text = %v", e.Payload, e.PayloadText)
 			}
 		}},
 		{"log entry rejected", "GET", "/api/webhook-logs/" + id("rejected"), nil, 200, "", func(t *testing.T, body []byte) {
-			e := decode[app.LogEntry](t, body)
+			e := decode[app.LogEntryDetail](t, body)
 			if e.Status != "rejected" || e.Error != "signature mismatch" || e.Payload == nil {
-				t.Errorf("entry = %+v, payload %s", e.Event, e.Payload)
+				t.Errorf("entry = %+v, payload %s", e.LogEntry, e.Payload)
 			}
 		}},
 		{"log entry not JSON", "GET", "/api/webhook-logs/" + id("notjson"), nil, 200, "", func(t *testing.T, body []byte) {
-			e := decode[app.LogEntry](t, body)
+			e := decode[app.LogEntryDetail](t, body)
 			if e.Payload != nil || e.PayloadText == nil || *e.PayloadText != "this is not json" {
 				t.Errorf("payload = %s, payload_text = %v", e.Payload, e.PayloadText)
 			}
@@ -493,7 +493,7 @@ func TestLocalCursorWalk(t *testing.T) {
 				if code != 200 {
 					t.Fatalf("%s = %d %s", path, code, data)
 				}
-				p := decode[app.Page[*store.Event]](t, data)
+				p := decode[app.Page[*store.LogEntry]](t, data)
 				if len(p.Items) > tc.limit {
 					t.Fatalf("page of %d, limit %d", len(p.Items), tc.limit)
 				}
@@ -610,7 +610,7 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("receiver: %s %s = %d %s, want 404", r.method, r.path, resp.StatusCode, data)
 		}
 	}
-	before, _, _ := fx.db.FindEvents(context.Background(), store.LogFilter{})
+	before, _, _ := fx.db.FindLogEntries(context.Background(), store.LogFilter{})
 	for _, ep := range fx.recv.Endpoints() {
 		body := clientBody("iso-"+ep.Name, "client.updated", map[string]any{"id": 9, "name": "Iso"})
 		for _, method := range []string{"POST", "GET"} {
@@ -627,7 +627,7 @@ func TestIsolation(t *testing.T) {
 			}
 		}
 	}
-	after, _, _ := fx.db.FindEvents(context.Background(), store.LogFilter{})
+	after, _, _ := fx.db.FindLogEntries(context.Background(), store.LogFilter{})
 	if len(after) != len(before) {
 		t.Errorf("log grew from %d to %d entries through the local API", len(before), len(after))
 	}
@@ -843,7 +843,7 @@ func TestLogEntryInvalidUTF8(t *testing.T) {
 		if a.Code != 401 {
 			t.Fatalf("post: got %d, want 401", a.Code)
 		}
-		evs, _, err := db.FindEvents(context.Background(), store.LogFilter{Limit: 1})
+		evs, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Limit: 1})
 		if err != nil || len(evs) != 1 {
 			t.Fatalf("latest entry: %v %v", evs, err)
 		}
@@ -856,7 +856,7 @@ func TestLogEntryInvalidUTF8(t *testing.T) {
 		if resp.StatusCode != 200 || !json.Valid(raw) || !utf8.Valid(raw) {
 			t.Fatalf("got %d, valid JSON %v, valid UTF-8 %v: %q", resp.StatusCode, json.Valid(raw), utf8.Valid(raw), raw)
 		}
-		e := decode[app.LogEntry](t, raw)
+		e := decode[app.LogEntryDetail](t, raw)
 		if !bytes.Equal(e.PayloadBase64, body) || e.Payload != nil || e.PayloadText != nil {
 			t.Fatalf("payload_base64 = %q (payload %q, text %v), want the body", e.PayloadBase64, e.Payload, e.PayloadText)
 		}
@@ -916,7 +916,7 @@ func TestCustomerRawInvalidUTF8(t *testing.T) {
 			t.Fatalf("GET %s: %+v, want one entry whose name change is %q", path, p.Items, cust.Name)
 		}
 	}
-	e := decode[app.LogEntry](t, get(fmt.Sprintf("/api/webhook-logs/%d", a.LogID)))
+	e := decode[app.LogEntryDetail](t, get(fmt.Sprintf("/api/webhook-logs/%d", a.LogID)))
 	if !bytes.Equal(e.PayloadBase64, body) {
 		t.Fatalf("payload_base64 = %q, want the body as received", e.PayloadBase64)
 	}
@@ -968,7 +968,7 @@ func TestLongMultibyteIDs(t *testing.T) {
 			}
 			data, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			e := decode[app.LogEntry](t, data)
+			e := decode[app.LogEntryDetail](t, data)
 			if e.EventID != tt.wantEventID || e.ClientID != tt.wantClientID {
 				t.Fatalf("logged event_id %q (%d bytes), client_id %q (%d bytes); want %q and %q",
 					e.EventID, len(e.EventID), e.ClientID, len(e.ClientID), tt.wantEventID, tt.wantClientID)

@@ -132,13 +132,13 @@ type CustomerStats struct {
 	ByRole map[string]int64 `json:"by_role"`
 }
 
-// LogEntry is GET /api/webhook-logs/{id}: the log entry plus its body,
+// LogEntryDetail is GET /api/webhook-logs/{id}: the log entry plus its body,
 // as JSON in Payload, as text in PayloadText when it is valid UTF-8 but not
 // JSON, or else base64-encoded in PayloadBase64 (encoding/json encodes a
 // []byte so). All three are absent when no body is kept (the quarantine
 // dropped it).
-type LogEntry struct {
-	store.Event
+type LogEntryDetail struct {
+	store.LogEntry
 	Payload       json.RawMessage `json:"payload,omitempty"`
 	PayloadText   *string         `json:"payload_text,omitempty"`
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`

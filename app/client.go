@@ -20,9 +20,9 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// ErrUnreachable is returned (wrapped) by Client when nothing answers at the
+// ErrNotAnswering is returned (wrapped) by Client when nothing answers at the
 // daemon's address: the daemon is not running, or listens elsewhere.
-var ErrUnreachable = errors.New("no answer")
+var ErrNotAnswering = errors.New("no answer")
 
 // APIError is an error answer of the local API.
 type APIError struct {
@@ -65,11 +65,11 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 	return call[Health](ctx, c, http.MethodGet, "/api/health", nil, nil)
 }
 
-// Events returns one page of the webhook log.
-func (c *Client) Events(ctx context.Context, f store.LogFilter) (*Page[*store.Event], error) {
+// LogEntries returns one page of the webhook log.
+func (c *Client) LogEntries(ctx context.Context, f store.LogFilter) (*Page[*store.LogEntry], error) {
 	q := logQuery(f)
 	setPage(q, f.Limit, f.Cursor)
-	return call[Page[*store.Event]](ctx, c, http.MethodGet, "/api/webhook-logs", q, nil)
+	return call[Page[*store.LogEntry]](ctx, c, http.MethodGet, "/api/webhook-logs", q, nil)
 }
 
 // logQuery is the query of the log list's filters.
@@ -89,7 +89,7 @@ func logQuery(f store.LogFilter) url.Values {
 // the stream does (then it returns io.ErrUnexpectedEOF: the daemon went
 // away). The HTTP client's timeout must not bound the stream: Follow uses a
 // client of its own without one.
-func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.Event) error) error {
+func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.LogEntry) error) error {
 	q := logQuery(f)
 	stream := *c
 	stream.HTTPClient = &http.Client{}
@@ -108,7 +108,7 @@ func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.E
 		if !ok {
 			continue // comments and blank lines
 		}
-		var ev store.Event
+		var ev store.LogEntry
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			return fmt.Errorf("read log stream: %w", err)
 		}
@@ -125,10 +125,10 @@ func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.E
 	return io.ErrUnexpectedEOF
 }
 
-// Event returns log entry id with its payload. A missing entry is an
+// LogEntry returns log entry id with its payload. A missing entry is an
 // *APIError with Code 404.
-func (c *Client) Event(ctx context.Context, id uint64) (*LogEntry, error) {
-	return call[LogEntry](ctx, c, http.MethodGet, "/api/webhook-logs/"+strconv.FormatUint(id, 10), nil, nil)
+func (c *Client) LogEntry(ctx context.Context, id uint64) (*LogEntryDetail, error) {
+	return call[LogEntryDetail](ctx, c, http.MethodGet, "/api/webhook-logs/"+strconv.FormatUint(id, 10), nil, nil)
 }
 
 // Replay processes log entry id again.
@@ -270,7 +270,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, fmt.Errorf("%w on %s: %w", ErrUnreachable, req.URL.Host, err)
+			return nil, fmt.Errorf("%w on %s: %w", ErrNotAnswering, req.URL.Host, err)
 		}
 		return nil, err
 	}

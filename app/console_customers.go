@@ -98,7 +98,7 @@ func (cs *console) handleCustomer(c *fiber.Ctx) error {
 	// Every delivery of the customer, whatever became of it (stale,
 	// ignored, failed and rejected ones too): one walk of the store's
 	// client index, newest first.
-	evs, moreEvs, err := cs.h.db.FindEvents(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveriesSize})
+	evs, moreEvs, err := cs.h.db.FindLogEntries(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveriesSize})
 	if err != nil {
 		return err
 	}

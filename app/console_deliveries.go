@@ -41,7 +41,7 @@ func (cs *console) handleDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := cs.h.db.FindEvents(c.UserContext(), f)
+	items, next, err := cs.h.db.FindLogEntries(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func deliveriesStream(f store.LogFilter) string {
 
 // deliveryView is GET /deliveries/{id}'s data.
 type deliveryView struct {
-	E *LogEntry
+	E *LogEntryDetail
 	// Payload is the body as text (JSON indented); Binary is the size of a
 	// body that is not text. Both are empty when no body is kept.
 	Payload  string

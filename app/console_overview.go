@@ -31,7 +31,7 @@ func (cs *console) handleOverview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	latest, _, err := h.db.FindEvents(ctx, store.LogFilter{Limit: overviewFeedSize})
+	latest, _, err := h.db.FindLogEntries(ctx, store.LogFilter{Limit: overviewFeedSize})
 	if err != nil {
 		return err
 	}

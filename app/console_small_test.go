@@ -94,7 +94,7 @@ func TestConsoleTestData(t *testing.T) {
 		t.Errorf("/api/changes?test=true = %s, want TEST-1's change", data)
 	}
 	_, data = do(t, fx.local, "GET", "/api/webhook-logs?test=false", "", nil)
-	for _, e := range decode[app.Page[*store.Event]](t, data).Items {
+	for _, e := range decode[app.Page[*store.LogEntry]](t, data).Items {
 		if e.Test {
 			t.Errorf("/api/webhook-logs?test=false lists test entry %d", e.ID)
 		}
@@ -138,7 +138,7 @@ func TestConsoleSmallTruths(t *testing.T) {
 func newestID(t *testing.T, fx consoleFixture) uint64 {
 	t.Helper()
 	_, data := do(t, fx.local, "GET", "/api/webhook-logs?limit=1", "", nil)
-	p := decode[app.Page[*store.Event]](t, data)
+	p := decode[app.Page[*store.LogEntry]](t, data)
 	if len(p.Items) != 1 {
 		t.Fatalf("no log entry: %s", data)
 	}

@@ -50,7 +50,7 @@ var consoleFuncs = template.FuncMap{
 // eventTable is the "table" template's data: a list of log entries, live
 // over the log stream when Stream is set.
 type eventTable struct {
-	Events []*store.Event
+	Events []*store.LogEntry
 	// Stream is the log stream's URL; "" for a list that stays as it is.
 	Stream string
 	// Max caps the live list's rows; 0 is no cap.

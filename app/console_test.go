@@ -44,7 +44,7 @@ func newConsoleFixture(t *testing.T, cfg app.LocalConfig) consoleFixture {
 // answer carries none).
 func rejectedID(t *testing.T, db *store.DB) uint64 {
 	t.Helper()
-	evs, _, err := db.FindEvents(context.Background(), store.LogFilter{Status: store.StatusRejected, Limit: 1})
+	evs, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Status: store.StatusRejected, Limit: 1})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("no rejected entry: %v", err)
 	}

@@ -20,14 +20,14 @@ import (
 func TestTemplateViews(t *testing.T) {
 	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	s, n, id, age := "text", 3, uint64(7), int64(4)
-	ev := &store.Event{ID: 7, ReceivedAt: now, Endpoint: "customers", Event: "client.updated", ClientID: "C-1", Status: store.StatusRejected,
+	ev := &store.LogEntry{ID: 7, ReceivedAt: now, Endpoint: "customers", Event: "client.updated", ClientID: "C-1", Status: store.StatusRejected,
 		Error: "signature mismatch", Deliveries: 2, SignatureTimestamp: now.Unix(), SecretID: "config:customers#1", Test: true,
 		StatusHistory: []store.StatusChange{{At: now, Status: store.StatusRejected, By: "delivery"}},
 		Signature:     &store.SignatureSummary{Timestamp: &now, AgeSeconds: &age, V1Count: 1}}
 	cust := &store.Customer{ID: "C-1", Name: "Acme", Email: &s, Role: &s, PricingCode: &s, Address: store.Address{City: &s}, Version: now, UpdatedAt: now}
 	hist := []*store.HistoryEntry{{CustomerID: "C-1", At: now, LogID: &id, Source: "webhook", Event: "client.updated",
 		Changes: map[string]store.Change{"role": {From: nil, To: "BROKER"}, "is_active": {From: true, To: false}}}}
-	table := eventTable{Events: []*store.Event{ev}, Stream: "/deliveries/stream", Max: 10, Empty: "none"}
+	table := eventTable{Events: []*store.LogEntry{ev}, Stream: "/deliveries/stream", Max: 10, Empty: "none"}
 	fwd := forward.Status{Name: "office", Kind: "http", Stream: "deliveries", Target: "http://x", Status: "retrying", Pending: 2,
 		OldestPendingAt: &now, Dead: 1, LastSuccessAt: &now, LastError: &s, NextAttemptAt: &now, RetryingSince: &now}
 	running := robaws.SyncProgress{Running: true, Fetched: 5, Total: 10, StartedAt: &now}
@@ -43,8 +43,8 @@ func TestTemplateViews(t *testing.T) {
 			Statuses: statuses, Forward: []forward.Status{fwd}, Latest: table},
 		deliveriesView{Filter: store.LogFilter{Status: "failed"}, Since: "2026-11-01", Test: testExclude, Statuses: statuses,
 			Endpoints: []*intake.Endpoint{{Name: "customers"}}, Table: table, Next: "/deliveries?cursor=x", Notice: "done"},
-		deliveryView{E: &LogEntry{Event: *ev}, Payload: "{}", Replayed: "Replayed"},
-		deliveryView{E: &LogEntry{Event: *ev}, Binary: 3},
+		deliveryView{E: &LogEntryDetail{LogEntry: *ev}, Payload: "{}", Replayed: "Replayed"},
+		deliveryView{E: &LogEntryDetail{LogEntry: *ev}, Binary: 3},
 		customersView{Customers: []*store.Customer{cust}, Filter: store.CustomerFilter{Q: "acme"}, PricingCodes: pricingCodes, Next: "/customers?cursor=x", Total: 1},
 		customerView{C: cust, History: hist, MoreHistory: true, Deliveries: table, AllDeliveries: "/deliveries?client_id=C-1", Raw: "{}"},
 		changesView{Changes: hist, Field: "role", Since: "2026-11-01", Test: true, Fields: store.ChangeFields(), Next: "/changes?cursor=x", WeekAgo: "2026-11-23"},

@@ -51,7 +51,7 @@ func (cs *console) renderWebhooks(c *fiber.Ctx, code int, errMsg, noticeMsg stri
 	for _, ep := range h.recv.Endpoints() {
 		active[ep.Name] = len(h.recv.ActiveSecrets(ep, h.cfg.Now()))
 	}
-	rejected, _, err := h.db.FindEvents(ctx, store.LogFilter{Status: store.StatusRejected, Limit: 1})
+	rejected, _, err := h.db.FindLogEntries(ctx, store.LogFilter{Status: store.StatusRejected, Limit: 1})
 	if err != nil {
 		return err
 	}

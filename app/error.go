@@ -71,13 +71,13 @@ func errorStatus(err error) (int, string) {
 		return fiber.StatusNotFound, err.Error()
 	case errors.Is(err, forward.ErrNothingSelected), errors.Is(err, forward.ErrTooMany):
 		return fiber.StatusBadRequest, err.Error()
-	case errors.Is(err, intake.ErrStorageUnavailable), errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		return fiber.StatusServiceUnavailable, "storage unavailable"
 	case errors.Is(err, store.ErrNotFound):
 		return fiber.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict), errors.Is(err, robaws.ErrSyncRunning):
 		return fiber.StatusConflict, err.Error()
-	case errors.Is(err, intake.ErrUnknownEndpoint), errors.Is(err, store.ErrInvalidCursor):
+	case errors.Is(err, store.ErrUnknownEndpoint), errors.Is(err, store.ErrInvalidCursor):
 		return fiber.StatusBadRequest, err.Error()
 	}
 	return fiber.StatusInternalServerError, "internal error"
@@ -113,8 +113,6 @@ func robawsStatus(err error) (int, string, bool) {
 		return fiber.StatusConflict, robaws.ErrNoCredentials.Error(), true
 	case errors.Is(err, robaws.ErrInvalidURL):
 		return fiber.StatusBadRequest, "invalid url: " + robaws.ErrInvalidURL.Error(), true
-	case errors.Is(err, robaws.ErrUnknownEndpoint):
-		return fiber.StatusBadRequest, err.Error(), true
 	}
 	return 0, "", false
 }

@@ -153,7 +153,7 @@ func TestRejectedFloodBoundsTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	evs, _, err := db.FindEvents(context.Background(), store.LogFilter{Status: store.StatusRejected, Limit: 5})
+	evs, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Status: store.StatusRejected, Limit: 5})
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("rejected entries: %d, %v", len(evs), err)
 	}

@@ -132,7 +132,7 @@ func TestIdleKeepAliveFloodEvicted(t *testing.T) {
 	if ok < 195 {
 		t.Fatalf("%d of 200 deliveries answered 200, want at least 195 (first failure: %s)", ok, firstErr)
 	}
-	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{Limit: 1000}); len(evs) != ok {
+	if evs, _, _ := db.FindLogEntries(context.Background(), store.LogFilter{Limit: 1000}); len(evs) != ok {
 		t.Fatalf("stored %d entries, want %d", len(evs), ok)
 	}
 	// Oldest first: every connection closed to make room is among the

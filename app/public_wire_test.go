@@ -193,7 +193,7 @@ func TestBodyTooLargeReachesSender(t *testing.T) {
 			}
 		})
 	}
-	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 0 {
+	if evs, _, _ := db.FindLogEntries(context.Background(), store.LogFilter{}); len(evs) != 0 {
 		t.Fatalf("stored %d entries for too-large bodies, want 0", len(evs))
 	}
 }
@@ -403,7 +403,7 @@ func TestConnectionCapsCloseIdle(t *testing.T) {
 			t.Fatalf("the %s connection was closed, want only the oldest idle one closed", name)
 		}
 	}
-	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 2 {
+	if evs, _, _ := db.FindLogEntries(context.Background(), store.LogFilter{}); len(evs) != 2 {
 		t.Fatalf("stored %d entries, want the 2 deliveries", len(evs))
 	}
 }
@@ -509,7 +509,7 @@ func TestAmbiguousFraming(t *testing.T) {
 			if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 				t.Fatalf("after the 400: read %q, %v; want the connection closed with nothing more", rest, err)
 			}
-			if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 0 {
+			if evs, _, _ := db.FindLogEntries(context.Background(), store.LogFilter{}); len(evs) != 0 {
 				t.Fatalf("stored %d entries, want none", len(evs))
 			}
 		})

@@ -67,9 +67,9 @@ type streamHub struct {
 // streamItem is one changed log entry, read and encoded once for every
 // follower; both fields are never modified after the hub publishes them.
 type streamItem struct {
-	ev   *store.Event // for the followers' filters
-	data []byte       // the entry as JSON
-	lost bool         // the hub fell behind the store here: changes are missing
+	ev   *store.LogEntry // for the followers' filters
+	data []byte          // the entry as JSON
+	lost bool            // the hub fell behind the store here: changes are missing
 }
 
 func newStreamHub(db *store.DB, max int) *streamHub {
@@ -125,7 +125,7 @@ func (hb *streamHub) pace() (interval time.Duration, share int) {
 // when more entries arrive. It walks from the newest entry back and stops
 // copying when the share is full: a follower that was woken by thousands
 // of entries costs what its share does.
-func (hb *streamHub) take(cursor uint64, keep func(*store.Event) bool, share int, out [][]byte) ([][]byte, uint64, bool, <-chan struct{}) {
+func (hb *streamHub) take(cursor uint64, keep func(*store.LogEntry) bool, share int, out [][]byte) ([][]byte, uint64, bool, <-chan struct{}) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	out = out[:0]
@@ -172,7 +172,7 @@ func (hb *streamHub) close() {
 // is a gap, and the followers are told they missed changes. ok is false
 // when there is nothing to publish.
 func (hb *streamHub) read(id uint64) (it streamItem, ok bool) {
-	ev, err := hb.db.FindEventByID(context.Background(), id)
+	ev, err := hb.db.FindLogEntry(context.Background(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return streamItem{}, false
 	} else if err != nil {

@@ -55,7 +55,7 @@ func TestWebhookRejections(t *testing.T) {
 			if strings.Contains(a.Error, v.V1) || strings.Contains(a.Error, testSecret) {
 				t.Fatalf("error %q discloses a MAC or secret", a.Error)
 			}
-			evs, _, err := db.FindEvents(context.Background(), store.LogFilter{Status: store.StatusRejected})
+			evs, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Status: store.StatusRejected})
 			if err != nil || len(evs) != 1 || evs[0].Error != tt.wantErr {
 				t.Fatalf("rejected entries = %+v (%v), want 1 with reason %q", evs, err, tt.wantErr)
 			}
@@ -120,7 +120,7 @@ func TestWebhookResponses(t *testing.T) {
 			if a.Code != 200 || a.Status != tt.wantStatus || a.Error != tt.wantErr || a.LogID == 0 {
 				t.Fatalf("got %d %+v, want 200 %s %q", a.Code, a, tt.wantStatus, tt.wantErr)
 			}
-			ev, err := db.FindEventByID(context.Background(), a.LogID)
+			ev, err := db.FindLogEntry(context.Background(), a.LogID)
 			if err != nil || ev.Status != tt.wantStatus || ev.Error != tt.wantErr {
 				t.Fatalf("stored %+v (%v), want status %s", ev, err, tt.wantStatus)
 			}
@@ -162,7 +162,7 @@ func TestBodyTooLarge(t *testing.T) {
 	if a.Code != 413 || a.Error != "request body too large" {
 		t.Fatalf("got %+v, want 413", a)
 	}
-	if evs, _, _ := db.FindEvents(context.Background(), store.LogFilter{}); len(evs) != 0 {
+	if evs, _, _ := db.FindLogEntries(context.Background(), store.LogFilter{}); len(evs) != 0 {
 		t.Fatalf("stored %d entries for a too-large body, want 0", len(evs))
 	}
 }
@@ -262,7 +262,7 @@ func TestCommitFailsGives503(t *testing.T) {
 		t.Fatal("no delivery got 503 although commits could not grow the file")
 	}
 	for _, id := range acked {
-		if _, err := db.FindEventByID(context.Background(), id); err != nil {
+		if _, err := db.FindLogEntry(context.Background(), id); err != nil {
 			t.Fatalf("acknowledged log %d missing: %v", id, err)
 		}
 	}

@@ -88,9 +88,9 @@ func validUTF8(b []byte) []byte {
 	return out
 }
 
-func marshalEvent(ev *Event) ([]byte, error) { return json.Marshal(ev) }
+func marshalLogEntry(ev *LogEntry) ([]byte, error) { return json.Marshal(ev) }
 
-func unmarshalEvent(v []byte, ev *Event) error { return json.Unmarshal(v, ev) }
+func unmarshalLogEntry(v []byte, ev *LogEntry) error { return json.Unmarshal(v, ev) }
 
 // historyRecord is a stored history entry: the entry plus the sequence of
 // the same customer's previous entry, so a customer's history is a chain

@@ -324,7 +324,7 @@ func TestEmptyOrMissingWhereDatabaseWas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open after RestoreEmpty: %v", err)
 	}
-	if evs, _, err := db.FindEvents(ctx, LogFilter{}); err != nil || len(evs) != 0 {
+	if evs, _, err := db.FindLogEntries(ctx, LogFilter{}); err != nil || len(evs) != 0 {
 		t.Fatalf("log after RestoreEmpty: %d entries, %v; want none", len(evs), err)
 	}
 	if _, err := RestoreEmpty(path); !errors.Is(err, ErrInUse) {

@@ -244,7 +244,7 @@ func (db *DB) gone(replaced bool) error {
 // overwritten in place. It takes no lock, so a commit may run meanwhile:
 // the newest valid meta page must be of the last committed transaction or
 // of the one being committed. It costs one pread (about 4 µs, to a 7 µs
-// FindEventByID); a file cut short past its meta pages shows when bbolt
+// FindLogEntry); a file cut short past its meta pages shows when bbolt
 // reads there, and checkLength tells then.
 func (db *DB) checkContent() error {
 	before := db.f.txid.Load()

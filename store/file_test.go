@@ -56,7 +56,7 @@ func TestFileChangedUnderDaemon(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sdb.Close()
-			if _, err := sdb.FindEventByID(ctx, 1); err != nil {
+			if _, err := sdb.FindLogEntry(ctx, 1); err != nil {
 				t.Fatalf("the saved copy: %v, want the entry stored before the deletion", err)
 			}
 		}},
@@ -89,8 +89,8 @@ func TestFileChangedUnderDaemon(t *testing.T) {
 			}
 		}, []string{"overwritten or truncated in place", "robaws-edge stop", "robaws-edge restore FILE"}, func(t *testing.T, db *DB) {
 			// Reads refuse too: the pages are another file's.
-			if _, _, err := db.FindEvents(ctx, LogFilter{}); !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("FindEvents: got %v, want ErrUnavailable", err)
+			if _, _, err := db.FindLogEntries(ctx, LogFilter{}); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("FindLogEntries: got %v, want ErrUnavailable", err)
 			}
 		}},
 		{"truncated", func(t *testing.T, path string) {
@@ -98,8 +98,8 @@ func TestFileChangedUnderDaemon(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []string{"overwritten or truncated in place", "robaws-edge restore FILE"}, func(t *testing.T, db *DB) {
-			if _, _, err := db.FindEvents(ctx, LogFilter{}); !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("FindEvents: got %v, want ErrUnavailable", err)
+			if _, _, err := db.FindLogEntries(ctx, LogFilter{}); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("FindLogEntries: got %v, want ErrUnavailable", err)
 			}
 		}},
 	}
@@ -286,7 +286,7 @@ func TestOverwriteUnderLoad(t *testing.T) {
 								return
 							default:
 							}
-							db.FindEvents(ctx, LogFilter{Limit: 10})
+							db.FindLogEntries(ctx, LogFilter{Limit: 10})
 						}
 					})
 				}
@@ -325,14 +325,14 @@ func TestOverwriteUnderLoad(t *testing.T) {
 				}
 				// A read now is refused at once.
 				read := make(chan error, 1)
-				go func() { _, _, err := db.FindEvents(ctx, LogFilter{}); read <- err }()
+				go func() { _, _, err := db.FindLogEntries(ctx, LogFilter{}); read <- err }()
 				select {
 				case err := <-read:
 					if !errors.Is(err, ErrUnavailable) {
-						t.Errorf("FindEvents after the change: got %v, want ErrUnavailable", err)
+						t.Errorf("FindLogEntries after the change: got %v, want ErrUnavailable", err)
 					}
 				case <-time.After(5 * time.Second):
-					t.Error("FindEvents after the change hangs")
+					t.Error("FindLogEntries after the change hangs")
 				}
 				start := time.Now()
 				db.Close()

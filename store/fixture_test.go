@@ -12,7 +12,7 @@ import (
 // testdata/v1.db were written by TestWriteFixture at commit 46d2eef, with
 // the schema 1 codecs (git show 46d2eef:store/fixture_test.go).
 type storeDump struct {
-	Events    []*Event                 `json:"events"`
+	Events    []*LogEntry              `json:"events"`
 	Payloads  map[string]StoredPayload `json:"payloads"`
 	Customers []*Customer              `json:"customers"`
 	History   []dumpHistory            `json:"history"`
@@ -40,7 +40,7 @@ func dumpStore(t *testing.T, db *DB) *storeDump {
 	ctx := context.Background()
 	d := &storeDump{Payloads: map[string]StoredPayload{}, ByCust: map[string][]dumpHistory{}, Search: map[string][]string{}}
 	var err error
-	if d.Events, _, err = db.FindEvents(ctx, LogFilter{Limit: MaxLimit}); err != nil {
+	if d.Events, _, err = db.FindLogEntries(ctx, LogFilter{Limit: MaxLimit}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ev := range d.Events {

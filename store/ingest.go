@@ -171,7 +171,7 @@ func dedupe(tx *bolt.Tx, d *Delivery, now time.Time) ([]byte, Result, error) {
 	if d.ReplayOf != 0 {
 		id = d.ReplayOf
 	}
-	ev, err := findEvent(tx, id)
+	ev, err := findLogEntry(tx, id)
 	if err != nil {
 		return nil, Result{}, err
 	}
@@ -185,7 +185,7 @@ func dedupe(tx *bolt.Tx, d *Delivery, now time.Time) ([]byte, Result, error) {
 		ev.addStatus(StatusChange{At: now, Status: StatusDuplicate, By: "replay"})
 		ev.DuplicateOf = orig
 	}
-	if err := putEvent(tx.Bucket(bucketLogs), ev); err != nil {
+	if err := putLogEntry(tx.Bucket(bucketLogs), ev); err != nil {
 		return nil, Result{}, err
 	}
 	return nil, Result{Status: StatusDuplicate, LogID: orig}, nil
@@ -194,7 +194,7 @@ func dedupe(tx *bolt.Tx, d *Delivery, now time.Time) ([]byte, Result, error) {
 // logEntry returns the delivery's log entry: a new one with its payload
 // (or, rejected, its quarantined request), or for a replay the entry
 // replayed, taken out of its indexes. prev is the status it had.
-func (db *DB) logEntry(tx *bolt.Tx, cnt *counters, d *Delivery, now time.Time) (ev *Event, prev string, err error) {
+func (db *DB) logEntry(tx *bolt.Tx, cnt *counters, d *Delivery, now time.Time) (ev *LogEntry, prev string, err error) {
 	if d.ReplayOf != 0 {
 		return replayedEntry(tx, cnt, d)
 	}
@@ -208,7 +208,7 @@ func (db *DB) logEntry(tx *bolt.Tx, cnt *counters, d *Delivery, now time.Time) (
 	if received.IsZero() {
 		received = now
 	}
-	ev = &Event{
+	ev = &LogEntry{
 		ID: id, ReceivedAt: received.UTC(), Endpoint: d.Endpoint, Event: d.Event, EventID: d.EventID,
 		ClientID: d.ClientID, Error: d.Error, Deliveries: 1, LastDeliveryAt: received.UTC(),
 		DurationUS: d.DurationUS, SignatureTimestamp: d.SignatureTimestamp, RemoteAddr: d.RemoteAddr,
@@ -228,8 +228,8 @@ func (db *DB) logEntry(tx *bolt.Tx, cnt *counters, d *Delivery, now time.Time) (
 // replayedEntry takes the replayed entry out of its indexes and gives it
 // the replay's parse; a verified replay of a quarantined delivery moves
 // its payload out of the quarantine.
-func replayedEntry(tx *bolt.Tx, cnt *counters, d *Delivery) (*Event, string, error) {
-	ev, err := findEvent(tx, d.ReplayOf)
+func replayedEntry(tx *bolt.Tx, cnt *counters, d *Delivery) (*LogEntry, string, error) {
+	ev, err := findLogEntry(tx, d.ReplayOf)
 	if err != nil {
 		return nil, "", err
 	}
@@ -238,7 +238,7 @@ func replayedEntry(tx *bolt.Tx, cnt *counters, d *Delivery) (*Event, string, err
 		// Entries stored before status histories began.
 		ev.StatusHistory = []StatusChange{{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}}
 	}
-	if err := unindexEvent(tx, cnt, ev); err != nil {
+	if err := unindexLogEntry(tx, cnt, ev); err != nil {
 		return nil, "", err
 	}
 	ev.Endpoint, ev.Event, ev.EventID, ev.ClientID = d.Endpoint, d.Event, d.EventID, d.ClientID
@@ -260,7 +260,7 @@ func replayedEntry(tx *bolt.Tx, cnt *counters, d *Delivery) (*Event, string, err
 // finishEntry records the entry's status, stores it with its de-dup key
 // and indexes, appends it to the events stream when it became processed
 // and keeps the quarantine within its caps.
-func (db *DB) finishEntry(tx *bolt.Tx, cnt *counters, ev *Event, prev string, dkey []byte, replay bool, now time.Time) error {
+func (db *DB) finishEntry(tx *bolt.Tx, cnt *counters, ev *LogEntry, prev string, dkey []byte, replay bool, now time.Time) error {
 	change := StatusChange{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}
 	if replay {
 		change.At, change.By = now, "replay"
@@ -272,10 +272,10 @@ func (db *DB) finishEntry(tx *bolt.Tx, cnt *counters, ev *Event, prev string, dk
 			return err
 		}
 	}
-	if err := putEvent(tx.Bucket(bucketLogs), ev); err != nil {
+	if err := putLogEntry(tx.Bucket(bucketLogs), ev); err != nil {
 		return err
 	}
-	if err := indexEvent(tx, cnt, ev); err != nil {
+	if err := indexLogEntry(tx, cnt, ev); err != nil {
 		return err
 	}
 	if ev.Status == StatusProcessed && prev != StatusProcessed {

@@ -13,7 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// LogFilter selects log entries for FindEvents. Zero fields match all.
+// LogFilter selects log entries for FindLogEntries. Zero fields match all.
 type LogFilter struct {
 	Event    string
 	Status   string
@@ -43,10 +43,10 @@ func (f *LogFilter) Validate() error {
 	return nil
 }
 
-// FindEvents returns log entries newest first and the cursor of the next
+// FindLogEntries returns log entries newest first and the cursor of the next
 // page ("" at the end). A status or client filter walks its index; other
 // filters scan the log backwards.
-func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, error) {
+func (db *DB) FindLogEntries(ctx context.Context, f LogFilter) ([]*LogEntry, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
@@ -58,11 +58,11 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	var out []*Event
+	var out []*LogEntry
 	next := ""
 	err = db.view(func(tx *bolt.Tx) error {
 		logs := tx.Bucket(bucketLogs)
-		match := func(ev *Event) bool {
+		match := func(ev *LogEntry) bool {
 			return (f.Event == "" || ev.Event == f.Event) && (f.Status == "" || ev.Status == f.Status) &&
 				(f.Endpoint == "" || ev.Endpoint == f.Endpoint) && (f.ClientID == "" || ev.ClientID == f.ClientID) &&
 				(f.Since.IsZero() || !ev.ReceivedAt.Before(f.Since)) && (f.Until.IsZero() || ev.ReceivedAt.Before(f.Until)) &&
@@ -89,8 +89,8 @@ func (db *DB) FindEvents(ctx context.Context, f LogFilter) ([]*Event, string, er
 			if v == nil {
 				continue
 			}
-			var ev Event
-			if err := unmarshalEvent(v, &ev); err != nil {
+			var ev LogEntry
+			if err := unmarshalLogEntry(v, &ev); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", id, err)
 			}
 			// Entries are in arrival order, so received_at only falls as
@@ -123,15 +123,15 @@ type StoredPayload struct {
 	SignatureHeader string
 }
 
-// FindEventByID returns the log entry id. Returns ErrNotFound if it does not exist.
-func (db *DB) FindEventByID(ctx context.Context, id uint64) (*Event, error) {
+// FindLogEntry returns the log entry id. Returns ErrNotFound if it does not exist.
+func (db *DB) FindLogEntry(ctx context.Context, id uint64) (*LogEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var ev *Event
+	var ev *LogEntry
 	err := db.view(func(tx *bolt.Tx) error {
 		var err error
-		ev, err = findEvent(tx, id)
+		ev, err = findLogEntry(tx, id)
 		return err
 	})
 	return ev, err

@@ -34,7 +34,7 @@ const recentKeep = 25 * time.Hour
 
 // indexLog adds (delta 1) or removes (delta -1) ev's secondary index keys
 // and its per-minute counter.
-func indexLog(tx *bolt.Tx, cnt *counters, ev *Event, delta int) error {
+func indexLog(tx *bolt.Tx, cnt *counters, ev *LogEntry, delta int) error {
 	if err := indexKeys(tx, ev, delta); err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func indexLog(tx *bolt.Tx, cnt *counters, ev *Event, delta int) error {
 }
 
 // indexKeys adds (delta 1) or removes (delta -1) ev's secondary index keys.
-func indexKeys(tx *bolt.Tx, ev *Event, delta int) error {
+func indexKeys(tx *bolt.Tx, ev *LogEntry, delta int) error {
 	type ref struct {
 		bucket []byte
 		prefix string
@@ -74,7 +74,7 @@ func indexKeys(tx *bolt.Tx, ev *Event, delta int) error {
 
 // countRecent adds delta to ev's per-minute and per-second counters; test
 // data stays out of last_24h.
-func countRecent(cnt *counters, ev *Event, delta int) {
+func countRecent(cnt *counters, ev *LogEntry, delta int) {
 	if ev.Test {
 		return
 	}

@@ -125,15 +125,15 @@ func migrateIndexesV2(tx *bolt.Tx) error {
 	// Only the last recentKeep before the newest entry gets counters.
 	var cutoff time.Time
 	if _, v := logs.Cursor().Last(); v != nil {
-		var ev Event
-		if err := unmarshalEvent(v, &ev); err != nil {
+		var ev LogEntry
+		if err := unmarshalLogEntry(v, &ev); err != nil {
 			return fmt.Errorf("decode newest log entry: %w", err)
 		}
 		cutoff = ev.ReceivedAt.Add(-recentKeep - time.Minute)
 	}
 	err := logs.ForEach(func(k, v []byte) error {
-		var ev Event
-		if err := unmarshalEvent(v, &ev); err != nil {
+		var ev LogEntry
+		if err := unmarshalLogEntry(v, &ev); err != nil {
 			return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 		}
 		if err := indexKeys(tx, &ev, 1); err != nil {

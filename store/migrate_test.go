@@ -161,7 +161,7 @@ func TestMigrateV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := db.FindEventByID(ctx, 1)
+	ev, err := db.FindLogEntry(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

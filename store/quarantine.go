@@ -66,7 +66,7 @@ func addCounter(tx *bolt.Tx, key []byte, delta int64) (int64, error) {
 // rejectedLogSize is what bbolt stores for the rejected log entry ev: the
 // entry as stored, its status index key and its client and event index
 // keys (indexKeys), each with its leaf element.
-func rejectedLogSize(tx *bolt.Tx, ev *Event) int64 {
+func rejectedLogSize(tx *bolt.Tx, ev *LogEntry) int64 {
 	n := int64(8+storedOverhead) + int64(len(tx.Bucket(bucketLogs).Get(itob(ev.ID))))
 	n += int64(len(StatusRejected) + 9 + storedOverhead)
 	if ev.ClientID != "" {
@@ -201,12 +201,12 @@ func (db *DB) trimQuarantine(tx *bolt.Tx, cnt *counters, keep uint64) error {
 		if id == keep {
 			break
 		}
-		ev, err := findEvent(tx, id)
+		ev, err := findLogEntry(tx, id)
 		if err != nil {
 			return err
 		}
 		// unindexEvent subtracts the entry from the counter.
-		if err := unindexEvent(tx, cnt, ev); err != nil {
+		if err := unindexLogEntry(tx, cnt, ev); err != nil {
 			return err
 		}
 		if err := dropQuarantined(tx, id); err != nil {
@@ -245,7 +245,7 @@ func recountQuarantine(tx *bolt.Tx) error {
 	prefix := []byte(StatusRejected + "\x00")
 	c := tx.Bucket(bucketIdxStatus).Cursor()
 	for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		ev, err := findEvent(tx, btoi(k[len(prefix):]))
+		ev, err := findLogEntry(tx, btoi(k[len(prefix):]))
 		if err != nil {
 			return err
 		}

@@ -51,8 +51,8 @@ func TestQuarantineBoundedAsStored(t *testing.T) {
 			return nil
 		})
 		tx.Bucket(bucketLogs).ForEach(func(k, v []byte) error {
-			var ev Event
-			if err := unmarshalEvent(v, &ev); err != nil {
+			var ev LogEntry
+			if err := unmarshalLogEntry(v, &ev); err != nil {
 				t.Fatal(err)
 			}
 			logStored += rejectedLogSize(tx, &ev)
@@ -207,7 +207,7 @@ func TestQuarantineDropsOldestFirst(t *testing.T) {
 		case kept > 0:
 			t.Fatalf("entry %d lost its payload after an older one kept its own: not oldest first", i)
 		}
-		if _, err := db.FindEventByID(ctx, id); err != nil {
+		if _, err := db.FindLogEntry(ctx, id); err != nil {
 			t.Fatalf("log line %d gone: %v", i, err)
 		}
 	}

@@ -59,12 +59,12 @@ func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (deleted, h
 func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int, keep map[uint64]bool) (int, int, bool, error) {
 	logs := tx.Bucket(bucketLogs)
 	// Collect first: deleting while a cursor walks may skip keys.
-	var old []*Event
+	var old []*LogEntry
 	more, held := false, 0
 	c := logs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var ev Event
-		if err := unmarshalEvent(v, &ev); err != nil {
+		var ev LogEntry
+		if err := unmarshalLogEntry(v, &ev); err != nil {
 			return 0, 0, false, fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 		}
 		// Keys are in arrival order and received_at nearly so; concurrent
@@ -89,7 +89,7 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int, keep map[uint64]bool) (
 	cnt := newCounters(tx)
 	for _, ev := range old {
 		key := itob(ev.ID)
-		if err := unindexEvent(tx, cnt, ev); err != nil {
+		if err := unindexLogEntry(tx, cnt, ev); err != nil {
 			return 0, 0, false, err
 		}
 		if err := payloads.Delete(key); err != nil {

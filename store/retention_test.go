@@ -104,26 +104,26 @@ func TestPruneEvents(t *testing.T) {
 	}
 
 	for _, r := range oldRes {
-		if _, err := db.FindEventByID(context.Background(), r.LogID); !errors.Is(err, store.ErrNotFound) {
+		if _, err := db.FindLogEntry(context.Background(), r.LogID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("old entry %d: %v, want ErrNotFound", r.LogID, err)
 		}
 		if _, err := db.FindPayload(context.Background(), r.LogID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("payload of old entry %d: %v, want ErrNotFound", r.LogID, err)
 		}
 	}
-	all, _, err := db.FindEvents(context.Background(), store.LogFilter{Limit: store.MaxLimit})
+	all, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Limit: store.MaxLimit})
 	if err != nil || len(all) != len(kept) {
 		t.Fatalf("log holds %d entries (%v), want %d", len(all), err, len(kept))
 	}
 	for _, r := range keptRes {
-		if _, err := db.FindEventByID(context.Background(), r.LogID); err != nil {
+		if _, err := db.FindLogEntry(context.Background(), r.LogID); err != nil {
 			t.Errorf("kept entry %d: %v", r.LogID, err)
 		}
 	}
 	// The status index and the counters know only the kept entries.
 	wantStatus := map[string]int64{"processed": 2, "failed": 3, "ignored": 2, "rejected": 2}
 	for status, want := range wantStatus {
-		evs, _, err := db.FindEvents(context.Background(), store.LogFilter{Status: status, Limit: store.MaxLimit})
+		evs, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Status: status, Limit: store.MaxLimit})
 		if err != nil || int64(len(evs)) != want {
 			t.Errorf("status %s lists %d entries (%v), want %d", status, len(evs), err, want)
 		}

@@ -116,7 +116,7 @@ func (db *DB) LastAccepted(ctx context.Context) (at time.Time, ok bool, err erro
 			if !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
 				continue
 			}
-			ev, err := findEvent(tx, btoi(k[len(prefix):]))
+			ev, err := findLogEntry(tx, btoi(k[len(prefix):]))
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,7 @@
 // received deliveries, the de-duplication index, the customer cache with its
 // history, the quarantine of rejected payloads and the webhook secrets.
 //
-// Domain types (Event, Customer, HistoryEntry, Secret) live here so that every
+// Domain types (LogEntry, Customer, HistoryEntry, Secret) live here so that every
 // other package can use them without import cycles.
 //
 // Writes that arrive concurrently from the webhook receiver are grouped: one
@@ -52,6 +52,9 @@ var (
 	// commit at all: the database file was removed or replaced under the
 	// running daemon. Such errors are also what Problem reports.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrUnknownEndpoint is wrapped by errors about an endpoint name that
+	// is not configured (the receiver's and the registrar's).
+	ErrUnknownEndpoint = errors.New("unknown endpoint")
 )
 
 // Bucket names.

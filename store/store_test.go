@@ -173,7 +173,7 @@ func TestFindEventsCursorWalk(t *testing.T) {
 		seen := map[uint64]bool{}
 		last := uint64(1 << 62)
 		for {
-			page, next, err := db.FindEvents(ctx, f)
+			page, next, err := db.FindLogEntries(ctx, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,7 +255,7 @@ func TestCommitFailure(t *testing.T) {
 	if failed == nil {
 		t.Fatal("no commit failed although the file may not grow")
 	}
-	evs, _, err := db.FindEvents(ctx, LogFilter{Limit: MaxLimit})
+	evs, _, err := db.FindLogEntries(ctx, LogFilter{Limit: MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

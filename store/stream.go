@@ -45,7 +45,7 @@ func parseFwdEvent(v []byte) (logID uint64, at time.Time, test bool, event strin
 
 // streamProcessed appends log entry ev, which just became processed, to the
 // events stream.
-func streamProcessed(tx *bolt.Tx, ev *Event, at time.Time) error {
+func streamProcessed(tx *bolt.Tx, ev *LogEntry, at time.Time) error {
 	b := tx.Bucket(bucketFwdEvents)
 	b.FillPercent = appendFill
 	seq, err := b.NextSequence()
@@ -62,8 +62,8 @@ func backfillStream(tx *bolt.Tx) error {
 	b := tx.Bucket(bucketFwdEvents)
 	b.FillPercent = appendFill
 	return tx.Bucket(bucketLogs).ForEach(func(k, v []byte) error {
-		var ev Event
-		if err := unmarshalEvent(v, &ev); err != nil {
+		var ev LogEntry
+		if err := unmarshalLogEntry(v, &ev); err != nil {
 			return fmt.Errorf("decode log entry %d: %w", btoi(k), err)
 		}
 		if ev.Status != StatusProcessed {
@@ -276,7 +276,7 @@ func loadItems(tx *bolt.Tx, stream string, refs []uint64) ([]*ForwardItem, error
 	}
 	out := make([]*ForwardItem, len(refs))
 	for i, id := range refs {
-		ev, err := findEvent(tx, id)
+		ev, err := findLogEntry(tx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		} else if err != nil {
@@ -422,7 +422,7 @@ func findForwardRef(tx *bolt.Tx, stream, id string) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ev, err := findEvent(tx, logID)
+		ev, err := findLogEntry(tx, logID)
 		if err != nil {
 			return 0, err
 		}

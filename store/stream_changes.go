@@ -94,7 +94,7 @@ func changeItem(tx *bolt.Tx, seq uint64, r *historyRecord, c Customer) (*Forward
 	}
 	endpoint, eventID := r.Endpoint, r.EventID
 	if r.Source != SourceSync && eventID == "" && r.LogID != nil {
-		if ev, err := findEvent(tx, *r.LogID); err == nil {
+		if ev, err := findLogEntry(tx, *r.LogID); err == nil {
 			endpoint, eventID = ev.Endpoint, ev.EventID
 		}
 	}

@@ -164,7 +164,7 @@ const customerDeliveries = 20
 // (failed, stale and rejected ones too), from the log's client index: one
 // page, one query, with the logs command that shows the rest.
 func printDeliveries(ctx context.Context, env *cliEnv, c *app.Client, addr, id string) error {
-	p, err := c.Events(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveries})
+	p, err := c.LogEntries(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveries})
 	if err != nil {
 		return apiError(err, addr)
 	}

@@ -49,7 +49,7 @@ func apiError(err error, addr string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, app.ErrUnreachable):
+	case errors.Is(err, app.ErrNotAnswering):
 		return fmt.Errorf("robaws-edge is not running (no answer on %s): start it with `robaws-edge run` or `robaws-edge start`", addr)
 	case errors.As(err, &ae) && ae.Code == 401:
 		return fmt.Errorf("the daemon on %s refused the request (%s): check admin.token in the config", addr, ae.Message)

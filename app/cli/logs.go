@@ -56,9 +56,9 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	qctx, cancel := quick(ctx)
 	defer cancel()
-	items, next, err := pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.Event], error) {
+	items, next, err := pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.LogEntry], error) {
 		f.Limit, f.Cursor = n, cursor
-		return c.Events(qctx, f)
+		return c.LogEntries(qctx, f)
 	})
 	if err != nil {
 		return apiError(err, addr)
@@ -129,14 +129,14 @@ func (c *columns) line(cells []string) string {
 	return b.String()
 }
 
-func logRow(e *store.Event) []string {
+func logRow(e *store.LogEntry) []string {
 	return []string{strconv.FormatUint(e.ID, 10), when(e.ReceivedAt), e.Endpoint, orDash(e.Event), orDash(e.ClientID), e.Status, strconv.Itoa(e.Deliveries), orDash(e.Error)}
 }
 
 // followLogs prints items oldest first, then every new or changed entry
 // from the daemon's stream (GET /api/webhook-logs/stream) as it happens,
 // until Ctrl-C. With asJSON each entry is one JSON line.
-func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f store.LogFilter, items []*store.Event, asJSON bool) error {
+func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f store.LogFilter, items []*store.LogEntry, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Rows come one at a time, so a table cannot align them: columns are
@@ -147,7 +147,7 @@ func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f 
 		cols.fit(logRow(e))
 	}
 	line := cols.line
-	print := func(e *store.Event) error {
+	print := func(e *store.LogEntry) error {
 		if asJSON {
 			b, err := json.Marshal(e)
 			if err != nil {
@@ -200,7 +200,7 @@ func logsShow(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	qctx, cancel := quick(ctx)
 	defer cancel()
-	e, err := c.Event(qctx, id)
+	e, err := c.LogEntry(qctx, id)
 	if err != nil {
 		return apiError(err, addr)
 	}
@@ -216,11 +216,11 @@ func logsShow(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 // eventRows adds a log entry's fields to a FIELD VALUE table.
-func eventRows(t *table, e *app.LogEntry) {
+func eventRows(t *table, e *app.LogEntryDetail) {
 	t.row("id", strconv.FormatUint(e.ID, 10))
 	t.row("received_at", when(e.ReceivedAt))
 	t.row("endpoint", e.Endpoint)
-	t.row("event", orDash(e.Event.Event))
+	t.row("event", orDash(e.LogEntry.Event))
 	t.row("event_id", orDash(e.EventID))
 	t.row("client_id", orDash(e.ClientID))
 	t.row("status", e.Status)
@@ -253,7 +253,7 @@ func eventRows(t *table, e *app.LogEntry) {
 
 // printPayload prints the payload kept with a log entry: JSON indented,
 // text as it is, anything else in base64.
-func printPayload(env *cliEnv, e *app.LogEntry) error {
+func printPayload(env *cliEnv, e *app.LogEntryDetail) error {
 	switch {
 	case e.Payload != nil:
 		fmt.Fprintln(env.stdout, "\npayload:")

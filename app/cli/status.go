@@ -159,7 +159,7 @@ func budgetLine(r app.HealthRobaws) string {
 func daemonState(err error, addr string) string {
 	var ae *app.APIError
 	switch {
-	case errors.Is(err, app.ErrUnreachable):
+	case errors.Is(err, app.ErrNotAnswering):
 		return "not answering on " + addr
 	case errors.As(err, &ae) && ae.Code == http.StatusUnauthorized:
 		return "running on " + addr + ", but it refused the token (admin.token)"

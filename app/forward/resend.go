@@ -71,7 +71,7 @@ func (d *dest) find(ctx context.Context, r ResendRequest) ([]uint64, error) {
 			}
 			cursor = next
 		} else {
-			page, next, err := d.f.db.FindEvents(ctx, store.LogFilter{Status: store.StatusProcessed, Event: r.Event, ClientID: r.ClientID, Since: r.Since, Limit: 1000, Cursor: cursor})
+			page, next, err := d.f.db.FindLogEntries(ctx, store.LogFilter{Status: store.StatusProcessed, Event: r.Event, ClientID: r.ClientID, Since: r.Since, Limit: 1000, Cursor: cursor})
 			if err != nil {
 				return nil, err
 			}

@@ -26,15 +26,6 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
-// ErrStorageUnavailable is wrapped by the error of Receive and Replay when
-// the delivery could not be committed; the receiver answers 503 so Robaws
-// retries.
-var ErrStorageUnavailable = errors.New("storage unavailable")
-
-// ErrUnknownEndpoint is wrapped by the error for an endpoint name that is
-// not configured.
-var ErrUnknownEndpoint = errors.New("unknown endpoint")
-
 // Endpoint is one configured webhook route with its own secrets.
 type Endpoint struct {
 	// Name is the config key, e.g. "customers".
@@ -88,7 +79,7 @@ type Receiver struct {
 	// Now is the wall clock, read once per delivery; tests replace it.
 	Now func() time.Time
 
-	secrets  atomic.Pointer[map[string][]Secret] // registered secrets by endpoint
+	secrets  atomic.Pointer[map[string][]ActiveSecret] // registered secrets by endpoint
 	reloadMu sync.Mutex
 	// activity tracks accepted and signed-but-rejected deliveries per
 	// endpoint, for the health problem deliveries_rejected.
@@ -124,7 +115,7 @@ func NewReceiver(db *store.DB, cfg Config) (*Receiver, error) {
 		ep := cfg.Endpoints[i]
 		r.endpoints = append(r.endpoints, &ep)
 	}
-	empty := map[string][]Secret{}
+	empty := map[string][]ActiveSecret{}
 	r.secrets.Store(&empty)
 	if err := r.ReloadSecrets(context.Background()); err != nil {
 		return nil, err
@@ -136,14 +127,14 @@ func NewReceiver(db *store.DB, cfg Config) (*Receiver, error) {
 func (r *Receiver) Endpoints() []*Endpoint { return r.endpoints }
 
 // Endpoint returns the endpoint named name, or an error wrapping
-// ErrUnknownEndpoint.
+// store.ErrUnknownEndpoint.
 func (r *Receiver) Endpoint(name string) (*Endpoint, error) {
 	for _, ep := range r.endpoints {
 		if ep.Name == name {
 			return ep, nil
 		}
 	}
-	return nil, fmt.Errorf("%w %q", ErrUnknownEndpoint, name)
+	return nil, fmt.Errorf("%w %q", store.ErrUnknownEndpoint, name)
 }
 
 // RejectedDropped is how many rejected deliveries were not logged because
@@ -161,12 +152,12 @@ func (r *Receiver) ReloadSecrets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load secrets: %w", err)
 	}
-	m := map[string][]Secret{}
+	m := map[string][]ActiveSecret{}
 	for _, s := range list {
 		if !s.Active {
 			continue
 		}
-		m[s.Endpoint] = append(m[s.Endpoint], Secret{ID: s.ID, Value: s.Value, ExpiresAt: s.ExpiresAt})
+		m[s.Endpoint] = append(m[s.Endpoint], ActiveSecret{ID: s.ID, Value: s.Value, ExpiresAt: s.ExpiresAt})
 	}
 	r.secrets.Store(&m)
 	return nil
@@ -174,11 +165,11 @@ func (r *Receiver) ReloadSecrets(ctx context.Context) error {
 
 // ActiveSecrets returns the endpoint's config secrets followed by its
 // registered ones that have not expired at now.
-func (r *Receiver) ActiveSecrets(ep *Endpoint, now time.Time) []Secret {
-	var out []Secret
+func (r *Receiver) ActiveSecrets(ep *Endpoint, now time.Time) []ActiveSecret {
+	var out []ActiveSecret
 	for i, v := range ep.Secrets {
 		if v != "" {
-			out = append(out, Secret{ID: fmt.Sprintf("config:%s#%d", ep.Name, i+1), Value: v})
+			out = append(out, ActiveSecret{ID: fmt.Sprintf("config:%s#%d", ep.Name, i+1), Value: v})
 		}
 	}
 	for _, s := range (*r.secrets.Load())[ep.Name] {
@@ -222,7 +213,7 @@ type Incoming struct {
 // outcome. A delivery that does not verify is logged as rejected (within
 // the limiter's budget) and its error is one of the signature errors,
 // unwrapped (ErrMissingSignature … ErrBadSignature). When nothing could be
-// committed the error wraps ErrStorageUnavailable.
+// committed the error wraps store.ErrUnavailable.
 func (r *Receiver) Receive(ctx context.Context, in Incoming) (Outcome, error) {
 	now := in.ReceivedAt
 	if now.IsZero() {
@@ -256,10 +247,10 @@ func (r *Receiver) Receive(ctx context.Context, in Incoming) (Outcome, error) {
 // does not verify, the outcome is rejected with the reason and the entry is
 // left alone. Returns store.ErrNotFound for an unknown entry, an error
 // wrapping store.ErrConflict when no payload is kept, one wrapping
-// ErrUnknownEndpoint when the entry's endpoint is no longer configured, and
-// one wrapping ErrStorageUnavailable when the commit failed.
+// store.ErrUnknownEndpoint when the entry's endpoint is no longer configured, and
+// one wrapping store.ErrUnavailable when the commit failed.
 func (r *Receiver) Replay(ctx context.Context, id uint64) (Outcome, error) {
-	ev, err := r.db.FindEventByID(ctx, id)
+	ev, err := r.db.FindLogEntry(ctx, id)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -295,7 +286,10 @@ func (r *Receiver) ingest(ctx context.Context, ep *Endpoint, d *store.Delivery) 
 	res, err := r.db.Ingest(ctx, d)
 	if err != nil {
 		r.logger.Error("store delivery", "endpoint", ep.Name, "event_id", d.EventID, "error", err)
-		return Outcome{}, fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
+		if !errors.Is(err, store.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return Outcome{}, err
 	}
 	// One info line per delivery, so journalctl -f tails them; never the
 	// payload or the secret.

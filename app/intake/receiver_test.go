@@ -45,7 +45,7 @@ func TestReceiveRejected(t *testing.T) {
 			if want := []string{tt.endpoint + " rejected"}; fmt.Sprint(calls) != fmt.Sprint(want) {
 				t.Fatalf("OnDelivery calls = %v, want %v", calls, want)
 			}
-			evs, _, err := db.FindEvents(t.Context(), store.LogFilter{Status: store.StatusRejected})
+			evs, _, err := db.FindLogEntries(t.Context(), store.LogFilter{Status: store.StatusRejected})
 			if err != nil || len(evs) != 1 {
 				t.Fatalf("rejected entries = %d (%v), want 1", len(evs), err)
 			}
@@ -134,7 +134,7 @@ func TestReceiveOutcomes(t *testing.T) {
 			if o.Status != tt.wantStatus || o.Error != tt.wantErr || o.LogID == 0 {
 				t.Fatalf("got %+v, want %s %q", o, tt.wantStatus, tt.wantErr)
 			}
-			ev, err := db.FindEventByID(t.Context(), o.LogID)
+			ev, err := db.FindLogEntry(t.Context(), o.LogID)
 			if err != nil || ev.Status != tt.wantStatus || ev.Error != tt.wantErr || !ev.ReceivedAt.Equal(now) {
 				t.Fatalf("stored %+v (%v), want status %s", ev, err, tt.wantStatus)
 			}
@@ -218,7 +218,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 		t.Fatalf("outcomes = %v over log ids %v, want 1 processed + 49 duplicate of one entry", counts, logIDs)
 	}
 	logID := outcomes[0].LogID
-	ev, err := db.FindEventByID(t.Context(), logID)
+	ev, err := db.FindLogEntry(t.Context(), logID)
 	if err != nil || ev.Deliveries != 50 || ev.Status != "processed" {
 		t.Fatalf("entry = %+v (%v), want deliveries 50", ev, err)
 	}
@@ -231,7 +231,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 	if o, err := receive(t, r2, "customers", body, sig); err != nil || o != (intake.Outcome{Status: "duplicate", LogID: logID}) {
 		t.Fatalf("after reopening: got %+v, %v; want duplicate of %d", o, err, logID)
 	}
-	if ev, _ := db2.FindEventByID(t.Context(), logID); ev.Deliveries != 51 {
+	if ev, _ := db2.FindLogEntry(t.Context(), logID); ev.Deliveries != 51 {
 		t.Fatalf("deliveries after reopening = %d, want 51", ev.Deliveries)
 	}
 }
@@ -244,8 +244,8 @@ func TestStorageUnavailable(t *testing.T) {
 	db.Close()
 	for _, body := range [][]byte{readFixture(t, "client-created.json"), []byte(`not json`)} {
 		o, err := receive(t, r, "customers", body, intake.Sign(testSecret, time.Now().Unix(), body))
-		if !errors.Is(err, intake.ErrStorageUnavailable) || o != (intake.Outcome{}) {
-			t.Fatalf("got %+v, %v; want %v", o, err, intake.ErrStorageUnavailable)
+		if !errors.Is(err, store.ErrUnavailable) || o != (intake.Outcome{}) {
+			t.Fatalf("got %+v, %v; want %v", o, err, store.ErrUnavailable)
 		}
 	}
 }
@@ -264,7 +264,7 @@ func TestQuarantineBoundedAndRateLimited(t *testing.T) {
 			t.Fatalf("got %v, want %v", err, intake.ErrTimestamp)
 		}
 	}
-	evs, _, _ := db.FindEvents(t.Context(), store.LogFilter{Status: "rejected"})
+	evs, _, _ := db.FindLogEntries(t.Context(), store.LogFilter{Status: "rejected"})
 	if len(evs) != 3 || r.RejectedDropped() != 2 {
 		t.Fatalf("logged %d rejected, dropped %d; want 3 and 2", len(evs), r.RejectedDropped())
 	}
@@ -286,7 +286,7 @@ func TestQuarantineBoundedAndRateLimited(t *testing.T) {
 	if _, err := receive(t, r, "customers", []byte("x"), badSig); err != intake.ErrTimestamp {
 		t.Fatalf("got %v", err)
 	}
-	if evs, _, _ := db.FindEvents(t.Context(), store.LogFilter{Status: "rejected"}); len(evs) != 4 || r.RejectedDropped() != 2 {
+	if evs, _, _ := db.FindLogEntries(t.Context(), store.LogFilter{Status: "rejected"}); len(evs) != 4 || r.RejectedDropped() != 2 {
 		t.Fatalf("rejected after a minute = %d (dropped %d), want 4 (2)", len(evs), r.RejectedDropped())
 	}
 }
@@ -318,7 +318,7 @@ func TestOverlongKeysFail(t *testing.T) {
 			if err != nil || o.Status != "failed" || o.LogID == 0 || !strings.Contains(o.Error, "512") {
 				t.Fatalf("got %+v, %v; want failed naming the 512-byte limit", o, err)
 			}
-			ev, err := db.FindEventByID(t.Context(), o.LogID)
+			ev, err := db.FindLogEntry(t.Context(), o.LogID)
 			if err != nil || ev.Status != store.StatusFailed || ev.ClientID != tt.wantClientID || ev.EventID != tt.wantEventID {
 				t.Fatalf("stored %+v (%v), want failed with ids clipped to 512 bytes on a character boundary", ev, err)
 			}
@@ -347,7 +347,7 @@ func TestReplay(t *testing.T) {
 	if _, err := receive(t, r, "customers", body, intake.Sign("rotated-secret-1234", now.Unix(), body)); err != intake.ErrBadSignature {
 		t.Fatalf("delivery = %v, want %v", err, intake.ErrBadSignature)
 	}
-	evs, _, _ := db.FindEvents(t.Context(), store.LogFilter{Status: store.StatusRejected})
+	evs, _, _ := db.FindLogEntries(t.Context(), store.LogFilter{Status: store.StatusRejected})
 	if len(evs) != 1 {
 		t.Fatalf("rejected entries = %d, want 1", len(evs))
 	}
@@ -365,7 +365,7 @@ func TestReplay(t *testing.T) {
 	if o, err := r.Replay(t.Context(), id); err != nil || o != (intake.Outcome{Status: "processed", LogID: id}) {
 		t.Fatalf("replay after the secret is added = %+v, %v; want processed", o, err)
 	}
-	if ev, _ := db.FindEventByID(t.Context(), id); ev.Status != store.StatusProcessed || ev.EventID != "ev-r" {
+	if ev, _ := db.FindLogEntry(t.Context(), id); ev.Status != store.StatusProcessed || ev.EventID != "ev-r" {
 		t.Errorf("entry = %+v, want processed", ev)
 	}
 	if calls != 1 {

@@ -23,9 +23,10 @@ var (
 	ErrBadSignature     = errors.New("signature mismatch")
 )
 
-// Secret is one HMAC key that may sign deliveries to an endpoint. Value is
+// ActiveSecret is one HMAC key that may sign deliveries to an endpoint now
+// (a config secret, or a stored store.Secret that is active). Value is
 // never logged or returned by the API.
-type Secret struct {
+type ActiveSecret struct {
 	// ID names the secret in logs and log entries, e.g. "config:customers#1".
 	ID    string
 	Value string
@@ -114,7 +115,7 @@ func computeMAC(secret, t string, body []byte) []byte {
 // (replay of a stored delivery). The error is one of ErrMissingSignature,
 // ErrMalformed, ErrNoActiveSecret, ErrTimestamp or ErrBadSignature and never
 // contains a MAC or secret; t is set whenever the header parsed.
-func Verify(header string, body []byte, secrets []Secret, now time.Time, tolerance time.Duration) (t int64, secretID string, err error) {
+func Verify(header string, body []byte, secrets []ActiveSecret, now time.Time, tolerance time.Duration) (t int64, secretID string, err error) {
 	sig, err := parseSignature(header)
 	if err != nil {
 		return 0, "", err

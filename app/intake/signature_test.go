@@ -20,7 +20,7 @@ func TestSignatureVectors(t *testing.T) {
 			if got := intake.Sign(v.Secret, v.T, []byte(v.Body)); got != v.Header {
 				t.Fatalf("Sign = %q, want %q", got, v.Header)
 			}
-			secrets := []intake.Secret{{ID: "s1", Value: v.Secret}}
+			secrets := []intake.ActiveSecret{{ID: "s1", Value: v.Secret}}
 			ts, id, err := intake.Verify(v.Header, []byte(v.Body), secrets, time.Unix(v.T, 0), 5*time.Minute)
 			if err != nil || ts != v.T || id != "s1" {
 				t.Fatalf("Verify = %d, %q, %v; want %d, s1, nil", ts, id, err, v.T)
@@ -39,12 +39,12 @@ func TestVerify(t *testing.T) {
 	flipped[10] ^= 0x01
 	sig := func(secret string, ts int64) string { return intake.Sign(secret, ts, body) }
 	wrongMAC := strings.Repeat("ab", 32)
-	two := []intake.Secret{{ID: "old", Value: "old-secret"}, {ID: "cur", Value: testSecret}}
+	two := []intake.ActiveSecret{{ID: "old", Value: "old-secret"}, {ID: "cur", Value: testSecret}}
 	tests := []struct {
 		name    string
 		body    []byte
 		header  string
-		secrets []intake.Secret
+		secrets []intake.ActiveSecret
 		wantErr error
 		wantID  string
 	}{
@@ -68,10 +68,10 @@ func TestVerify(t *testing.T) {
 		{"past beyond tolerance", body, sig(testSecret, v.T-301), two, intake.ErrTimestamp, ""},
 		{"future beyond tolerance", body, sig(testSecret, v.T+301), two, intake.ErrTimestamp, ""},
 		{"no secrets", body, v.Header, nil, intake.ErrNoActiveSecret, ""},
-		{"empty secret only", body, sig("", v.T), []intake.Secret{{ID: "e", Value: ""}}, intake.ErrNoActiveSecret, ""},
-		{"empty secret skipped", body, sig("", v.T), []intake.Secret{{ID: "e", Value: ""}, {ID: "cur", Value: testSecret}}, intake.ErrBadSignature, ""},
-		{"expired secret", body, v.Header, []intake.Secret{{ID: "x", Value: testSecret, ExpiresAt: now}}, intake.ErrNoActiveSecret, ""},
-		{"secret expiring later", body, v.Header, []intake.Secret{{ID: "x", Value: testSecret, ExpiresAt: now.Add(time.Second)}}, nil, "x"},
+		{"empty secret only", body, sig("", v.T), []intake.ActiveSecret{{ID: "e", Value: ""}}, intake.ErrNoActiveSecret, ""},
+		{"empty secret skipped", body, sig("", v.T), []intake.ActiveSecret{{ID: "e", Value: ""}, {ID: "cur", Value: testSecret}}, intake.ErrBadSignature, ""},
+		{"expired secret", body, v.Header, []intake.ActiveSecret{{ID: "x", Value: testSecret, ExpiresAt: now}}, intake.ErrNoActiveSecret, ""},
+		{"secret expiring later", body, v.Header, []intake.ActiveSecret{{ID: "x", Value: testSecret, ExpiresAt: now.Add(time.Second)}}, nil, "x"},
 		{"empty body signed", []byte{}, intake.Sign(testSecret, v.T, nil), two, nil, "cur"},
 		{"past within tolerance", body, sig(testSecret, v.T-300), two, nil, "cur"},
 		{"future within tolerance", body, sig(testSecret, v.T+300), two, nil, "cur"},
@@ -95,7 +95,7 @@ func TestVerify(t *testing.T) {
 // of any age, but still checks the MAC.
 func TestVerifyNoTolerance(t *testing.T) {
 	v := readVectors(t)[0]
-	secrets := []intake.Secret{{ID: "s", Value: v.Secret}}
+	secrets := []intake.ActiveSecret{{ID: "s", Value: v.Secret}}
 	later := time.Unix(v.T, 0).Add(1000 * time.Hour)
 	if _, _, err := intake.Verify(v.Header, []byte(v.Body), secrets, later, -1); err != nil {
 		t.Fatalf("Verify without tolerance = %v, want nil", err)
@@ -113,7 +113,7 @@ func TestSignatureOverTimestampAsSent(t *testing.T) {
 	mac := hmac.New(sha256.New, []byte(testSecret))
 	mac.Write([]byte(ts + "." + v.Body))
 	header := "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-	got, _, err := intake.Verify(header, []byte(v.Body), []intake.Secret{{Value: testSecret}}, time.Unix(v.T, 0), 5*time.Minute)
+	got, _, err := intake.Verify(header, []byte(v.Body), []intake.ActiveSecret{{Value: testSecret}}, time.Unix(v.T, 0), 5*time.Minute)
 	if err != nil || got != v.T {
 		t.Fatalf("Verify = %d, %v; want %d, nil", got, err, v.T)
 	}

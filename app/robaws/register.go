@@ -19,17 +19,14 @@ import (
 // http(s) URL.
 var ErrInvalidURL = errors.New("url must be an absolute http(s) URL")
 
-// ErrUnknownEndpoint is returned by Register for an endpoint name that is
-// not in RegistrarConfig.Endpoints.
-var ErrUnknownEndpoint = errors.New("unknown endpoint")
-
 // RegistrationGrace is how long a replaced registration's secret stays
 // valid, so that deliveries already in flight still verify (SPEC §5).
 const RegistrationGrace = time.Hour
 
-// Endpoint is a webhook route as the registrar sees it: what to register
-// at Robaws, and where.
-type Endpoint struct {
+// Hook is an endpoint as the registrar sees it (intake.Endpoint is the
+// same route as the receiver sees it): what to register at Robaws, and
+// where.
+type Hook struct {
 	// Name is the config key, e.g. "customers"; secrets are stored under it.
 	Name string
 	// Path is the HTTP path, e.g. "/api/webhooks/robaws/customers".
@@ -43,8 +40,8 @@ type Endpoint struct {
 
 // RegistrarConfig configures NewRegistrar.
 type RegistrarConfig struct {
-	// Endpoints are the webhook routes that may be registered.
-	Endpoints []Endpoint
+	// Hooks are the webhook routes that may be registered.
+	Hooks []Hook
 	// OnSecretsChanged runs after the registrar changed the stored secrets
 	// (the receiver reloads them there). Default does nothing.
 	OnSecretsChanged func(ctx context.Context) error
@@ -62,7 +59,7 @@ type RegistrarConfig struct {
 type Registrar struct {
 	db        *store.DB
 	client    *Client
-	endpoints []Endpoint
+	endpoints []Hook
 	changed   func(ctx context.Context) error
 	now       func() time.Time
 	logger    *slog.Logger
@@ -83,15 +80,15 @@ func NewRegistrar(db *store.DB, client *Client, cfg RegistrarConfig) *Registrar 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registrar{db: db, client: client, endpoints: slices.Clone(cfg.Endpoints),
+	return &Registrar{db: db, client: client, endpoints: slices.Clone(cfg.Hooks),
 		changed: cfg.OnSecretsChanged, now: cfg.Now, logger: cfg.Logger}
 }
 
-// endpoint returns the endpoint named name, or ErrUnknownEndpoint.
-func (g *Registrar) endpoint(name string) (*Endpoint, error) {
-	i := slices.IndexFunc(g.endpoints, func(ep Endpoint) bool { return ep.Name == name })
+// endpoint returns the endpoint named name, or store.ErrUnknownEndpoint.
+func (g *Registrar) endpoint(name string) (*Hook, error) {
+	i := slices.IndexFunc(g.endpoints, func(ep Hook) bool { return ep.Name == name })
 	if i < 0 {
-		return nil, fmt.Errorf("%w %q", ErrUnknownEndpoint, name)
+		return nil, fmt.Errorf("%w %q", store.ErrUnknownEndpoint, name)
 	}
 	return &g.endpoints[i], nil
 }
@@ -102,7 +99,7 @@ func (g *Registrar) endpoint(name string) (*Endpoint, error) {
 //
 // Without force it refuses, with an error wrapping store.ErrConflict, when
 // the endpoint already has an active registration; with force it adds one
-// and leaves the others as they are. It returns ErrUnknownEndpoint,
+// and leaves the others as they are. It returns store.ErrUnknownEndpoint,
 // ErrInvalidURL, ErrNoCredentials, an *Error for a Robaws refusal, or a
 // storage error (after deleting the registration at Robaws again, since
 // without its secret no delivery could be verified). If only
@@ -135,7 +132,7 @@ func (g *Registrar) Register(ctx context.Context, endpointName, webhookURL strin
 }
 
 // register does the work of Register under g.mu.
-func (g *Registrar) register(ctx context.Context, ep *Endpoint, webhookURL string) (*store.Secret, error) {
+func (g *Registrar) register(ctx context.Context, ep *Hook, webhookURL string) (*store.Secret, error) {
 	wh, err := g.client.RegisterWebhook(ctx, webhookURL, ep.Events)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", ep.Name, err)
@@ -261,7 +258,7 @@ func (g *Registrar) EnsureRegistered(ctx context.Context, publicURL string) erro
 
 // ensure registers want for ep unless it is registered, then retires the
 // older registrations.
-func (g *Registrar) ensure(ctx context.Context, ep *Endpoint, want string) error {
+func (g *Registrar) ensure(ctx context.Context, ep *Hook, want string) error {
 	regs, err := g.registrations(ctx, ep.Name)
 	if err != nil {
 		return err

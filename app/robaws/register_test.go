@@ -31,8 +31,8 @@ var registerT0 = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 
 // testEndpoints are the registrar's view of the default customers endpoint
 // and a second one.
-func testEndpoints(autoRegister bool) []robaws.Endpoint {
-	return []robaws.Endpoint{
+func testEndpoints(autoRegister bool) []robaws.Hook {
+	return []robaws.Hook{
 		{Name: "customers", Path: customersPath, Events: []string{"client.created", "client.updated"}, AutoRegister: autoRegister},
 		{Name: "articles", Path: "/api/webhooks/robaws/articles", Events: []string{"article.updated"}},
 	}
@@ -45,7 +45,7 @@ func newRegisterEnv(t *testing.T, autoRegister bool) *registerEnv {
 	e.db.Now = e.clock.Now
 	client, _ := newTestRobaws(t, e.fake, func(c *robaws.Config) { c.Logger = logger })
 	e.reg = robaws.NewRegistrar(e.db, client, robaws.RegistrarConfig{
-		Endpoints: testEndpoints(autoRegister),
+		Hooks: testEndpoints(autoRegister),
 		OnSecretsChanged: func(ctx context.Context) error {
 			e.reloads.Add(1)
 			return nil
@@ -171,8 +171,8 @@ func TestRegisterErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("unknown endpoint", func(t *testing.T) {
 		e := newRegisterEnv(t, false)
-		if _, err := e.reg.Register(ctx, "nope", "https://x.example/h", false); !errors.Is(err, robaws.ErrUnknownEndpoint) {
-			t.Fatalf("err = %v, want ErrUnknownEndpoint", err)
+		if _, err := e.reg.Register(ctx, "nope", "https://x.example/h", false); !errors.Is(err, store.ErrUnknownEndpoint) {
+			t.Fatalf("err = %v, want store.ErrUnknownEndpoint", err)
 		}
 	})
 	t.Run("bad url", func(t *testing.T) {
@@ -185,7 +185,7 @@ func TestRegisterErrors(t *testing.T) {
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		e := newRegisterEnv(t, false)
-		reg := robaws.NewRegistrar(e.db, nil, robaws.RegistrarConfig{Endpoints: testEndpoints(true)})
+		reg := robaws.NewRegistrar(e.db, nil, robaws.RegistrarConfig{Hooks: testEndpoints(true)})
 		if _, err := reg.Register(ctx, "customers", "https://x.example/h", false); !errors.Is(err, robaws.ErrNoCredentials) {
 			t.Fatalf("Register: err = %v, want ErrNoCredentials", err)
 		}

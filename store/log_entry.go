@@ -27,9 +27,9 @@ const (
 	SourceReplay  = "replay"
 )
 
-// Event is one entry of the webhook log: a received delivery and what
+// LogEntry is one entry of the webhook log: a received delivery and what
 // became of it.
-type Event struct {
+type LogEntry struct {
 	ID                 uint64    `json:"id"`
 	ReceivedAt         time.Time `json:"received_at"`
 	Endpoint           string    `json:"endpoint"`
@@ -85,7 +85,7 @@ const maxStatusHistory = 20
 // addStatus appends s to the status history, keeping the first and the
 // latest maxStatusHistory-1. An entry stored before status histories began
 // gets its one status first.
-func (ev *Event) addStatus(s StatusChange) {
+func (ev *LogEntry) addStatus(s StatusChange) {
 	if len(ev.StatusHistory) == 0 && ev.Status != "" && s.By == "replay" {
 		ev.StatusHistory = []StatusChange{{At: ev.ReceivedAt, Status: ev.Status, By: "delivery"}}
 	}
@@ -98,14 +98,14 @@ func (ev *Event) addStatus(s StatusChange) {
 // ReplayedDuplicate reports whether the entry's last replay found its
 // event already processed under another entry (DuplicateOf): replaying it
 // again changes nothing.
-func (ev *Event) ReplayedDuplicate() bool {
+func (ev *LogEntry) ReplayedDuplicate() bool {
 	n := len(ev.StatusHistory)
 	return n > 0 && ev.StatusHistory[n-1].Status == StatusDuplicate
 }
 
-// indexEvent indexes ev, already stored. A rejected entry counts toward
+// indexLogEntry indexes ev, already stored. A rejected entry counts toward
 // the quarantine cap.
-func indexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
+func indexLogEntry(tx *bolt.Tx, cnt *counters, ev *LogEntry) error {
 	idx := tx.Bucket(bucketIdxStatus)
 	idx.FillPercent = appendFill
 	if err := idx.Put(indexKey(ev.Status, ev.ID), nil); err != nil {
@@ -129,7 +129,7 @@ func IsTestID(id string) bool { return strings.HasPrefix(id, "TEST-") }
 
 // testPrefix is the prefix of a test entry's counters: Stats adds them only
 // when asked to.
-func testPrefix(ev *Event) string {
+func testPrefix(ev *LogEntry) string {
 	if ev.Test {
 		return "test:"
 	}
@@ -139,10 +139,10 @@ func testPrefix(ev *Event) string {
 // countsEvent reports whether ev counts in the by-event statistics: only
 // verified deliveries with an event name do, so unauthenticated traffic
 // cannot grow the counters.
-func countsEvent(ev *Event) bool { return ev.Event != "" && ev.Status != StatusRejected }
+func countsEvent(ev *LogEntry) bool { return ev.Event != "" && ev.Status != StatusRejected }
 
-// unindexEvent undoes indexEvent; ev must still be stored as indexed.
-func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
+// unindexLogEntry undoes indexEvent; ev must still be stored as indexed.
+func unindexLogEntry(tx *bolt.Tx, cnt *counters, ev *LogEntry) error {
 	if ev.Status == StatusRejected {
 		if _, err := addCounter(tx, keyRejectedLogBytes, -rejectedLogSize(tx, ev)); err != nil {
 			return err
@@ -158,20 +158,20 @@ func unindexEvent(tx *bolt.Tx, cnt *counters, ev *Event) error {
 	return indexLog(tx, cnt, ev, -1)
 }
 
-func findEvent(tx *bolt.Tx, id uint64) (*Event, error) {
+func findLogEntry(tx *bolt.Tx, id uint64) (*LogEntry, error) {
 	v := tx.Bucket(bucketLogs).Get(itob(id))
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	var ev Event
-	if err := unmarshalEvent(v, &ev); err != nil {
+	var ev LogEntry
+	if err := unmarshalLogEntry(v, &ev); err != nil {
 		return nil, fmt.Errorf("decode log entry %d: %w", id, err)
 	}
 	return &ev, nil
 }
 
-func putEvent(logs *bolt.Bucket, ev *Event) error {
-	data, err := marshalEvent(ev)
+func putLogEntry(logs *bolt.Bucket, ev *LogEntry) error {
+	data, err := marshalLogEntry(ev)
 	if err != nil {
 		return err
 	}
