@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func queryParams(c *fiber.Ctx, allowed ...string) (params, error) {
 		}
 		key := string(k)
 		switch {
-		case !contains(allowed, key):
+		case !slices.Contains(allowed, key):
 			err = badRequest("unknown parameter %q", key)
 		case p.has(key):
 			err = badRequest("invalid %s: given more than once", key)
@@ -58,15 +59,6 @@ func queryParams(c *fiber.Ctx, allowed ...string) (params, error) {
 		}
 	})
 	return p, err
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (p params) has(name string) bool { _, ok := p[name]; return ok }
@@ -122,7 +114,7 @@ func (p params) oneOf(name string, values ...string) (string, error) {
 	if !ok {
 		return "", nil
 	}
-	if !contains(values, s) {
+	if !slices.Contains(values, s) {
 		return "", badRequest("invalid %s: want %s", name, orList(values))
 	}
 	return s, nil
