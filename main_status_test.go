@@ -75,15 +75,15 @@ func TestLogsFollow(t *testing.T) {
 	if code := postDelivery(t, receiverAddr, "before"); code != 200 {
 		t.Fatalf("delivery: %d", code)
 	}
-	out := &lockedBuffer{}
+	out, errOut := &lockedBuffer{}, &lockedBuffer{}
 	cmd := exec.Command(bin, "logs", "--follow", "--config", config)
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = out, errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	waitFor(t, "the list before following", 5*time.Second, func() bool { return strings.Contains(out.String(), "C-before") })
-	time.Sleep(200 * time.Millisecond) // the stream opens right after the list
+	waitFor(t, "the stream open", 5*time.Second, func() bool { return strings.Contains(errOut.String(), "following new and changed entries") })
 	posted := time.Now()
 	if code := postDelivery(t, receiverAddr, "after"); code != 200 {
 		t.Fatalf("delivery: %d", code)

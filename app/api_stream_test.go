@@ -122,7 +122,7 @@ func TestClientFollow(t *testing.T) {
 	got := make(chan *store.LogEntry, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Follow(ctx, store.LogFilter{ClientID: "99"}, func(ev *store.LogEntry) error {
+		done <- c.Follow(ctx, store.LogFilter{ClientID: "99"}, nil, func(ev *store.LogEntry) error {
 			got <- ev
 			return nil
 		})

@@ -87,9 +87,10 @@ func logQuery(f store.LogFilter) url.Values {
 // Follow reads GET /api/webhook-logs/stream with f's filters and calls fn
 // with each new or changed log entry until ctx ends, fn returns an error or
 // the stream does (then it returns io.ErrUnexpectedEOF: the daemon went
-// away). The HTTP client's timeout must not bound the stream: Follow uses a
-// client of its own without one.
-func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.LogEntry) error) error {
+// away). opened, when set, runs once the daemon answered: from then on it
+// follows the log for this call. The HTTP client's timeout must not bound
+// the stream: Follow uses a client of its own without one.
+func (c *Client) Follow(ctx context.Context, f store.LogFilter, opened func(), fn func(*store.LogEntry) error) error {
 	q := logQuery(f)
 	stream := *c
 	stream.HTTPClient = &http.Client{}
@@ -101,6 +102,9 @@ func (c *Client) Follow(ctx context.Context, f store.LogFilter, fn func(*store.L
 		return err
 	}
 	defer resp.Body.Close()
+	if opened != nil {
+		opened() // the daemon answers once it follows the log for us
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {

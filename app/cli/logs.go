@@ -170,7 +170,9 @@ func followLogs(ctx context.Context, env *cliEnv, c *app.Client, addr string, f 
 		}
 	}
 	f.Limit, f.Cursor = 0, ""
-	err := c.Follow(ctx, f, print)
+	err := c.Follow(ctx, f, func() {
+		fmt.Fprintln(env.stderr, "following new and changed entries; Ctrl-C stops")
+	}, print)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return nil
