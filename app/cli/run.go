@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -61,8 +62,10 @@ func cmdRun(_ context.Context, env *cliEnv, args []string) error {
 // daemon runs with (path, "" for the built-in defaults).
 func Logger(cfg configs.Config, path string, stderr io.Writer) (logger *slog.Logger, closeLog func() error, err error) {
 	out, closeLog := stderr, func() error { return nil }
+	var rotateErr error
 	if runtime.GOOS == "windows" && !service.Interactive() {
-		f, err := openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
+		var f *os.File
+		f, rotateErr, err = openLogFile(filepath.Join(cfg.DataDirPath(), "robaws-edge.log"))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -75,6 +78,9 @@ func Logger(cfg configs.Config, path string, stderr io.Writer) (logger *slog.Log
 	if cfg.Log.Format == "json" {
 		logger = slog.New(slog.NewJSONHandler(out, opts))
 	}
+	if rotateErr != nil {
+		logger.Warn("log file", "error", rotateErr)
+	}
 	if path == "" {
 		logger.Info("no config file, using built-in defaults", "default_path", configs.DefaultConfigPath())
 	} else {
@@ -84,13 +90,17 @@ func Logger(cfg configs.Config, path string, stderr io.Writer) (logger *slog.Log
 }
 
 // openLogFile opens path for appending (0600), first moving a file over
-// 50 MiB aside to path.1 so the log cannot grow without bound.
-func openLogFile(path string) (*os.File, error) {
+// 50 MiB aside to path.1 so the log cannot grow without bound. A file that
+// cannot be moved aside is still opened: rotateErr says why it grows.
+func openLogFile(path string) (f *os.File, rotateErr, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 50<<20 {
-		os.Rename(path, path+".1")
+		if err := os.Rename(path, path+".1"); err != nil {
+			rotateErr = fmt.Errorf("the log %s is over 50 MiB and could not be moved aside (%w): it keeps growing", path, err)
+		}
 	}
-	return os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	return f, rotateErr, err
 }
