@@ -68,13 +68,7 @@ func (h *handler) handleForwardPause(pause bool) fiber.Handler {
 			return err
 		}
 		f, name := h.cfg.Forward, c.Params("name")
-		var err error
-		if pause {
-			err = f.Pause(c.UserContext(), name)
-		} else {
-			err = f.Resume(c.UserContext(), name)
-		}
-		if err != nil {
+		if err := f.SetPaused(c.UserContext(), name, pause); err != nil {
 			return err
 		}
 		st, err := f.Status(name)

@@ -64,14 +64,7 @@ func (cs *console) renderForwardDest(c *fiber.Ctx, code int, name, notice, errMs
 func (cs *console) handleForwardPause(pause bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		name := c.Params("name")
-		f := cs.h.cfg.Forward
-		var err error
-		if pause {
-			err = f.Pause(c.UserContext(), name)
-		} else {
-			err = f.Resume(c.UserContext(), name)
-		}
-		if err != nil {
+		if err := cs.h.cfg.Forward.SetPaused(c.UserContext(), name, pause); err != nil {
 			return err
 		}
 		what := map[bool]string{true: "paused", false: "resumed"}[pause]

@@ -256,30 +256,35 @@ func (db *DB) SetForwardPaused(ctx context.Context, name string, paused bool) er
 
 // FindForwardDead lists destination name's dead items, newest first.
 func (db *DB) FindForwardDead(ctx context.Context, name string) ([]ForwardDead, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	var out []ForwardDead
-	err := db.view(func(tx *bolt.Tx) error {
+	err := db.walkDest(ctx, name, bucketFwdDead, func(_, v []byte) error {
+		var d ForwardDead
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("decode dead item: %w", err)
+		}
+		out = append(out, d)
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b ForwardDead) int { return b.DeadAt.Compare(a.DeadAt) })
+	return out, err
+}
+
+// walkDest calls fn for each key and value of destination name's sub-bucket
+// sub (dead items, the queue), in key order, in one read transaction.
+func (db *DB) walkDest(ctx context.Context, name string, sub []byte, fn func(k, v []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.view(func(tx *bolt.Tx) error {
 		b, err := destBucket(tx, name)
 		if err != nil {
 			return err
 		}
-		dead := b.Bucket(bucketFwdDead)
-		if dead == nil {
-			return nil
+		if s := b.Bucket(sub); s != nil {
+			return s.ForEach(fn)
 		}
-		return dead.ForEach(func(k, v []byte) error {
-			var d ForwardDead
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode dead item: %w", err)
-			}
-			out = append(out, d)
-			return nil
-		})
+		return nil
 	})
-	slices.SortStableFunc(out, func(a, b ForwardDead) int { return b.DeadAt.Compare(a.DeadAt) })
-	return out, err
 }
 
 // QueueForward queues refs (log ids or history sequences of the
@@ -349,27 +354,13 @@ func (db *DB) QueueForward(ctx context.Context, name string, refs []uint64, dead
 
 // FindForwardQueue lists destination name's queued items, oldest first.
 func (db *DB) FindForwardQueue(ctx context.Context, name string) ([]ForwardQueued, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	var out []ForwardQueued
-	err := db.view(func(tx *bolt.Tx) error {
-		b, err := destBucket(tx, name)
-		if err != nil {
-			return err
-		}
-		q := b.Bucket(bucketFwdQ)
-		if q == nil {
-			return nil
-		}
-		return q.ForEach(func(k, v []byte) error {
-			if len(k) != 16 || len(v) != 16 {
-				return nil
-			}
+	err := db.walkDest(ctx, name, bucketFwdQ, func(k, v []byte) error {
+		if len(k) == 16 && len(v) == 16 {
 			out = append(out, ForwardQueued{Key: bytes.Clone(k), After: btoi(k[:8]), Ref: btoi(v[:8]),
 				At: time.UnixMilli(int64(btoi(v[8:]))).UTC()})
-			return nil
-		})
+		}
+		return nil
 	})
 	return out, err
 }

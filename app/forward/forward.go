@@ -291,23 +291,22 @@ func (f *Forwarder) Dead(ctx context.Context, name string) ([]store.ForwardDead,
 
 // Pause stops a destination; the pause is kept in the database, so it
 // survives a restart.
-func (f *Forwarder) Pause(ctx context.Context, name string) error {
-	d, err := f.dest(name)
-	if err != nil {
-		return err
-	}
-	return d.setPaused(ctx, true)
-}
+func (f *Forwarder) Pause(ctx context.Context, name string) error { return f.SetPaused(ctx, name, true) }
 
 // Resume lets a paused destination go on, and ends a wait between attempts:
 // the next attempt goes at once (the admin fixed the target). It does not
 // reset an item's count of refusals.
 func (f *Forwarder) Resume(ctx context.Context, name string) error {
+	return f.SetPaused(ctx, name, false)
+}
+
+// SetPaused pauses (paused true) or resumes a destination.
+func (f *Forwarder) SetPaused(ctx context.Context, name string, paused bool) error {
 	d, err := f.dest(name)
 	if err != nil {
 		return err
 	}
-	return d.setPaused(ctx, false)
+	return d.setPaused(ctx, paused)
 }
 
 // ResendRequest selects items to send again: by id (item ids, or log ids
