@@ -291,7 +291,9 @@ func (f *Forwarder) Dead(ctx context.Context, name string) ([]store.ForwardDead,
 
 // Pause stops a destination; the pause is kept in the database, so it
 // survives a restart.
-func (f *Forwarder) Pause(ctx context.Context, name string) error { return f.SetPaused(ctx, name, true) }
+func (f *Forwarder) Pause(ctx context.Context, name string) error {
+	return f.SetPaused(ctx, name, true)
+}
 
 // Resume lets a paused destination go on, and ends a wait between attempts:
 // the next attempt goes at once (the admin fixed the target). It does not
