@@ -1,3 +1,10 @@
+// Package robaws talks to Robaws' REST API (SPEC §5): one Client per
+// tenant with its auth, its pace (requests_per_second) and the daily
+// budget Robaws announces on every answer (budget.go); the Registrar keeps
+// the webhook registrations at Robaws and their secrets in the store in
+// step, re-registering when the public URL changes (register.go); the
+// Syncer fills the customer cache from the clients list, in full or since
+// the last sync, within the budget's reserve (sync.go).
 package robaws
 
 import (
