@@ -384,7 +384,7 @@ func (d *dest) failuresNow() int {
 }
 
 // waitRetry waits before the next attempt of the head item; resume ends
-// the wait, a pause too.
+// the wait, a pause too; new items and a resend are counted meanwhile.
 func (d *dest) waitRetry(ctx context.Context, pause time.Duration) {
 	d.mu.Lock()
 	d.next = d.f.cfg.Now().Add(pause)
@@ -397,6 +397,9 @@ func (d *dest) waitRetry(ctx context.Context, pause time.Duration) {
 	t := time.NewTimer(pause)
 	defer t.Stop()
 	for {
+		// What arrives meanwhile is counted, so pending stays true during
+		// a long wait.
+		wake := d.f.db.ForwardWake()
 		select {
 		case <-ctx.Done():
 			return
@@ -404,9 +407,16 @@ func (d *dest) waitRetry(ctx context.Context, pause time.Duration) {
 			return
 		case <-d.resume:
 			return
+		case <-wake:
+			if err := d.refresh(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Error("forward destination cannot read its stream", "error", err)
+			}
 		case <-d.poke:
 			if d.paused() {
 				return
+			}
+			if err := d.refresh(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Error("forward destination cannot read its stream", "error", err)
 			}
 		}
 	}
