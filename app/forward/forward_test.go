@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -328,6 +330,38 @@ func TestTestItemAndRedaction(t *testing.T) {
 	}
 	if !strings.Contains(s.Target, "/hook") || strings.Contains(s.Target, "admin") || !strings.Contains(*s.LastError, "connection refused") {
 		t.Fatalf("target %q, last error %q", s.Target, *s.LastError)
+	}
+}
+
+// TestEchoingTargetRedacted: a target that echoes its request in a
+// refusal (a debugging endpoint does) shows the attempt's excerpt with our
+// header values, signature, userinfo and query string taken out.
+func TestEchoingTargetRedacted(t *testing.T) {
+	db, _ := openDB(t)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprintf(w, "%s %s\n", r.Method, r.URL.String())
+		r.Header.Write(w)
+	}))
+	t.Cleanup(echo.Close)
+	u := strings.Replace(echo.URL, "http://", "http://admin:hunter2secret@", 1) + "/hook?api_key=qs-secret-value"
+	d := httpDest("office", u)
+	d.Headers = map[string]string{"Authorization": "Bearer header-secret-value"}
+	f, _ := run(t, db, nil, d)
+	ingest(t, db, 0, 1)
+	waitStatus(t, f, "office", "an attempt", func(s forward.Status) bool { return s.LastError != nil })
+	atts, err := f.Attempts("office")
+	if err != nil || len(atts) == 0 {
+		t.Fatalf("attempts = %+v, %v", atts, err)
+	}
+	ex := atts[len(atts)-1].ResponseExcerpt
+	if !strings.Contains(ex, "Webhook-Id: customers:e0") || !strings.Contains(ex, "[redacted]") {
+		t.Fatalf("excerpt does not show the echo:\n%s", ex)
+	}
+	for _, secret := range []string{"hunter2secret", "qs-secret-value", "header-secret-value", "v1,"} {
+		if strings.Contains(ex, secret) {
+			t.Fatalf("%q in the excerpt:\n%s", secret, ex)
+		}
 	}
 }
 

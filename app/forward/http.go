@@ -90,7 +90,8 @@ func (s *httpSender) send(ctx context.Context, it *store.ForwardItem) answer {
 	h.Set("User-Agent", s.userAgent)
 	h.Set("webhook-id", it.ID)
 	h.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	h.Set("webhook-signature", sign(s.key, it.ID, ts, it.Body))
+	sig := sign(s.key, it.ID, ts, it.Body)
+	h.Set("webhook-signature", sig)
 	h.Set("robaws-event", it.Event)
 	if it.LogID != nil {
 		h.Set("robaws-log-id", strconv.FormatUint(*it.LogID, 10))
@@ -104,11 +105,34 @@ func (s *httpSender) send(ctx context.Context, it *store.ForwardItem) answer {
 	// Read on a little, so the connection can be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	a := answer{outcome: classify(resp.StatusCode), code: resp.StatusCode,
-		excerpt: strings.ToValidUTF8(string(excerpt), "\uFFFD"), retryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now())}
+		excerpt: s.redact(strings.ToValidUTF8(string(excerpt), "\uFFFD"), sig), retryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now())}
 	if a.outcome != delivered {
 		a.err = statusError(resp.StatusCode, resp.Header.Get("Location"))
 	}
 	return a
+}
+
+// redact removes from a target's answer what we sent it that is secret:
+// a target that echoes its request (a debugging endpoint does) must not
+// put our header values, the signature or the URL's userinfo and query
+// on the Forwarding page.
+func (s *httpSender) redact(excerpt, sig string) string {
+	secrets := []string{sig, strings.TrimPrefix(sig, "v1,")}
+	for _, v := range s.headers {
+		secrets = append(secrets, v)
+	}
+	if p, err := url.Parse(s.url); err == nil {
+		if p.User != nil {
+			secrets = append(secrets, p.User.String())
+		}
+		secrets = append(secrets, p.RawQuery)
+	}
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			excerpt = strings.ReplaceAll(excerpt, v, "[redacted]")
+		}
+	}
+	return excerpt
 }
 
 // redactErr describes a transport error without the URL (its userinfo or
