@@ -211,7 +211,15 @@ func (db *DB) UpdateForward(ctx context.Context, name string, u ForwardUpdate) e
 			return err
 		}
 		if u.State != nil {
-			if err := putForwardState(b, u.State); err != nil {
+			// The pause is SetForwardPaused's alone: a cursor save racing
+			// a pause must not undo it.
+			st := *u.State
+			if cur, err := forwardState(b); err != nil {
+				return err
+			} else if cur != nil {
+				st.Paused = cur.Paused
+			}
+			if err := putForwardState(b, &st); err != nil {
 				return err
 			}
 		}
@@ -394,4 +402,19 @@ func forwardHeld(tx *bolt.Tx) (map[uint64]bool, error) {
 		})
 	})
 	return held, err
+}
+
+// dropDead deletes the dead items of log entry id (events streams), which
+// retention prunes: nothing is left to re-send.
+func dropDead(tx *bolt.Tx, id uint64) error {
+	root := tx.Bucket(bucketForward)
+	return root.ForEachBucket(func(name []byte) error {
+		if dead := root.Bucket(name).Bucket(bucketFwdDead); dead != nil {
+			if st, err := forwardState(root.Bucket(name)); err != nil || st == nil || st.Stream != StreamEvents {
+				return err
+			}
+			return dead.Delete(itob(id))
+		}
+		return nil
+	})
 }

@@ -25,13 +25,6 @@ func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (deleted, h
 		return 0, 0, nil
 	}
 	cutoff := db.Now().Add(-maxAge)
-	var keep map[uint64]bool
-	if err := db.view(func(tx *bolt.Tx) error {
-		keep, err = forwardHeld(tx)
-		return err
-	}); err != nil {
-		return 0, 0, fmt.Errorf("prune log: %w", err)
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return deleted, held, err
@@ -39,7 +32,7 @@ func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (deleted, h
 		n, h, more := 0, 0, false
 		err := db.update(func(tx *bolt.Tx) error {
 			var err error
-			n, h, more, err = pruneEvents(tx, cutoff, pruneChunk, keep)
+			n, h, more, err = pruneEvents(tx, cutoff, pruneChunk)
 			return err
 		})
 		if err != nil {
@@ -54,9 +47,15 @@ func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (deleted, h
 }
 
 // pruneEvents deletes up to max entries received before cutoff, oldest
-// first, except those in keep (which it counts), and reports whether more
-// may remain.
-func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int, keep map[uint64]bool) (int, int, bool, error) {
+// first, except those a forwarding destination has not delivered (which it
+// counts; read in this transaction, so a replay or a resend committed
+// meanwhile is kept too), and reports whether more may remain. An entry's
+// dead items go with it.
+func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, int, bool, error) {
+	keep, err := forwardHeld(tx)
+	if err != nil {
+		return 0, 0, false, err
+	}
 	logs := tx.Bucket(bucketLogs)
 	// Collect first: deleting while a cursor walks may skip keys.
 	var old []*LogEntry
@@ -99,7 +98,7 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int, keep map[uint64]bool) (
 			return 0, 0, false, err
 		}
 		if ev.EventID != "" {
-			dkey := []byte(ev.Endpoint + "\x00" + ev.EventID)
+			dkey := dedupKey(ev.Endpoint, ev.EventID)
 			if v := dedup.Get(dkey); v != nil && btoi(v) == ev.ID {
 				if err := dedup.Delete(dkey); err != nil {
 					return 0, 0, false, err
@@ -107,6 +106,9 @@ func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int, keep map[uint64]bool) (
 			}
 		}
 		if err := logs.Delete(key); err != nil {
+			return 0, 0, false, err
+		}
+		if err := dropDead(tx, ev.ID); err != nil {
 			return 0, 0, false, err
 		}
 	}

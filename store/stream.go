@@ -239,7 +239,7 @@ func (db *DB) ReadForward(ctx context.Context, stream string, after uint64, max 
 		if err != nil {
 			return err
 		}
-		loaded, err := loadItems(tx, stream, refs)
+		loaded, err := loadItems(tx, stream, refs, false)
 		if err != nil {
 			return err
 		}
@@ -264,13 +264,16 @@ func (db *DB) LoadForward(ctx context.Context, stream string, refs []uint64) ([]
 	var out []*ForwardItem
 	err := db.view(func(tx *bolt.Tx) error {
 		var err error
-		out, err = loadItems(tx, stream, refs)
+		out, err = loadItems(tx, stream, refs, true)
 		return err
 	})
 	return out, err
 }
 
-func loadItems(tx *bolt.Tx, stream string, refs []uint64) ([]*ForwardItem, error) {
+// loadItems loads refs of stream. An entry of the events stream went in
+// when it became processed and is sent as it is, even if a later replay
+// made it stale; onlyProcessed (a re-send) keeps only processed ones.
+func loadItems(tx *bolt.Tx, stream string, refs []uint64, onlyProcessed bool) ([]*ForwardItem, error) {
 	if stream == StreamChanges {
 		return loadChanges(tx, refs)
 	}
@@ -282,8 +285,8 @@ func loadItems(tx *bolt.Tx, stream string, refs []uint64) ([]*ForwardItem, error
 		} else if err != nil {
 			return nil, err
 		}
-		if ev.Status != StatusProcessed {
-			continue // replayed since into another status: not forwarded
+		if onlyProcessed && ev.Status != StatusProcessed {
+			continue // a re-send of what is not processed (now)
 		}
 		body := tx.Bucket(bucketPayloads).Get(itob(id))
 		if body == nil {

@@ -46,7 +46,9 @@ type dest struct {
 	attempts []Attempt // a ring of keptAttempts, oldest at ring
 	ring     int
 	dirty    bool // st changed since it was saved
-	savedAt  time.Time
+	// deadCounted is when refresh last counted the dead list (run's own).
+	deadCounted time.Time
+	savedAt     time.Time
 }
 
 func newDest(f *Forwarder, d Destination) (*dest, error) {
@@ -151,7 +153,12 @@ func (d *dest) run(ctx context.Context) {
 			continue
 		}
 		if q == nil && !d.giveWay(ctx, it.At) {
-			break
+			continue // ctx ended or a pause came: the loop's top sees which
+		}
+		// A resume sent while no wait ran must not skip the next one.
+		select {
+		case <-d.resume:
+		default:
 		}
 		_, a, took := d.attempt(ctx, it, false)
 		if ctx.Err() != nil {
@@ -166,20 +173,23 @@ func (d *dest) run(ctx context.Context) {
 // Quiet apart), until the item that entered the stream at entered has
 // waited MaxDefer: acknowledging Robaws within its 2 s comes first, on a
 // small machine the two compete for the same cores, and catching up later
-// costs the same. False when ctx ended.
+// costs the same. False when ctx ended or the destination was paused.
 func (d *dest) giveWay(ctx context.Context, entered time.Time) bool {
 	quiet, most := d.f.cfg.Quiet, d.f.cfg.MaxDefer
 	if most < 0 {
 		return true
 	}
 	for {
+		if d.paused() {
+			return false
+		}
 		now := time.Now()
 		busy := quiet - now.Sub(d.f.db.ForwardLastAdded())
 		left := most - now.Sub(entered)
 		if busy <= 0 || left <= 0 {
 			return true
 		}
-		if !sleep(ctx, min(busy, left), nil) {
+		if !sleep(ctx, min(busy, left), d.poke) {
 			return false
 		}
 	}
@@ -222,6 +232,16 @@ func (d *dest) refresh(ctx context.Context) error {
 			return err
 		}
 	}
+	// The dead list is counted from the database now and then: retention
+	// prunes dead items with their entries, and a resend takes them out.
+	dead := -1
+	if now := d.f.cfg.Now(); now.Sub(d.deadCounted) >= time.Second {
+		list, err := d.f.db.FindForwardDead(ctx, d.cfg.Name)
+		if err != nil {
+			return err
+		}
+		dead, d.deadCounted = len(list), now
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if end > d.counted {
@@ -230,6 +250,9 @@ func (d *dest) refresh(ctx context.Context) error {
 	}
 	if requeue {
 		d.queue = q
+	}
+	if dead >= 0 {
+		d.dead = dead
 	}
 	return nil
 }
@@ -367,10 +390,13 @@ func (d *dest) settle(ctx context.Context, it *store.ForwardItem, q *store.Forwa
 	if a.outcome == refused && refusals >= d.f.cfg.Refusals {
 		result = "dead"
 		dead := &store.ForwardDead{ItemID: it.ID, Ref: it.Ref, LogID: it.LogID, DeadAt: d.f.cfg.Now().UTC(),
-			Attempts: d.failuresNow(), LastStatusCode: a.code, LastError: a.err}
+			Attempts: max(d.failuresNow(), refusals), LastStatusCode: a.code, LastError: a.err}
 		d.logger.Error("forward item set aside as dead: the target refused it", "item_id", it.ID, "refusals", refusals, "status_code", a.code, "error", a.err)
 		d.pass(ctx, it, q, dead, buf)
 		return
+	}
+	if a.outcome == refused {
+		d.save(true) // a crash must not reset the count of refusals
 	}
 	pause := wait(d.f.cfg.Schedule, d.failuresNow(), a.retryAfter)
 	d.logger.Warn("forward attempt failed", "item_id", it.ID, "status_code", a.code, "error", a.err, "retry_in", pause.String())
@@ -396,10 +422,10 @@ func (d *dest) waitRetry(ctx context.Context, pause time.Duration) {
 	}()
 	t := time.NewTimer(pause)
 	defer t.Stop()
+	// What arrives meanwhile is counted, so pending stays true during a
+	// long wait; the next wake is taken before each count.
+	wake := d.f.db.ForwardWake()
 	for {
-		// What arrives meanwhile is counted, so pending stays true during
-		// a long wait.
-		wake := d.f.db.ForwardWake()
 		select {
 		case <-ctx.Done():
 			return
@@ -408,6 +434,7 @@ func (d *dest) waitRetry(ctx context.Context, pause time.Duration) {
 		case <-d.resume:
 			return
 		case <-wake:
+			wake = d.f.db.ForwardWake()
 			if err := d.refresh(ctx); err != nil && ctx.Err() == nil {
 				d.logger.Error("forward destination cannot read its stream", "error", err)
 			}
@@ -456,7 +483,8 @@ func (d *dest) pass(ctx context.Context, it *store.ForwardItem, q *store.Forward
 		d.logger.Info("forward target accepts items again", "item_id", it.ID)
 	}
 	d.mu.Lock()
-	d.st = st
+	// Only what the loop owns: a pause set meanwhile stays.
+	d.st.Cursor, d.st.Delivered, d.st.LastOK, d.st.Head, d.st.Refusals = st.Cursor, st.Delivered, st.LastOK, st.Head, st.Refusals
 	d.failures, d.since, d.lastErr = 0, time.Time{}, ""
 	d.pending = max(d.pending-1, 0)
 	if dead != nil {
