@@ -178,6 +178,9 @@ func dedupe(tx *bolt.Tx, d *Delivery, now time.Time) ([]byte, Result, error) {
 	if d.ReplayOf == 0 {
 		ev.Deliveries++
 		ev.LastDeliveryAt = now
+		if err := tx.Bucket(bucketMeta).Put(keyLastDuplicateAt, itob(uint64(now.UnixNano()))); err != nil {
+			return nil, Result{}, err
+		}
 	} else {
 		// A replay whose event was processed meanwhile under another
 		// entry: the replayed entry keeps its status and records the

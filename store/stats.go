@@ -97,13 +97,17 @@ func (db *DB) Stats(ctx context.Context, since time.Time, includeTest bool) (*St
 
 // LastAccepted returns when the newest accepted delivery arrived: the
 // newest entry of every status but rejected (processed, failed, ignored,
-// stale), its last delivery included. ok is false when none was accepted.
-// It reads the status index's last key of each, not the log.
+// stale), its last delivery included, or the newest live repeat of any
+// entry. ok is false when none was accepted. It reads the status index's
+// last key of each, not the log.
 func (db *DB) LastAccepted(ctx context.Context) (at time.Time, ok bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, err
 	}
 	err = db.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyLastDuplicateAt); len(v) == 8 {
+			at, ok = time.Unix(0, int64(btoi(v))).UTC(), true
+		}
 		c := tx.Bucket(bucketIdxStatus).Cursor()
 		for _, status := range []string{StatusProcessed, StatusFailed, StatusIgnored, StatusStale} {
 			prefix := []byte(status + "\x00")

@@ -78,6 +78,9 @@ var (
 	keyQuarantineAccounting = []byte("quarantine_accounting")
 	keyRejectedLogBytes     = []byte("rejected_log_bytes")
 	keyLastSyncStarted      = []byte("last_sync_started")
+	// keyLastDuplicateAt is when the newest live repeat of a stored
+	// event arrived: accepted too, but counted on an older entry.
+	keyLastDuplicateAt = []byte("last_duplicate_at")
 )
 
 // appendFill is the FillPercent of buckets whose keys only grow (log,

@@ -337,3 +337,37 @@ func prepared(c *Customer) *Record {
 	}
 	return r
 }
+
+// TestLastAccepted: the newest accepted delivery is the newest entry of an
+// accepted status, or the newest repeat of an older entry (Robaws retrying
+// an event it sent before gets through too); a rejected one never counts.
+func TestLastAccepted(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	at := func(d time.Duration, id, status string) {
+		t.Helper()
+		db.Now = func() time.Time { return t0.Add(d) }
+		if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: id, Status: status, ReceivedAt: t0.Add(d)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(d time.Duration) {
+		t.Helper()
+		if last, ok, err := db.LastAccepted(ctx); err != nil || !ok || !last.Equal(t0.Add(d)) {
+			t.Fatalf("last accepted = %v %v %v, want %v", last, ok, err, t0.Add(d))
+		}
+	}
+	if _, ok, err := db.LastAccepted(ctx); ok || err != nil {
+		t.Fatalf("empty: ok %v, %v", ok, err)
+	}
+	at(0, "e1", StatusIgnored)
+	at(time.Minute, "e2", StatusIgnored)
+	want(time.Minute)
+	at(2*time.Minute, "e1", StatusIgnored) // a repeat of the older entry
+	want(2 * time.Minute)
+	at(3*time.Minute, "bad", StatusRejected)
+	want(2 * time.Minute)
+	at(4*time.Minute, "e3", StatusIgnored)
+	want(4 * time.Minute)
+}
