@@ -87,12 +87,7 @@ func deliveriesFilter(c *fiber.Ctx) (store.LogFilter, error) {
 // API's stream takes RFC 3339 bounds; the form's dates are converted so
 // that both filter alike.
 func deliveriesStream(f store.LogFilter) string {
-	sq := url.Values{}
-	for k, v := range map[string]string{"status": f.Status, "event": f.Event, "endpoint": f.Endpoint, "client_id": f.ClientID} {
-		if v != "" {
-			sq.Set(k, v)
-		}
-	}
+	sq := formValues(map[string]string{"status": f.Status, "event": f.Event, "endpoint": f.Endpoint, "client_id": f.ClientID})
 	if !f.Since.IsZero() {
 		sq.Set("since", f.Since.Format(time.RFC3339))
 	}
