@@ -22,17 +22,7 @@ import (
 // dir/data and returns its path, the receiver's and the admin's address.
 func storeConfig(t *testing.T, dir string) (config, receiverAddr, adminAddr string) {
 	t.Helper()
-	receiverAddr, adminAddr = freeAddr(t), freeAddr(t)
-	config = filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q}
-tunnel: {provider: none}
-endpoints:
-  customers:
-    secrets: ["store-test-secret-0001"]
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr))
-	return config, receiverAddr, adminAddr
+	return daemonConfig(t, dir, "", secretYAML("store-test-secret-0001"))
 }
 
 // startStoreDaemon builds the binary and runs it on storeConfig over a
