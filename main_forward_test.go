@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -116,27 +115,18 @@ func hasProblem(h *app.Health, code, text string) bool {
 func TestForwardEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
 	const secret, token = "forward-e2e-secret-0001", "forward-e2e-admin-token-0001"
 	target := forwardtest.NewTarget(t, forwardtest.Secret)
 	target.SetAnswer(func(forwardtest.Request) int { return 503 })
 	targetURL := strings.Replace(target.URL, "http://", "http://office:userinfo-secret-0001@", 1) + "/robaws?key=query-secret-0001"
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q, token: %q}
-tunnel: {provider: none}
-endpoints:
-  customers:
-    secrets: [%q]
-forward:
+	config, receiverAddr, adminAddr := daemonConfig(t, dir, token, secretYAML(secret)+fmt.Sprintf(`forward:
   office:
     kind: http
     url: %q
     secret: %q
     headers: {X-Api-Key: header-secret-0001}
     alert_after: 1s
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr, token, secret, targetURL, forwardtest.Secret))
+`, targetURL, forwardtest.Secret))
 	d := startProcess(t, bin, config, adminAddr, token)
 	client := app.NewClient(adminAddr, token)
 	const path = "/api/webhooks/robaws/customers"
@@ -285,7 +275,6 @@ forward:
 func TestForwardSurvivesKill(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
 	const secret = "forward-kill-secret-0001"
 	target := forwardtest.NewTarget(t, forwardtest.Secret)
 	target.SetAnswer(func(forwardtest.Request) int {
@@ -293,18 +282,10 @@ func TestForwardSurvivesKill(t *testing.T) {
 		return 200
 	})
 	_, natsURL := forwardtest.StartNATS(t, t.TempDir(), -1)
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q}
-tunnel: {provider: none}
-endpoints:
-  customers:
-    secrets: [%q]
-forward:
+	config, receiverAddr, adminAddr := daemonConfig(t, dir, "", secretYAML(secret)+fmt.Sprintf(`forward:
   office: {kind: http, url: %q, secret: %q}
   central: {kind: nats, url: %q}
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr, secret, target.URL, forwardtest.Secret, natsURL))
+`, target.URL, forwardtest.Secret, natsURL))
 	d := startProcess(t, bin, config, adminAddr, "")
 	var wg sync.WaitGroup
 	for w := range 16 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,14 +18,7 @@ func TestRobawsCLI(t *testing.T) {
 		{"id": "4102", "name": "Van den Berg Logistics BV"},
 	}
 	dir := t.TempDir()
-	adminAddr, receiverAddr := freeAddr(t), freeAddr(t)
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q}
-tunnel: {provider: none}
-robaws: {base_url: %q, username: api-user, password: api-password-123, sync_interval: 0}
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr, robaws.srv.URL))
+	config, _, adminAddr := daemonConfig(t, dir, "", fmt.Sprintf("tunnel: {provider: none}\nrobaws: {base_url: %q, username: api-user, password: api-password-123, sync_interval: 0}\n", robaws.srv.URL))
 	stop := startProcess(t, bin, config, adminAddr, "").Stop
 	defer stop()
 

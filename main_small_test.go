@@ -43,11 +43,8 @@ func TestCLISmallTruths(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
 	const token, secret = "small-truths-token-0123456789", "small-truths-secret-0001"
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q, token: %q}\ntunnel: {provider: none}\nendpoints:\n  customers:\n    secrets: [%q]\n",
-		filepath.Join(dir, "data"), receiverAddr, adminAddr, token, secret))
+	config, receiverAddr, adminAddr := daemonConfig(t, dir, token, secretYAML(secret))
 	noToken := filepath.Join(dir, "no-token.yaml")
 	writeFile(t, noToken, fmt.Sprintf("admin: {listen: %q}\n", adminAddr))
 	stop := startProcess(t, bin, config, adminAddr, "").Stop

@@ -22,17 +22,7 @@ import (
 // dir/data and returns its path, the receiver's and the admin's address.
 func storeConfig(t *testing.T, dir string) (config, receiverAddr, adminAddr string) {
 	t.Helper()
-	receiverAddr, adminAddr = freeAddr(t), freeAddr(t)
-	config = filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q}
-tunnel: {provider: none}
-endpoints:
-  customers:
-    secrets: ["store-test-secret-0001"]
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr))
-	return config, receiverAddr, adminAddr
+	return daemonConfig(t, dir, "", secretYAML("store-test-secret-0001"))
 }
 
 // startStoreDaemon builds the binary and runs it on storeConfig over a
@@ -46,6 +36,53 @@ func startStoreDaemon(t *testing.T) (bin, dir, config, receiverAddr, adminAddr s
 	dir = t.TempDir()
 	config, receiverAddr, adminAddr = storeConfig(t, dir)
 	return bin, dir, config, receiverAddr, adminAddr, startProcess(t, bin, config, adminAddr, "").Stop
+}
+
+// storeDB is the database file of a daemon on storeConfig over dir.
+func storeDB(dir string) string { return filepath.Join(dir, "data", "robaws-edge.db") }
+
+// postDeliveries sends n signed deliveries (e-0, e-1, …), each of which
+// must be stored (200).
+func postDeliveries(t *testing.T, receiverAddr string, n int) {
+	t.Helper()
+	for i := range n {
+		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
+			t.Fatalf("delivery %d: got %d, want 200", i, code)
+		}
+	}
+}
+
+// logLen is how many entries the log of the daemon at adminAddr holds (up
+// to store.MaxLimit).
+func logLen(t *testing.T, adminAddr string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p, err := app.NewClient(adminAddr, "").LogEntries(ctx, store.LogFilter{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatalf("log entries: %v", err)
+	}
+	return len(p.Items)
+}
+
+// cliSays checks that a command exited with code and printed each of want,
+// and no crash dump.
+func cliSays(t *testing.T, what string, r cliResult, code int, want ...string) {
+	t.Helper()
+	out := r.stdout + r.stderr
+	if r.code != code {
+		t.Errorf("%s: exit %d, want %d: %s", what, r.code, code, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s: output %q, want %q in it", what, out, w)
+		}
+	}
+	for _, bad := range []string{"goroutine", "panic", "SIGSEGV", "SIGBUS", "assertion failed"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s printed %q:\n%s", what, bad, out)
+		}
+	}
 }
 
 // postDelivery sends one signed client.created and returns the status code.
@@ -72,7 +109,7 @@ func TestDatabaseRemovedUnderDaemon(t *testing.T) {
 	if code := postDelivery(t, receiverAddr, "before"); code != 200 {
 		t.Fatalf("delivery before: got %d, want 200", code)
 	}
-	db := filepath.Join(dir, "data", "robaws-edge.db")
+	db := storeDB(dir)
 	if err := os.Rename(db, db+".moved"); err != nil {
 		t.Fatal(err)
 	}
@@ -105,22 +142,9 @@ func TestDatabaseRemovedUnderDaemon(t *testing.T) {
 // checks run, check and restore (SPEC §1.10): a clear error naming the file,
 // exit 1, never a crash dump; restore of a backup brings it back.
 func TestDamagedFileAtStart(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("stops the daemon with SIGTERM")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	config, receiverAddr, adminAddr := storeConfig(t, dir)
-	db := filepath.Join(dir, "data", "robaws-edge.db")
-	backup := filepath.Join(dir, "backup.db")
-
-	stop := startProcess(t, bin, config, adminAddr, "").Stop
-	for i := range 200 {
-		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
-			stop()
-			t.Fatalf("delivery %d: got %d, want 200", i, code)
-		}
-	}
+	bin, dir, config, receiverAddr, adminAddr, stop := startStoreDaemon(t)
+	db, backup := storeDB(dir), filepath.Join(dir, "backup.db")
+	postDeliveries(t, receiverAddr, 200)
 	if r := runCLI(t, bin, "backup", backup, "--config", config); r.code != 0 {
 		stop()
 		t.Fatalf("backup: exit %d: %s", r.code, r.stderr)
@@ -142,20 +166,8 @@ func TestDamagedFileAtStart(t *testing.T) {
 	if err := os.Truncate(db, fi.Size()/2); err != nil {
 		t.Fatal(err)
 	}
-	noCrash := func(what string, r cliResult) {
-		t.Helper()
-		out := r.stdout + r.stderr
-		if r.code != 1 || !strings.Contains(out, db) || !strings.Contains(out, "damaged") {
-			t.Errorf("%s: exit %d, output %q; want exit 1 naming %s as damaged", what, r.code, out, db)
-		}
-		for _, bad := range []string{"goroutine", "panic", "SIGSEGV", "SIGBUS"} {
-			if strings.Contains(out, bad) {
-				t.Errorf("%s printed %q:\n%s", what, bad, out)
-			}
-		}
-	}
-	noCrash("run", runCLI(t, bin, "run", "--config", config))
-	noCrash("check", runCLI(t, bin, "check", "--config", config))
+	cliSays(t, "run", runCLI(t, bin, "run", "--config", config), 1, db, "damaged")
+	cliSays(t, "check", runCLI(t, bin, "check", "--config", config), 1, db, "damaged")
 
 	r := runCLI(t, bin, "restore", backup, "--config", config)
 	if r.code != 0 || !strings.Contains(r.stdout, "kept as") {
@@ -173,11 +185,8 @@ func TestDamagedFileAtStart(t *testing.T) {
 	if code := postDelivery(t, receiverAddr, "e-7"); code != 200 {
 		t.Fatalf("repeat after restore: got %d, want 200 (duplicate)", code)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	p, err := app.NewClient(adminAddr, "").LogEntries(ctx, store.LogFilter{Limit: store.MaxLimit})
-	if err != nil || len(p.Items) != 200 {
-		t.Fatalf("log after restore = %d entries (%v), want the 200 deliveries of the backup", len(p.Items), err)
+	if n := logLen(t, adminAddr); n != 200 {
+		t.Fatalf("log after restore = %d entries, want the 200 deliveries of the backup", n)
 	}
 }
 
@@ -194,7 +203,7 @@ func TestDatabaseOverwrittenUnderDaemon(t *testing.T) {
 			var stopOnce sync.Once
 			stopDaemon := func() { stopOnce.Do(stop) }
 			defer stopDaemon()
-			db := filepath.Join(dir, "data", "robaws-edge.db")
+			db := storeDB(dir)
 			backup := filepath.Join(dir, "backup.db")
 			for i := range 20 {
 				if code := postDelivery(t, receiverAddr, fmt.Sprint("before-", i)); code != 200 {
@@ -311,33 +320,13 @@ func TestDatabaseOverwrittenUnderDaemon(t *testing.T) {
 // by an empty database (issue 15.5); `restore --empty` is the way to start
 // empty on purpose.
 func TestDatabaseFileEmptyOrMissing(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("stops the daemon with SIGTERM")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	config, receiverAddr, adminAddr := storeConfig(t, dir)
-	db := filepath.Join(dir, "data", "robaws-edge.db")
-	stop := startProcess(t, bin, config, adminAddr, "").Stop
-	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
-		stop()
-		t.Fatalf("delivery: got %d, want 200", code)
-	}
+	bin, dir, config, receiverAddr, adminAddr, stop := startStoreDaemon(t)
+	db := storeDB(dir)
+	postDeliveries(t, receiverAddr, 1)
 	stop()
 	refused := func(what string, r cliResult, want ...string) {
 		t.Helper()
-		out := r.stdout + r.stderr
-		if r.code != 1 {
-			t.Errorf("%s: exit %d, want 1: %s", what, r.code, out)
-		}
-		for _, w := range append(want, db, "robaws-edge restore --empty") {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s: output %q, want %q in it", what, out, w)
-			}
-		}
-		if strings.Contains(out, "panic") {
-			t.Errorf("%s printed a panic: %s", what, out)
-		}
+		cliSays(t, what, r, 1, append(want, db, "robaws-edge restore --empty")...)
 	}
 	if err := os.Truncate(db, 0); err != nil {
 		t.Fatal(err)
@@ -360,10 +349,8 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 	if code := postDelivery(t, receiverAddr, "kept"); code != 200 {
 		t.Fatalf("delivery after restore --empty: got %d, want 200", code)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if p, err := app.NewClient(adminAddr, "").LogEntries(ctx, store.LogFilter{Limit: store.MaxLimit}); err != nil || len(p.Items) != 1 {
-		t.Fatalf("log after restore --empty = %+v (%v), want the one new delivery", p, err)
+	if n := logLen(t, adminAddr); n != 1 {
+		t.Fatalf("log after restore --empty = %d entries, want the one new delivery", n)
 	}
 }
 
@@ -371,20 +358,9 @@ func TestDatabaseFileEmptyOrMissing(t *testing.T) {
 // daemon's file: run, check and restore (of it as a backup) answer exit 1
 // with the reason, never a panic's text (issues 15.10 and 17).
 func TestDamagedMetaPageAtStart(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("stops the daemon with SIGTERM")
-	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	config, receiverAddr, adminAddr := storeConfig(t, dir)
-	db := filepath.Join(dir, "data", "robaws-edge.db")
-	stop := startProcess(t, bin, config, adminAddr, "").Stop
-	for i := range 20 {
-		if code := postDelivery(t, receiverAddr, fmt.Sprint("e-", i)); code != 200 {
-			stop()
-			t.Fatalf("delivery: got %d, want 200", code)
-		}
-	}
+	bin, dir, config, receiverAddr, _, stop := startStoreDaemon(t)
+	db := storeDB(dir)
+	postDeliveries(t, receiverAddr, 20)
 	stop()
 	damage := func(data []byte, at int64) {
 		t.Helper()
@@ -397,18 +373,6 @@ func TestDamagedMetaPageAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clean := func(what string, r cliResult, code int, want string) {
-		t.Helper()
-		out := r.stdout + r.stderr
-		if r.code != code || !strings.Contains(out, want) {
-			t.Errorf("%s: exit %d, output %q; want exit %d saying %q", what, r.code, out, code, want)
-		}
-		for _, bad := range []string{"panic", "assertion failed", "goroutine"} {
-			if strings.Contains(out, bad) {
-				t.Errorf("%s printed %q: %s", what, bad, out)
-			}
-		}
-	}
 	good, err := os.ReadFile(db)
 	if err != nil {
 		t.Fatal(err)
@@ -417,15 +381,15 @@ func TestDamagedMetaPageAtStart(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "other.yaml"), fmt.Sprintf("data_dir: %q\n", filepath.Join(dir, "other")))
 	// The meta's checksum: bbolt opens the file from the second page.
 	damage([]byte("garbage"), 16+20)
-	clean("check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: meta page checksum mismatch")
-	clean("restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page")
+	cliSays(t, "check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: meta page checksum mismatch")
+	cliSays(t, "restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page")
 	// The whole page: bbolt cannot open it at all.
 	damage(make([]byte, os.Getpagesize()), 0)
-	clean("run", runCLI(t, bin, "run", "--config", config), 1, "first meta page: not a meta page")
-	clean("check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: not a meta page")
-	clean("restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page: not a meta page")
+	cliSays(t, "run", runCLI(t, bin, "run", "--config", config), 1, "first meta page: not a meta page")
+	cliSays(t, "check", runCLI(t, bin, "check", "--config", config), 1, "first meta page: not a meta page")
+	cliSays(t, "restore of it", runCLI(t, bin, "restore", db, "--config", filepath.Join(dir, "other.yaml")), 1, "first meta page: not a meta page")
 	if err := os.WriteFile(db, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clean("check of the sound file", runCLI(t, bin, "check", "--config", config), 0, "ok")
+	cliSays(t, "check of the sound file", runCLI(t, bin, "check", "--config", config), 0, "ok")
 }

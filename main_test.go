@@ -134,19 +134,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
 	const secret, token = "e2e-secret-value", "e2e-token-0123456789"
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-log: {level: debug}
-receiver: {listen: %q}
-admin: {listen: %q, token: %q}
-tunnel: {provider: none}
-endpoints:
-  customers:
-    secrets: [%q]
-retention: {max_age: 2160h}
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr, token, secret))
+	config, receiverAddr, adminAddr := daemonConfig(t, dir, token, secretYAML(secret)+"log: {level: debug}\nretention: {max_age: 2160h}\n")
 
 	var daemonLog bytes.Buffer
 	daemon := exec.Command(bin, "run", "--config", config)
@@ -394,6 +383,28 @@ func writeFile(t *testing.T, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// daemonConfig writes dir/config.yaml for a daemon over dir/data with its
+// receiver and admin API on fresh loopback ports (admin.token when token is
+// not ""), then rest: the tunnel, endpoints and whatever the test needs. It
+// returns the config's path and the receiver's and the admin's address.
+func daemonConfig(t *testing.T, dir, token, rest string) (config, receiverAddr, adminAddr string) {
+	t.Helper()
+	receiverAddr, adminAddr = freeAddr(t), freeAddr(t)
+	admin := fmt.Sprintf("{listen: %q}", adminAddr)
+	if token != "" {
+		admin = fmt.Sprintf("{listen: %q, token: %q}", adminAddr, token)
+	}
+	config = filepath.Join(dir, "config.yaml")
+	writeFile(t, config, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: %s\n%s", filepath.Join(dir, "data"), receiverAddr, admin, rest))
+	return config, receiverAddr, adminAddr
+}
+
+// secretYAML is daemonConfig's rest for no tunnel and the customers
+// endpoint verifying deliveries signed with secret.
+func secretYAML(secret string) string {
+	return fmt.Sprintf("tunnel: {provider: none}\nendpoints:\n  customers:\n    secrets: [%q]\n", secret)
 }
 
 // openCustomers opens a database file and lists its customers.

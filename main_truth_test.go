@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,18 +23,8 @@ import (
 func TestWrongSecretIsAProblem(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
 	const secret, other = "truth-secret-0000001", "truth-other-secret-01"
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q}
-tunnel: {provider: none}
-endpoints:
-  customers:
-    secrets: [%q]
-health: {silence_after: 2s}
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr, secret))
+	config, receiverAddr, adminAddr := daemonConfig(t, dir, "", secretYAML(secret)+"health: {silence_after: 2s}\n")
 	startProcess(t, bin, config, adminAddr, "")
 	const path = "/api/webhooks/robaws/customers"
 	for i := range 5 {
@@ -99,14 +88,9 @@ health: {silence_after: 2s}
 func TestCredentialsWithoutPublicURL(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	receiverAddr, adminAddr := freeAddr(t), freeAddr(t)
-	config := filepath.Join(dir, "config.yaml")
-	writeFile(t, config, fmt.Sprintf(`data_dir: %q
-receiver: {listen: %q}
-admin: {listen: %q}
-tunnel: {provider: auto, authtoken: ""}
+	config, _, adminAddr := daemonConfig(t, dir, "", `tunnel: {provider: auto, authtoken: ""}
 robaws: {base_url: "http://127.0.0.1:1", api_key: truth-api-key-0001, sync_interval: 0}
-`, filepath.Join(dir, "data"), receiverAddr, adminAddr))
+`)
 	startProcess(t, bin, config, adminAddr, "")
 	r := runCLI(t, bin, "status", "--config", config)
 	if r.code != 1 || !strings.Contains(r.stdout, "no_active_secret: endpoint customers has no secret") ||

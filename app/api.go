@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -168,6 +169,16 @@ func decodeBody(c *fiber.Ctx, v any) error {
 		return badRequest("invalid body: more than one JSON value")
 	}
 	return nil
+}
+
+// findPage answers a list's route with one page of what find finds for f:
+// [] for none, next_cursor null at the end.
+func findPage[F, T any](c *fiber.Ctx, f F, find func(context.Context, F) ([]T, string, error)) error {
+	items, next, err := find(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(Page[T]{Items: nonNil(items), NextCursor: pageCursor(next)})
 }
 
 // pageCursor renders a store cursor as next_cursor: null at the end.

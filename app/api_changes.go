@@ -25,9 +25,5 @@ func (h *handler) handleListChanges(c *fiber.Ctx) error {
 	if f.Limit, err = p.limit(); err != nil {
 		return err
 	}
-	items, next, err := h.db.FindHistory(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.HistoryEntry]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return findPage(c, f, h.db.FindHistory)
 }

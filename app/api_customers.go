@@ -24,11 +24,7 @@ func (h *handler) handleListCustomers(c *fiber.Ctx) error {
 	if f.Limit, err = p.limit(); err != nil {
 		return err
 	}
-	items, next, err := h.db.FindCustomers(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.Customer]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return findPage(c, f, h.db.FindCustomers)
 }
 
 // handleGetCustomer answers GET /api/customers/{id}.
@@ -61,9 +57,5 @@ func (h *handler) handleCustomerHistory(c *fiber.Ctx) error {
 	if f.Limit, err = p.limit(); err != nil {
 		return err
 	}
-	items, next, err := h.db.FindHistory(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.HistoryEntry]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return findPage(c, f, h.db.FindHistory)
 }

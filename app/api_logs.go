@@ -16,11 +16,7 @@ func (h *handler) handleListLogEntries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := h.db.FindLogEntries(c.UserContext(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(Page[*store.LogEntry]{Items: nonNil(items), NextCursor: pageCursor(next)})
+	return findPage(c, f, h.db.FindLogEntries)
 }
 
 // logFilter reads the log list's filters (and, when paged, limit and

@@ -875,13 +875,7 @@ func TestCustomerRawInvalidUTF8(t *testing.T) {
 	pub := serve(t, app.NewPublic(r, app.PublicConfig{}))
 	local := serve(t, app.NewLocal(db, r, app.LocalConfig{}))
 	body := []byte("{\"id\":\"e-raw-utf8\",\"event\":\"client.created\",\"data\":{\"id\":\"U-1\",\"na\xffme\":1,\"name\":\"Caf\xc3 \xff\xfeBar\",\"city\":\"Gent\"}}")
-	req, _ := http.NewRequest("POST", pub+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := decodeAnswer(t, resp)
+	a := postSigned(t, http.DefaultClient, pub, body)
 	if a.Code != 200 || a.Status != store.StatusProcessed {
 		t.Fatalf("delivery: got %+v, want 200 processed", a)
 	}
@@ -952,17 +946,11 @@ func TestLongMultibyteIDs(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			body := delivery(tt.eventID, "client.updated", tt.clientID, "Long", "")
-			req, _ := http.NewRequest("POST", pub+customersPath, bytes.NewReader(body))
-			req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := decodeAnswer(t, resp)
+			a := postSigned(t, http.DefaultClient, pub, body)
 			if a.Code != 200 || a.Status != store.StatusFailed || a.Error != tt.wantErr {
 				t.Fatalf("delivery: got %+v, want 200 failed %q", a, tt.wantErr)
 			}
-			resp, err = http.Get(fmt.Sprintf("%s/api/webhook-logs/%d", local, a.LogID))
+			resp, err := http.Get(fmt.Sprintf("%s/api/webhook-logs/%d", local, a.LogID))
 			if err != nil {
 				t.Fatal(err)
 			}

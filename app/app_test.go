@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -114,6 +115,24 @@ func post(tb testing.TB, f *fiber.App, method, path string, body []byte, sig str
 	resp, err := f.Test(req, -1)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return decodeAnswer(tb, resp)
+}
+
+// signedRequest is a POST of body to the customers endpoint at base,
+// signed now with testSecret.
+func signedRequest(base string, body []byte) *http.Request {
+	req, _ := http.NewRequest("POST", base+customersPath, bytes.NewReader(body))
+	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
+	return req
+}
+
+// postSigned sends signedRequest over c and returns the answer.
+func postSigned(tb testing.TB, c *http.Client, base string, body []byte) answer {
+	tb.Helper()
+	resp, err := c.Do(signedRequest(base, body))
+	if err != nil {
+		tb.Fatalf("signed delivery to %s: %v", base, err)
 	}
 	return decodeAnswer(tb, resp)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"html/template"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -141,6 +142,37 @@ const (
 	testInclude = "include"
 	testExclude = "exclude"
 )
+
+// testForm is the "Test data" filter's value in a customers or changes
+// page's link: include, or left out.
+func testForm(included bool) string {
+	if included {
+		return testInclude
+	}
+	return ""
+}
+
+// formValues are a form's values that are set, as a query.
+func formValues(form map[string]string) url.Values {
+	q := url.Values{}
+	for k, v := range form {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
+// nextPage is the URL of a list page's next page: path with the form's
+// values that are set and the cursor next; "" at the end of the list.
+func nextPage(path, next string, form map[string]string) string {
+	if next == "" {
+		return ""
+	}
+	q := formValues(form)
+	q.Set("cursor", next)
+	return path + "?" + q.Encode()
+}
 
 // formTime reads a date from a form: YYYY-MM-DD (UTC midnight; with
 // endOfDay the midnight after, so that "until" includes the day), a

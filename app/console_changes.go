@@ -1,7 +1,6 @@
 package app
 
 import (
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -40,20 +39,7 @@ func (cs *console) handleChanges(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	nextURL := ""
-	if next != "" {
-		q := url.Values{"cursor": {next}}
-		if f.Field != "" {
-			q.Set("field", f.Field)
-		}
-		if s := c.Query("since"); s != "" {
-			q.Set("since", s)
-		}
-		if f.Test {
-			q.Set("test", testInclude)
-		}
-		nextURL = "/changes?" + q.Encode()
-	}
+	nextURL := nextPage("/changes", next, map[string]string{"field": f.Field, "since": c.Query("since"), "test": testForm(f.Test)})
 	return cs.render(c, fiber.StatusOK, changesView{Changes: items, Field: f.Field, Since: c.Query("since"), Test: f.Test, Fields: fields,
 		Next: nextURL, WeekAgo: cs.h.cfg.Now().AddDate(0, 0, -7).UTC().Format(time.DateOnly)})
 }

@@ -38,19 +38,7 @@ func (cs *console) handleCustomers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	nextURL := ""
-	if next != "" {
-		q := url.Values{"cursor": {next}}
-		for k, v := range map[string]string{"q": f.Q, "role": f.Role, "pricing_code": f.PricingCode} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		if f.Test {
-			q.Set("test", testInclude)
-		}
-		nextURL = "/customers?" + q.Encode()
-	}
+	nextURL := nextPage("/customers", next, map[string]string{"q": f.Q, "role": f.Role, "pricing_code": f.PricingCode, "test": testForm(f.Test)})
 	return cs.render(c, fiber.StatusOK, customersView{Customers: items, Filter: f, PricingCodes: pricingCodes, Next: nextURL, Total: cs.h.db.CustomerCount()})
 }
 

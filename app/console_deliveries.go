@@ -87,12 +87,7 @@ func deliveriesFilter(c *fiber.Ctx) (store.LogFilter, error) {
 // API's stream takes RFC 3339 bounds; the form's dates are converted so
 // that both filter alike.
 func deliveriesStream(f store.LogFilter) string {
-	sq := url.Values{}
-	for k, v := range map[string]string{"status": f.Status, "event": f.Event, "endpoint": f.Endpoint, "client_id": f.ClientID} {
-		if v != "" {
-			sq.Set(k, v)
-		}
-	}
+	sq := formValues(map[string]string{"status": f.Status, "event": f.Event, "endpoint": f.Endpoint, "client_id": f.ClientID})
 	if !f.Since.IsZero() {
 		sq.Set("since", f.Since.Format(time.RFC3339))
 	}
@@ -123,9 +118,9 @@ func (deliveryView) template() string { return "delivery" }
 // handleDelivery answers GET /deliveries/{id}: the entry, its payload
 // pretty-printed and the Replay button.
 func (cs *console) handleDelivery(c *fiber.Ctx) error {
-	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
-	if err != nil || id == 0 {
-		return fiber.ErrNotFound
+	id, err := deliveryID(c)
+	if err != nil {
+		return err
 	}
 	e, err := findLogEntry(c.UserContext(), cs.h.db, id)
 	if err != nil {
@@ -139,6 +134,16 @@ func (cs *console) handleDelivery(c *fiber.Ctx) error {
 		v.Payload = *e.PayloadText
 	}
 	return cs.render(c, fiber.StatusOK, v)
+}
+
+// deliveryID parses a delivery page's {id}: not a log entry number, no
+// such page (404).
+func deliveryID(c *fiber.Ctx) (uint64, error) {
+	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, fiber.ErrNotFound
+	}
+	return id, nil
 }
 
 // indentJSON is b indented for people, or b as it is when it is not JSON.
@@ -176,9 +181,9 @@ func replayedNotice(status string) string {
 
 // handleReplay answers POST /deliveries/{id}/replay.
 func (cs *console) handleReplay(c *fiber.Ctx) error {
-	id, err := strconv.ParseUint(c.Params("id"), 10, 64)
-	if err != nil || id == 0 {
-		return fiber.ErrNotFound
+	id, err := deliveryID(c)
+	if err != nil {
+		return err
 	}
 	a, err := replay(c.UserContext(), cs.h.recv, id)
 	if err != nil {

@@ -35,20 +35,10 @@ func TestForwardBrowser(t *testing.T) {
 		}
 		return 200
 	})
-	fwd, err := forward.New(db, forward.Config{Schedule: []time.Duration{50 * time.Millisecond}, Destinations: []forward.Destination{
+	fwd, _ := startForwarder(t, db, forward.Config{Schedule: []time.Duration{50 * time.Millisecond}, Destinations: []forward.Destination{
 		{Name: "office-app", Kind: forward.KindHTTP, URL: target.URL + "/robaws", Stream: store.StreamEvents, Secret: forwardtest.Secret, Timeout: 2 * time.Second},
 		{Name: "central", Kind: forward.KindNATS, URL: "nats://127.0.0.1:1", Stream: store.StreamChanges, Timeout: 100 * time.Millisecond},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	if err := fwd.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	go func() { defer close(done); fwd.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 	base := serve(t, app.NewLocal(db, r, app.LocalConfig{Forward: fwd}))
 
 	for i := range 5 {
@@ -115,6 +105,26 @@ func TestForwardBrowser(t *testing.T) {
 	if list := errs.get(); len(list) > 0 {
 		t.Fatalf("JavaScript errors on the forwarding pages:\n%s", strings.Join(list, "\n"))
 	}
+}
+
+// startForwarder makes a forwarder of cfg over db and runs it until stop,
+// which cleanup calls too.
+func startForwarder(tb testing.TB, db *store.DB, cfg forward.Config) (fwd *forward.Forwarder, stop func()) {
+	tb.Helper()
+	fwd, err := forward.New(db, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := fwd.Init(ctx); err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); fwd.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	tb.Cleanup(stop)
+	return fwd, stop
 }
 
 // waitForward waits until office-app's status meets cond.

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
+	"html"
 	"net/url"
 	"strings"
 	"testing"
@@ -181,5 +183,54 @@ func TestConsoleCustomerDeliveries(t *testing.T) {
 	_, b = page(t, fx.local, "GET", "/customers/"+fx.customerID, nil)
 	if n := strings.Count(b, `<tr id="ev-`); n != 20 || !strings.Contains(b, "The newest 20 are shown.") || !strings.Contains(b, `href="/deliveries?client_id=C-42"`) {
 		t.Errorf("customer page with 25 deliveries: %d rows, want the newest 20, a note and the link", n)
+	}
+}
+
+// TestConsoleNextPageKeepsFilters: the customers and changes pages' next
+// link carries the form's filters and the cursor, and leads to the rest.
+func TestConsoleNextPageKeepsFilters(t *testing.T) {
+	fx := newConsoleFixture(t, app.LocalConfig{})
+	role, code := "BROKER", "B"
+	var batch []*store.Customer
+	for i := range 55 {
+		batch = append(batch, &store.Customer{ID: fmt.Sprintf("TEST-N%02d", i), Name: fmt.Sprintf("Next %02d", i), Role: &role, PricingCode: &code,
+			Currency: "EUR", IsActive: true, Version: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	}
+	if _, _, _, err := fx.db.ApplyCustomers(context.Background(), batch, store.SourceSync); err != nil {
+		t.Fatal(err)
+	}
+	next := func(b string) string {
+		_, rest, ok := strings.Cut(b, `<p class="pager">`)
+		if !ok {
+			return ""
+		}
+		rest, _, _ = strings.Cut(rest, "</p>")
+		_, href, ok := strings.Cut(rest, `<a href="`)
+		if !ok {
+			return ""
+		}
+		href, _, _ = strings.Cut(href, `"`)
+		return html.UnescapeString(href)
+	}
+	for _, tc := range []struct{ first, path, rest string }{
+		{"/customers?q=Next&role=BROKER&pricing_code=B&test=include", "/customers", "/customers/TEST-N54"},
+		{"/changes?field=role&since=2025-01-01&test=include", "/changes", "/customers/TEST-N00"},
+	} {
+		_, b := page(t, fx.local, "GET", tc.first, nil)
+		link := next(b)
+		u, err := url.Parse(link)
+		if err != nil || u.Path != tc.path || u.Query().Get("cursor") == "" {
+			t.Fatalf("%s: next link %q, want %s with a cursor", tc.first, link, tc.path)
+		}
+		want, _ := url.Parse(tc.first)
+		q := u.Query()
+		q.Del("cursor")
+		if q.Encode() != want.Query().Encode() {
+			t.Errorf("%s: next link %q keeps %q, want %q", tc.first, link, q.Encode(), want.Query().Encode())
+		}
+		resp, b := page(t, fx.local, "GET", link, nil)
+		if resp.StatusCode != 200 || !strings.Contains(b, tc.rest) || next(b) != "" {
+			t.Errorf("GET %s = %d, want the last page with %s", link, resp.StatusCode, tc.rest)
+		}
 	}
 }

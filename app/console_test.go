@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -51,32 +50,15 @@ func rejectedID(t *testing.T, db *store.DB) uint64 {
 	return evs[0].ID
 }
 
-// page sends one console request and returns the response and its body.
+// page sends one console request (formRequest, Host 127.0.0.1:8787 unless
+// headers name another) and returns the response and its body.
 func page(t *testing.T, f *fiber.App, method, target string, form url.Values, headers ...string) (*http.Response, string) {
 	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, _ := http.NewRequest(method, target, body)
-	req.Host = "127.0.0.1:8787"
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i] == "Host" {
-			req.Host = headers[i+1]
-			continue
-		}
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := f.Test(req, -1)
+	resp, err := f.Test(formRequest(t, method, target, form, append([]string{"Host", "127.0.0.1:8787"}, headers...)...), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return bodyOf(resp)
 }
 
 var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

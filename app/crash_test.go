@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -110,9 +109,7 @@ func TestCrashRecovery(t *testing.T) {
 	bodies := map[string][]byte{}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	post := func(base string, body []byte) (answer, error) {
-		req, _ := http.NewRequest("POST", base+customersPath, bytes.NewReader(body))
-		req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
-		resp, err := client.Do(req)
+		resp, err := client.Do(signedRequest(base, body))
 		if err != nil {
 			return answer{}, err
 		}

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -46,15 +45,8 @@ func BenchmarkIntakeForward(b *testing.B) {
 			if dest != nil {
 				dests = append(dests, *dest)
 			}
-			fwd, err := forward.New(db, forward.Config{Destinations: dests})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			stopped := make(chan struct{})
-			fwd.Init(ctx)
-			go func() { defer close(stopped); fwd.Run(ctx) }()
-			defer func() { cancel(); <-stopped }()
+			_, stop := startForwarder(b, db, forward.Config{Destinations: dests})
+			defer stop()
 			url := serve(b, app.NewPublic(MustReceiver(b, db, time.Time{}, nil), app.PublicConfig{})) + customersPath
 			res := runLoad(b, url, reqs, senders)
 			if res.non2xx != 0 {

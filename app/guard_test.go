@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/store"
 )
 
 // The admin token's guards on a real listener with a real bbolt file: the
@@ -35,9 +36,20 @@ func clientFrom(ip string) *http.Client {
 	}
 }
 
-// wire sends one request; headers are name, value pairs ("Host" sets the
-// Host header). A form goes URL-encoded in the body.
+// wire sends one request (formRequest) over c and returns the response
+// and its body.
 func wire(t *testing.T, c *http.Client, method, target string, form url.Values, headers ...string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(formRequest(t, method, target, form, headers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bodyOf(resp)
+}
+
+// formRequest builds one request; headers are name, value pairs ("Host"
+// sets the Host header). A form goes URL-encoded in the body.
+func formRequest(t *testing.T, method, target string, form url.Values, headers ...string) *http.Request {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -57,10 +69,11 @@ func wire(t *testing.T, c *http.Client, method, target string, form url.Values, 
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return req
+}
+
+// bodyOf reads and closes resp's body.
+func bodyOf(resp *http.Response) (*http.Response, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
@@ -100,14 +113,20 @@ func sessionOf(resp *http.Response) string {
 	return ""
 }
 
+// serveGuarded serves a local app with admin.token guardToken over a new
+// store on a real listener; it returns the app's base URL and the store.
+func serveGuarded(t *testing.T) (string, *store.DB) {
+	t.Helper()
+	db := MustOpenDB(t, "")
+	return serve(t, app.NewLocal(db, MustReceiver(t, db, time.Time{}, nil), app.LocalConfig{Token: guardToken})), db
+}
+
 // TestTokenThrottle sends 4,000 wrong bearer tokens from 127.0.0.1: they
 // are refused in bulk (429) after the first few, the right token from that
 // address is refused the same way, at the API and at the console's login,
 // and from 127.0.0.2 the right token still works.
 func TestTokenThrottle(t *testing.T) {
-	db := MustOpenDB(t, "")
-	r := MustReceiver(t, db, time.Time{}, nil)
-	base := serve(t, app.NewLocal(db, r, app.LocalConfig{Token: guardToken}))
+	base, _ := serveGuarded(t)
 	one, two := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
 
 	const guesses, workers = 4000, 8
@@ -172,9 +191,7 @@ func TestTokenThrottle(t *testing.T) {
 // each time with a fresh form as a script would: after the first few the
 // guesses are refused (429) unread, and so is the right token.
 func TestLoginThrottle(t *testing.T) {
-	db := MustOpenDB(t, "")
-	r := MustReceiver(t, db, time.Time{}, nil)
-	base := serve(t, app.NewLocal(db, r, app.LocalConfig{Token: guardToken}))
+	base, _ := serveGuarded(t)
 	one := clientFrom("127.0.0.1")
 	codes := map[int]int{}
 	start := time.Now()
@@ -202,9 +219,7 @@ func TestLoginThrottle(t *testing.T) {
 // GET and POST /login included; the same requests with this daemon's
 // address as Host pass the guard.
 func TestRebindingWithToken(t *testing.T) {
-	db := MustOpenDB(t, "")
-	r := MustReceiver(t, db, time.Time{}, nil)
-	base := serve(t, app.NewLocal(db, r, app.LocalConfig{Token: guardToken}))
+	base, _ := serveGuarded(t)
 	c := clientFrom("127.0.0.1")
 	port := base[strings.LastIndexByte(base, ':')+1:]
 	rebound := "attacker.example:" + port
@@ -240,9 +255,7 @@ func TestRebindingWithToken(t *testing.T) {
 // session on the server (the old cookie opens nothing), and a CSRF token
 // in the query string is not accepted.
 func TestLoginSession(t *testing.T) {
-	db := MustOpenDB(t, "")
-	r := MustReceiver(t, db, time.Time{}, nil)
-	base := serve(t, app.NewLocal(db, r, app.LocalConfig{Token: guardToken}))
+	base, db := serveGuarded(t)
 	c := clientFrom("127.0.0.1")
 
 	cookie, csrf := loginForm(t, c, base)

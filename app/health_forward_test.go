@@ -35,17 +35,10 @@ func TestForwardHealth(t *testing.T) {
 		}
 		return 200
 	})
-	fwd, err := forward.New(db, forward.Config{Schedule: []time.Duration{20 * time.Millisecond}, Destinations: []forward.Destination{
+	fwd, _ := startForwarder(t, db, forward.Config{Schedule: []time.Duration{20 * time.Millisecond}, Destinations: []forward.Destination{
 		{Name: "office", Kind: forward.KindHTTP, URL: target.URL, Stream: store.StreamEvents, Secret: forwardtest.Secret,
 			Timeout: time.Second, AlertAfter: 50 * time.Millisecond}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	fwd.Init(ctx)
-	go func() { defer close(done); fwd.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	ctx := context.Background()
 	local := app.NewLocal(db, r, app.LocalConfig{Forward: fwd})
 	pub := serve(t, app.NewPublic(r, app.PublicConfig{}))
 	for i := range 3 {

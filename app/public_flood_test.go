@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -34,8 +33,7 @@ var noHeaderTimeout = app.PublicConfig{HeaderTimeout: time.Hour}
 // code, or an error when the connection was refused or closed unanswered.
 func tryPostFrom(local, addr, eventID string) (int, error) {
 	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
-	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
+	req := signedRequest("http://"+addr, body)
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
 	resp, err := client.Do(req)

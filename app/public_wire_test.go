@@ -73,14 +73,8 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 func signedPost(tb testing.TB, addr, eventID string) answer {
 	tb.Helper()
 	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
-	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		tb.Fatalf("signed delivery: %v", err)
-	}
-	return decodeAnswer(tb, resp)
+	return postSigned(tb, client, "http://"+addr, body)
 }
 
 // vmRSS is the process's resident set from /proc/self/status, or 0.
@@ -412,15 +406,9 @@ func TestConnectionCapsCloseIdle(t *testing.T) {
 func signedPostFrom(tb testing.TB, local, addr, eventID string) answer {
 	tb.Helper()
 	body := delivery(eventID, "client.updated", "C-"+eventID, "Name", "")
-	req, _ := http.NewRequest("POST", "http://"+addr+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.DialContext}}
-	resp, err := client.Do(req)
-	if err != nil {
-		tb.Fatalf("signed delivery from %s: %v", local, err)
-	}
-	return decodeAnswer(tb, resp)
+	return postSigned(tb, client, "http://"+addr, body)
 }
 
 // TestConnLimiterConcurrent opens and closes connections from many

@@ -152,13 +152,7 @@ func TestBodyTooLarge(t *testing.T) {
 	db := MustOpenDB(t, "")
 	base := serve(t, app.NewPublic(MustReceiver(t, db, time.Time{}, nil), app.PublicConfig{MaxBodyBytes: 1024}))
 	body := bytes.Repeat([]byte("x"), 2048)
-	req, _ := http.NewRequest("POST", base+customersPath, bytes.NewReader(body))
-	req.Header.Set("Robaws-Signature", intake.Sign(testSecret, time.Now().Unix(), body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := decodeAnswer(t, resp)
+	a := postSigned(t, http.DefaultClient, base, body)
 	if a.Code != 413 || a.Error != "request body too large" {
 		t.Fatalf("got %+v, want 413", a)
 	}

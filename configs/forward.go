@@ -257,9 +257,8 @@ func (c *Config) notOwnListener(key, host, port, defPort string) error {
 // listen: same port and same host, where loopback names are one host and a
 // wildcard listener is reached through any of this machine's addresses.
 func sameListener(listen, target string) bool {
-	lh, lp, err1 := net.SplitHostPort(listen)
-	th, tp, err2 := net.SplitHostPort(target)
-	if err1 != nil || err2 != nil || lp != tp {
+	lh, th, ok := samePort(listen, target)
+	if !ok {
 		return false
 	}
 	loop := func(h string) bool {

@@ -316,12 +316,16 @@ func checkHostPort(addr string) error {
 // sameAddr reports whether two host:port addresses are one listener: the
 // same port on the same host, or on a wildcard host.
 func sameAddr(a, b string) bool {
+	ha, hb, ok := samePort(a, b)
+	return ok && (ha == hb || isWildcardHost(ha) || isWildcardHost(hb))
+}
+
+// samePort splits two host:port addresses into their hosts; ok says both
+// are host:port with one port.
+func samePort(a, b string) (ha, hb string, ok bool) {
 	ha, pa, err1 := net.SplitHostPort(a)
 	hb, pb, err2 := net.SplitHostPort(b)
-	if err1 != nil || err2 != nil || pa != pb {
-		return false
-	}
-	return ha == hb || isWildcardHost(ha) || isWildcardHost(hb)
+	return ha, hb, err1 == nil && err2 == nil && pa == pb
 }
 
 // isWildcardHost reports whether a listener on host h listens on every

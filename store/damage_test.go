@@ -178,25 +178,30 @@ func TestCheckFile(t *testing.T) {
 	}
 }
 
-func TestRestore(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "robaws-edge.db")
-	backup := filepath.Join(dir, "backup.db")
-
-	db, err := Open(dbPath, Options{})
+// backupTo writes a snapshot of db to path, as `robaws-edge backup` does.
+func backupTo(t *testing.T, db *DB, path string) {
+	t.Helper()
+	f, _, err := db.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.Close()
+	if err := os.Rename(f.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	dbPath := db.Path()
+	dir := filepath.Dir(dbPath)
+	backup := filepath.Join(dir, "backup.db")
+
 	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "a", EventID: "kept", Status: StatusIgnored}); err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := db.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Rename(f.Name(), backup)
-	f.Close()
+	backupTo(t, db, backup)
 	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "a", EventID: "after-backup", Status: StatusIgnored}); err != nil {
 		t.Fatal(err)
 	}
@@ -344,19 +349,10 @@ func TestEmptyOrMissingWhereDatabaseWas(t *testing.T) {
 // previous files, under two names (issue 15.9).
 func TestRestoreTwiceInOneSecond(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "robaws-edge.db")
-	backup := filepath.Join(dir, "backup.db")
-	db, err := Open(dbPath, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _, err := db.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	os.Rename(f.Name(), backup)
+	db := MustOpenDB(t)
+	dbPath := db.Path()
+	backup := filepath.Join(filepath.Dir(dbPath), "backup.db")
+	backupTo(t, db, backup)
 	if _, err := db.Ingest(ctx, ignored("first")); err != nil {
 		t.Fatal(err)
 	}

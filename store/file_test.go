@@ -196,23 +196,8 @@ func TestCommitFailedMessages(t *testing.T) {
 // TestCommitFailureProblem: a real failed commit (the size cap) is what
 // Problem reports, with its fix, until a commit succeeds.
 func TestCommitFailureProblem(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "full.db")
-	db, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	size := db.Size()
-	db.Close()
-	db, err = Open(path, Options{MaxSize: int(size)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, failed := fullDB(t)
 	ctx := context.Background()
-	var failed error
-	for i := 0; i < 50 && failed == nil; i++ {
-		_, failed = db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("e", i), Payload: make([]byte, 256<<10)})
-	}
 	if !errors.Is(failed, ErrUnavailable) || !strings.Contains(failed.Error(), "size cap") {
 		t.Fatalf("failed commit: got %v, want ErrUnavailable naming the size cap", failed)
 	}

@@ -174,6 +174,17 @@ func destBucket(tx *bolt.Tx, name string) (*bolt.Bucket, error) {
 	return b, nil
 }
 
+// destState returns the bucket of destination name (ErrNotFound when
+// there is none) and its state (nil before InitForward wrote one).
+func destState(tx *bolt.Tx, name string) (*bolt.Bucket, *ForwardState, error) {
+	b, err := destBucket(tx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := forwardState(b)
+	return b, st, err
+}
+
 // FindForwardState returns destination name's state. Returns ErrNotFound
 // for a destination InitForward did not set up.
 func (db *DB) FindForwardState(ctx context.Context, name string) (*ForwardState, error) {
@@ -181,12 +192,8 @@ func (db *DB) FindForwardState(ctx context.Context, name string) (*ForwardState,
 		return nil, err
 	}
 	var st *ForwardState
-	err := db.view(func(tx *bolt.Tx) error {
-		b, err := destBucket(tx, name)
-		if err != nil {
-			return err
-		}
-		if st, err = forwardState(b); err == nil && st == nil {
+	err := db.view(func(tx *bolt.Tx) (err error) {
+		if _, st, err = destState(tx, name); err == nil && st == nil {
 			err = fmt.Errorf("forward destination %s: %w", name, ErrNotFound)
 		}
 		return err
@@ -249,11 +256,7 @@ func (db *DB) UpdateForward(ctx context.Context, name string, u ForwardUpdate) e
 // restart).
 func (db *DB) SetForwardPaused(ctx context.Context, name string, paused bool) error {
 	return db.update(func(tx *bolt.Tx) error {
-		b, err := destBucket(tx, name)
-		if err != nil {
-			return err
-		}
-		st, err := forwardState(b)
+		b, st, err := destState(tx, name)
 		if err != nil || st == nil {
 			return err
 		}
@@ -306,11 +309,7 @@ func (db *DB) QueueForward(ctx context.Context, name string, refs []uint64, dead
 	n := 0
 	err := db.update(func(tx *bolt.Tx) error {
 		n = 0
-		b, err := destBucket(tx, name)
-		if err != nil {
-			return err
-		}
-		st, err := forwardState(b)
+		b, st, err := destState(tx, name)
 		if err != nil || st == nil {
 			return err
 		}

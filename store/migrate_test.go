@@ -59,10 +59,10 @@ func rawFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) (schema uint
 	return schema, customers
 }
 
-// goldenDump reads testdata/v1.golden.json.
-func goldenDump(t *testing.T) *storeDump {
+// goldenDump reads testdata/<name>.golden.json.
+func goldenDump(t *testing.T, name string) *storeDump {
 	t.Helper()
-	data, err := os.ReadFile("testdata/v1.golden.json")
+	data, err := os.ReadFile("testdata/" + name + ".golden.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestMigrateV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := goldenDump(t)
+	want := goldenDump(t, "v1")
 	if diff := cmp.Diff(want, dumpStore(t, db), dumpOpts); diff != "" {
 		t.Fatalf("after migration (-want +got):\n%s", diff)
 	}
@@ -207,15 +207,8 @@ func TestFileOfSchema4(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	data, err := os.ReadFile("testdata/v4.golden.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want storeDump
-	if err := json.Unmarshal(data, &want); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(&want, dumpStore(t, db), dumpOpts); diff != "" {
+	want := goldenDump(t, "v4")
+	if diff := cmp.Diff(want, dumpStore(t, db), dumpOpts); diff != "" {
 		t.Fatalf("v4.db read back differently (-golden +now):\n%s", diff)
 	}
 	old, err := db.FindCustomerByID(ctx, "300")

@@ -231,9 +231,11 @@ func TestIndexFollowsCommitOrder(t *testing.T) {
 	}
 }
 
-// TestCommitFailure makes the commit itself fail (the file may not grow):
-// the caller gets an error and nothing of the delivery is stored.
-func TestCommitFailure(t *testing.T) {
+// fullDB opens a store that may not grow past the size of a new file and
+// ingests 256 KiB deliveries into it until a commit fails; it returns the
+// store and that failure (nil when none failed).
+func fullDB(t *testing.T) (*DB, error) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "full.db")
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -245,13 +247,20 @@ func TestCommitFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	ctx := context.Background()
+	t.Cleanup(func() { db.Close() })
 	big := make([]byte, 256<<10)
 	var failed error
 	for i := 0; i < 50 && failed == nil; i++ {
-		_, failed = db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("e", i), Payload: big})
+		_, failed = db.Ingest(context.Background(), &Delivery{Endpoint: "customers", Event: "client.updated", EventID: fmt.Sprint("e", i), Payload: big})
 	}
+	return db, failed
+}
+
+// TestCommitFailure makes the commit itself fail (the file may not grow):
+// the caller gets an error and nothing of the delivery is stored.
+func TestCommitFailure(t *testing.T) {
+	db, failed := fullDB(t)
+	ctx := context.Background()
 	if failed == nil {
 		t.Fatal("no commit failed although the file may not grow")
 	}

@@ -48,30 +48,26 @@ func cmdCustomers(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		f.Active = &b
 	}
-	c, addr, err := daemonClient(*configPath)
+	l, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (listed[*store.Customer], error) {
+		return pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.Customer], error) {
+			f.Limit, f.Cursor = n, cursor
+			return c.Customers(ctx, f)
+		})
+	})
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	items, next, err := pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.Customer], error) {
-		f.Limit, f.Cursor = n, cursor
-		return c.Customers(qctx, f)
-	})
-	if err != nil {
-		return apiError(err, addr)
-	}
 	if *asJSON {
-		return printJSON(env.stdout, items)
+		return printJSON(env.stdout, l.items)
 	}
 	t := newTable(env.stdout, "ID", "NAME", "EMAIL", "PHONE", "CITY", "ROLE", "PRICING", "ACTIVE", "UPDATED")
-	for _, cu := range items {
+	for _, cu := range l.items {
 		t.row(cu.ID, orDash(cu.Name), orDash(cu.Email), orDash(cu.Phone), orDash(cu.Address.City), orDash(cu.Role), orDash(cu.PricingCode), strconv.FormatBool(cu.IsActive), when(cu.UpdatedAt))
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	moreHint(env.stdout, next)
+	moreHint(env.stdout, l.next)
 	return nil
 }
 
@@ -89,11 +85,11 @@ func customersShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	cu, err := c.Customer(qctx, id)
+	cu, err := askClient(ctx, c, addr, func(ctx context.Context, c *app.Client) (*store.Customer, error) {
+		return c.Customer(ctx, id)
+	})
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	if *asJSON {
 		return printJSON(env.stdout, cu)
@@ -101,7 +97,7 @@ func customersShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err := printCustomer(env, cu); err != nil {
 		return err
 	}
-	return printDeliveries(qctx, env, c, addr, id)
+	return printDeliveries(ctx, env, c, addr, id)
 }
 
 // customersHistory is `customers history ID`: the record's changes,
@@ -121,23 +117,19 @@ func customersHistory(ctx context.Context, env *cliEnv, args []string) error {
 	if len(pos) != 1 {
 		return usageError("customers history needs one customer ID")
 	}
-	c, addr, err := daemonClient(*configPath)
+	l, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (listed[*store.HistoryEntry], error) {
+		return pages(*limit, "", func(n int, cursor string) (*app.Page[*store.HistoryEntry], error) {
+			return c.History(ctx, store.HistoryFilter{CustomerID: pos[0], Limit: n, Cursor: cursor})
+		})
+	})
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	items, next, err := pages(*limit, "", func(n int, cursor string) (*app.Page[*store.HistoryEntry], error) {
-		return c.History(qctx, store.HistoryFilter{CustomerID: pos[0], Limit: n, Cursor: cursor})
-	})
-	if err != nil {
-		return apiError(err, addr)
-	}
 	if *asJSON {
-		return printJSON(env.stdout, items)
+		return printJSON(env.stdout, l.items)
 	}
 	t := newTable(env.stdout, "AT", "SOURCE", "EVENT", "LOG", "CHANGES")
-	for _, h := range items {
+	for _, h := range l.items {
 		// One change per line, under its entry.
 		for i, ch := range changes(h.Changes) {
 			if i == 0 {
@@ -150,7 +142,7 @@ func customersHistory(ctx context.Context, env *cliEnv, args []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if next != "" {
+	if l.next != "" {
 		fmt.Fprintf(env.stdout, "more: --limit %d shows more\n", *limit*2)
 	}
 	return nil
@@ -164,9 +156,11 @@ const customerDeliveries = 20
 // (failed, stale and rejected ones too), from the log's client index: one
 // page, one query, with the logs command that shows the rest.
 func printDeliveries(ctx context.Context, env *cliEnv, c *app.Client, addr, id string) error {
-	p, err := c.LogEntries(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveries})
+	p, err := askClient(ctx, c, addr, func(ctx context.Context, c *app.Client) (*app.Page[*store.LogEntry], error) {
+		return c.LogEntries(ctx, store.LogFilter{ClientID: id, Limit: customerDeliveries})
+	})
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	if len(p.Items) == 0 {
 		fmt.Fprintln(env.stdout, "\ndeliveries: none in the log")

@@ -41,6 +41,26 @@ func daemonClient(path string) (*app.Client, string, error) {
 	return app.NewClient(listen, token), listen, nil
 }
 
+// ask makes one quick call to the daemon whose config is at configPath:
+// the client, the deadline, and the error as apiError words it.
+func ask[T any](ctx context.Context, configPath string, call func(context.Context, *app.Client) (T, error)) (T, error) {
+	c, addr, err := daemonClient(configPath)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return askClient(ctx, c, addr, call)
+}
+
+// askClient is ask for a command that goes on with the client after the
+// call.
+func askClient[T any](ctx context.Context, c *app.Client, addr string, call func(context.Context, *app.Client) (T, error)) (T, error) {
+	qctx, cancel := quick(ctx)
+	defer cancel()
+	v, err := call(qctx, c)
+	return v, apiError(err, addr)
+}
+
 // apiError turns a client error into what the user should read: how to
 // start a daemon that does not answer, a token hint for 401, and a usage
 // error (exit 2) for a bad parameter.
@@ -59,21 +79,28 @@ func apiError(err error, addr string) error {
 	return err
 }
 
+// listed is a list cut by --limit: its items, and the cursor of the rest
+// ("" when there is none).
+type listed[T any] struct {
+	items []T
+	next  string
+}
+
 // pages walks a list through its cursors until limit items are collected.
-func pages[T any](limit int, cursor string, fetch func(pageSize int, cursor string) (*app.Page[T], error)) ([]T, string, error) {
+func pages[T any](limit int, cursor string, fetch func(pageSize int, cursor string) (*app.Page[T], error)) (listed[T], error) {
 	var out []T
 	for len(out) < limit {
 		p, err := fetch(min(limit-len(out), 1000), cursor)
 		if err != nil {
-			return nil, "", err
+			return listed[T]{}, err
 		}
 		out = append(out, p.Items...)
 		if p.NextCursor == nil {
-			return out, "", nil
+			return listed[T]{items: out}, nil
 		}
 		cursor = *p.NextCursor
 	}
-	return out, cursor, nil
+	return listed[T]{out, cursor}, nil
 }
 
 // moreHint tells a person how to see the rest of a list cut by --limit.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/robaws-edge/robaws-edge/app"
+	"github.com/robaws-edge/robaws-edge/app/forward"
 )
 
 // `robaws-edge forward …` (SPEC §8): the destinations, their attempts and
@@ -26,38 +27,37 @@ var forwardSubcommands = group{
 	{"test", forwardTest},
 }
 
-// forwardClient parses the flags, wants exactly one destination name when
-// named is set, and returns the daemon's client.
-func forwardClient(fs *flag.FlagSet, args []string, named bool, sub string) (*app.Client, string, string, error) {
+// forwardArgs parses the flags and wants exactly one destination name when
+// named is set; it returns the config path and the name.
+func forwardArgs(fs *flag.FlagSet, args []string, named bool, sub string) (string, string, error) {
 	configPath := configFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return nil, "", "", err
+		return "", "", err
 	}
 	name := ""
 	switch {
 	case named && len(pos) != 1:
-		return nil, "", "", usageError("forward %s needs one destination name (see `robaws-edge forward list`)", sub)
+		return "", "", usageError("forward %s needs one destination name (see `robaws-edge forward list`)", sub)
 	case !named && len(pos) > 0:
-		return nil, "", "", usageError("unexpected argument %q", pos[0])
+		return "", "", usageError("unexpected argument %q", pos[0])
 	case named:
 		name = pos[0]
 	}
-	c, addr, err := daemonClient(*configPath)
-	return c, addr, name, err
+	return *configPath, name, nil
 }
 
 func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
 	asJSON := jsonFlag(fs)
-	c, addr, _, err := forwardClient(fs, args, false, "list")
+	configPath, _, err := forwardArgs(fs, args, false, "list")
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	list, err := c.Forward(qctx)
+	list, err := ask(ctx, configPath, func(ctx context.Context, c *app.Client) ([]forward.Status, error) {
+		return c.Forward(ctx)
+	})
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	if *asJSON {
 		return printJSON(env.stdout, list)
@@ -89,15 +89,15 @@ func forwardList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 
 func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
 	asJSON := jsonFlag(fs)
-	c, addr, name, err := forwardClient(fs, args, true, "attempts")
+	configPath, name, err := forwardArgs(fs, args, true, "attempts")
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	list, err := c.ForwardAttempts(qctx, name)
+	list, err := ask(ctx, configPath, func(ctx context.Context, c *app.Client) ([]forward.Attempt, error) {
+		return c.ForwardAttempts(ctx, name)
+	})
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	if *asJSON {
 		return printJSON(env.stdout, list)
@@ -115,15 +115,15 @@ func forwardAttempts(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []
 
 func forwardDead(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
 	asJSON := jsonFlag(fs)
-	c, addr, name, err := forwardClient(fs, args, true, "dead")
+	configPath, name, err := forwardArgs(fs, args, true, "dead")
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	list, err := c.ForwardDead(qctx, name)
+	list, err := ask(ctx, configPath, func(ctx context.Context, c *app.Client) ([]app.DeadItem, error) {
+		return c.ForwardDead(ctx, name)
+	})
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	if *asJSON {
 		return printJSON(env.stdout, list)
@@ -144,15 +144,15 @@ func forwardDead(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 func forwardPause(pause bool) func(context.Context, *cliEnv, *flag.FlagSet, []string) error {
 	return func(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
 		sub := map[bool]string{true: "pause", false: "resume"}[pause]
-		c, addr, name, err := forwardClient(fs, args, true, sub)
+		configPath, name, err := forwardArgs(fs, args, true, sub)
 		if err != nil {
 			return err
 		}
-		qctx, cancel := quick(ctx)
-		defer cancel()
-		s, err := c.ForwardPause(qctx, name, pause)
+		s, err := ask(ctx, configPath, func(ctx context.Context, c *app.Client) (*forward.Status, error) {
+			return c.ForwardPause(ctx, name, pause)
+		})
 		if err != nil {
-			return apiError(err, addr)
+			return err
 		}
 		fmt.Fprintf(env.stdout, "%s: %s, %d pending\n", s.Name, s.Status, s.Pending)
 		return nil
@@ -181,15 +181,11 @@ func forwardResend(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []st
 	if len(req.IDs) == 0 && !req.Dead && req.Since == nil && req.Event == "" && req.ClientID == "" {
 		return usageError("say what to resend: item ids, --dead, or --since, --event, --client")
 	}
-	c, addr, err := daemonClient(*configPath)
+	a, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (*app.ResendAnswer, error) {
+		return c.ForwardResend(ctx, pos[0], req)
+	})
 	if err != nil {
 		return err
-	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	a, err := c.ForwardResend(qctx, pos[0], req)
-	if err != nil {
-		return apiError(err, addr)
 	}
 	fmt.Fprintf(env.stdout, "queued %d item(s) for %s, after what is pending\n", a.Queued, pos[0])
 	return nil
@@ -199,7 +195,11 @@ func forwardResend(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []st
 var errTestRefused = errors.New("the target did not accept the test item")
 
 func forwardTest(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	c, addr, name, err := forwardClient(fs, args, true, "test")
+	configPath, name, err := forwardArgs(fs, args, true, "test")
+	if err != nil {
+		return err
+	}
+	c, addr, err := daemonClient(configPath)
 	if err != nil {
 		return err
 	}

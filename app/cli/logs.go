@@ -54,29 +54,29 @@ func cmdLogs(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	items, next, err := pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.LogEntry], error) {
-		f.Limit, f.Cursor = n, cursor
-		return c.LogEntries(qctx, f)
+	l, err := askClient(ctx, c, addr, func(ctx context.Context, c *app.Client) (listed[*store.LogEntry], error) {
+		return pages(*limit, *cursor, func(n int, cursor string) (*app.Page[*store.LogEntry], error) {
+			f.Limit, f.Cursor = n, cursor
+			return c.LogEntries(ctx, f)
+		})
 	})
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	if *follow {
-		return followLogs(ctx, env, c, addr, f, items, *asJSON)
+		return followLogs(ctx, env, c, addr, f, l.items, *asJSON)
 	}
 	if *asJSON {
-		return printJSON(env.stdout, items)
+		return printJSON(env.stdout, l.items)
 	}
 	t := newTable(env.stdout, logColumns...)
-	for _, e := range items {
+	for _, e := range l.items {
 		t.row(logRow(e)...)
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	moreHint(env.stdout, next)
+	moreHint(env.stdout, l.next)
 	return nil
 }
 
@@ -196,15 +196,11 @@ func logsShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, addr, err := daemonClient(*configPath)
+	e, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (*app.LogEntryDetail, error) {
+		return c.LogEntry(ctx, id)
+	})
 	if err != nil {
 		return err
-	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	e, err := c.LogEntry(qctx, id)
-	if err != nil {
-		return apiError(err, addr)
 	}
 	if *asJSON {
 		return printJSON(env.stdout, e)

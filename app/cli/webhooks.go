@@ -31,15 +31,11 @@ func webhooksList(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []str
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
-	c, addr, err := daemonClient(*configPath)
+	list, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) ([]*app.Webhook, error) {
+		return c.Webhooks(ctx)
+	})
 	if err != nil {
 		return err
-	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	list, err := c.Webhooks(qctx)
-	if err != nil {
-		return apiError(err, addr)
 	}
 	if *asJSON {
 		return printJSON(env.stdout, list)
@@ -80,15 +76,11 @@ func webhooksAdd(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []stri
 	if n := len(strings.TrimSpace(*secret)); n < app.MinSecretLen {
 		return usageError("flag -secret: %d characters, want at least %d: paste the whole secret Robaws showed you (a UUID)", n, app.MinSecretLen)
 	}
-	c, addr, err := daemonClient(*configPath)
+	w, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (*app.Webhook, error) {
+		return c.CreateWebhook(ctx, app.CreateWebhookRequest{Endpoint: *endpoint, Secret: *secret, WebhookID: *webhookID, URL: *url})
+	})
 	if err != nil {
 		return err
-	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	w, err := c.CreateWebhook(qctx, app.CreateWebhookRequest{Endpoint: *endpoint, Secret: *secret, WebhookID: *webhookID, URL: *url})
-	if err != nil {
-		return apiError(err, addr)
 	}
 	fmt.Fprintf(env.stdout, "added secret %s for endpoint %s (%s)\n", w.ID, w.Endpoint, w.SecretHint)
 	return nil
@@ -107,19 +99,16 @@ func webhooksRegister(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args [
 	if *endpoint == "" {
 		return usageError("flag -endpoint is required")
 	}
-	c, addr, err := daemonClient(*configPath)
-	if err != nil {
-		return err
-	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	w, err := c.RegisterWebhook(qctx, app.RegisterWebhookRequest{Endpoint: *endpoint, URL: *url, Force: *force})
+	w, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (*app.Webhook, error) {
+		return c.RegisterWebhook(ctx, app.RegisterWebhookRequest{Endpoint: *endpoint, URL: *url, Force: *force})
+	})
+	// apiError leaves a 409 as the API wrote it.
 	if ae := (*app.APIError)(nil); errors.As(err, &ae) && ae.Code == http.StatusConflict && ae.Message == app.NoPublicURLMessage {
 		// The API names its "url" field; here it is a flag.
 		return fmt.Errorf("no public URL to register: the tunnel is not online; give the URL Robaws should call with --url (this machine's public https address + the endpoint's path, such as /api/webhooks/robaws/customers), or bring the tunnel online (robaws-edge status says why it is not)")
 	}
 	if err != nil {
-		return apiError(err, addr)
+		return err
 	}
 	fmt.Fprintf(env.stdout, "registered %s at Robaws as webhook %s for %s; secret %s stored\n", w.Endpoint, orDash(w.WebhookID), orDash(w.URL), w.SecretHint)
 	return nil
@@ -134,19 +123,14 @@ func webhooksDelete(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []s
 	if err != nil {
 		return err
 	}
-	c, addr, err := daemonClient(*configPath)
+	w, err := ask(ctx, *configPath, func(ctx context.Context, c *app.Client) (*app.Webhook, error) {
+		if *remote {
+			return c.DeleteWebhookRemote(ctx, id)
+		}
+		return c.DeleteWebhook(ctx, id)
+	})
 	if err != nil {
 		return err
-	}
-	qctx, cancel := quick(ctx)
-	defer cancel()
-	del := c.DeleteWebhook
-	if *remote {
-		del = c.DeleteWebhookRemote
-	}
-	w, err := del(qctx, id)
-	if err != nil {
-		return apiError(err, addr)
 	}
 	fmt.Fprintf(env.stdout, "deactivated secret %s of endpoint %s\n", w.ID, w.Endpoint)
 	if *remote {
