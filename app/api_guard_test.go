@@ -18,21 +18,27 @@ import (
 	"github.com/robaws-edge/robaws-edge/store"
 )
 
+type route struct{ method, path string }
+
+// adminRoutes are the local API's routes, one of each kind.
+var adminRoutes = []route{
+	{"GET", "/api/health"}, {"GET", "/api/stats"}, {"GET", "/api/webhook-logs"},
+	{"GET", "/api/webhook-logs/1"}, {"POST", "/api/webhook-logs/1/replay"},
+	{"POST", "/api/webhook-logs/replay?status=failed"}, {"GET", "/api/customers"},
+	{"GET", "/api/customers/1"}, {"GET", "/api/customers/1/history"}, {"GET", "/api/changes"},
+	{"GET", "/api/webhooks"}, {"POST", "/api/webhooks"}, {"DELETE", "/api/webhooks/1"},
+	{"POST", "/api/webhooks/register"}, {"POST", "/api/sync/customers"}, {"GET", "/api/sync"},
+	{"GET", "/api/forward"}, {"POST", "/api/forward/office/resend"},
+	{"GET", "/api/backup"}, {"GET", "/metrics"},
+}
+
 // TestLocalToken checks that with admin.token set every route needs it.
 func TestLocalToken(t *testing.T) {
 	// A burst large enough for every wrong header below: the throttle has
 	// its own test (TestTokenThrottle).
 	fx := newFixture(t, app.LocalConfig{Token: "let-me-in", AuthBurst: 1000})
 	fx.seed(t)
-	routes := []struct{ method, path string }{
-		{"GET", "/api/health"}, {"GET", "/api/stats"}, {"GET", "/api/webhook-logs"},
-		{"GET", "/api/webhook-logs/1"}, {"POST", "/api/webhook-logs/1/replay"},
-		{"POST", "/api/webhook-logs/replay?status=failed"}, {"GET", "/api/customers"},
-		{"GET", "/api/customers/1"}, {"GET", "/api/customers/1/history"}, {"GET", "/api/changes"},
-		{"GET", "/api/webhooks"}, {"POST", "/api/webhooks"}, {"DELETE", "/api/webhooks/1"},
-		{"GET", "/api/backup"}, {"GET", "/metrics"}, {"GET", "/api/unknown"},
-	}
-	for _, r := range routes {
+	for _, r := range append(adminRoutes, route{"GET", "/api/unknown"}) {
 		t.Run(r.method+" "+r.path, func(t *testing.T) {
 			for _, auth := range []string{"", "Bearer wrong", "Bearer let-me-in-too", "Basic let-me-in", "let-me-in", "Bearer"} {
 				req, _ := http.NewRequest(r.method, r.path, nil)
@@ -64,16 +70,7 @@ func TestIsolation(t *testing.T) {
 	fx := newFixture(t, app.LocalConfig{})
 	fx.seed(t)
 	publicURL, localURL := serve(t, fx.public), serve(t, fx.local)
-	admin := []struct{ method, path string }{
-		{"GET", "/api/health"}, {"GET", "/api/stats"}, {"GET", "/api/webhook-logs"},
-		{"GET", "/api/webhook-logs/1"}, {"POST", "/api/webhook-logs/1/replay"},
-		{"POST", "/api/webhook-logs/replay?status=failed"}, {"GET", "/api/customers"},
-		{"GET", "/api/customers/1"}, {"GET", "/api/customers/1/history"}, {"GET", "/api/changes"},
-		{"GET", "/api/webhooks"}, {"POST", "/api/webhooks"}, {"DELETE", "/api/webhooks/1"},
-		{"POST", "/api/webhooks/register"}, {"POST", "/api/sync/customers"}, {"GET", "/api/sync"},
-		{"GET", "/api/backup"}, {"GET", "/metrics"},
-	}
-	for _, r := range admin {
+	for _, r := range adminRoutes {
 		req, _ := http.NewRequest(r.method, publicURL+r.path, strings.NewReader(`{"endpoint":"customers","secret":"x"}`))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
