@@ -243,4 +243,11 @@ func TestForwardState(t *testing.T) {
 	if st, _ := db.FindForwardState(ctx, "now"); !st.Paused {
 		t.Fatal("pause not kept")
 	}
+	// A cursor save racing the pause (its state read before) keeps it.
+	if err := db.UpdateForward(ctx, "now", ForwardUpdate{State: &ForwardState{Stream: StreamEvents, Cursor: 4, Delivered: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := db.FindForwardState(ctx, "now"); !st.Paused || st.Delivered != 1 {
+		t.Fatalf("after a cursor save: %+v, want paused with delivered 1", st)
+	}
 }
