@@ -252,13 +252,20 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 			(f.Active == nil || r.active == *f.Active) && (q == "" || strings.Contains(r.haystack, q)) &&
 			r.sortKey > after
 	}
-	var ids []string
-	var next, lastKey string
-	db.index.mu.RLock()
+	ids, next := db.index.page(q, after, f.Limit, match)
+	out, err := db.loadCustomers(ids)
+	return out, next, err
+}
+
+// page returns the ids of up to limit matching customers in name order after
+// the sort key after, and the cursor of the next page ("" at the end).
+func (x *customerIndex) page(q, after string, limit int, match func(*customerRef) bool) (ids []string, next string) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
 	// A text held by few customers: check the trigram candidates and sort
 	// the matches. A common one (or a short one): walk in name order until
 	// the page is full, which ends early because matches are dense.
-	candidates, sparse := db.index.grams.candidates(q, len(db.index.sorted)/64+f.Limit)
+	candidates, sparse := x.grams.candidates(q, len(x.sorted)/64+limit)
 	var page []*customerRef
 	if sparse {
 		for _, r := range candidates {
@@ -270,24 +277,27 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 	} else {
 		i := 0
 		if after != "" {
-			i = db.index.search(after)
+			i = x.search(after)
 		}
-		for ; i < len(db.index.sorted) && len(page) <= f.Limit; i++ {
-			if r := db.index.sorted[i]; match(r) {
+		for ; i < len(x.sorted) && len(page) <= limit; i++ {
+			if r := x.sorted[i]; match(r) {
 				page = append(page, r)
 			}
 		}
 	}
-	for _, r := range page {
-		if len(ids) == f.Limit {
-			next = base64.RawURLEncoding.EncodeToString([]byte(lastKey))
-			break
-		}
-		ids = append(ids, r.id)
-		lastKey = r.sortKey
+	if len(page) > limit {
+		page = page[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].sortKey))
 	}
-	db.index.mu.RUnlock()
+	for _, r := range page {
+		ids = append(ids, r.id)
+	}
+	return ids, next
+}
 
+// loadCustomers reads the customers with these ids (without raw), in order;
+// an id deleted since the index was read is left out.
+func (db *DB) loadCustomers(ids []string) ([]*Customer, error) {
 	out := make([]*Customer, 0, len(ids))
 	err := db.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCustomers)
@@ -304,7 +314,7 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 		}
 		return nil
 	})
-	return out, next, err
+	return out, err
 }
 
 // CustomerCount returns the number of cached customers.
