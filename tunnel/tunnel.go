@@ -137,57 +137,21 @@ func Listen(ctx context.Context, cfg Config) (*Tunnel, error) {
 	if cfg.Authtoken == "" {
 		return nil, errors.New("ngrok: authtoken is required")
 	}
+	cfg = cfg.withDefaults()
 	timeout := cfg.ConnectTimeout
-	if timeout <= 0 {
-		timeout = defaultConnectTimeout
-	}
-	drain := cfg.DrainTimeout
-	if drain <= 0 {
-		drain = defaultDrainTimeout
-	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = slog.New(redactHandler{h: logger.Handler(), secret: cfg.Authtoken}).With("component", "tunnel")
+	logger := slog.New(redactHandler{h: cfg.Logger.Handler(), secret: cfg.Authtoken}).With("component", "tunnel")
 
 	t := &Tunnel{
 		onError:      cfg.OnError,
 		secret:       cfg.Authtoken,
 		log:          logger,
-		drainTimeout: drain,
+		drainTimeout: cfg.DrainTimeout,
 		done:         make(chan struct{}),
 		connecting:   true,
 	}
-	opts := []ngrok.AgentOption{
-		ngrok.WithAuthtoken(cfg.Authtoken),
-		ngrok.WithLogger(logger),
-		ngrok.WithEventHandler(t.handleEvent),
-	}
-	if cfg.ClientName != "" {
-		opts = append(opts, ngrok.WithClientInfo(cfg.ClientName, cfg.ClientVersion))
-	}
-	if cfg.ConnectURL != "" {
-		host, _, err := net.SplitHostPort(cfg.ConnectURL)
-		if err != nil {
-			return nil, fmt.Errorf("ngrok: connect URL %q: %w", cfg.ConnectURL, err)
-		}
-		// The SDK takes the TLS server name as the text before the first
-		// ":", which breaks "[::1]:443"; set it from the parsed host.
-		opts = append(opts,
-			ngrok.WithAgentConnectURL(cfg.ConnectURL),
-			ngrok.WithTLSConfig(func(c *tls.Config) { c.ServerName = host }))
-	}
-	if cfg.ConnectCAFile != "" {
-		pem, err := os.ReadFile(cfg.ConnectCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ngrok: connect CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ngrok: connect CA file %s: no PEM certificates", cfg.ConnectCAFile)
-		}
-		opts = append(opts, ngrok.WithAgentConnectCAs(pool))
+	opts, err := agentOptions(cfg, logger, t.handleEvent)
+	if err != nil {
+		return nil, err
 	}
 	agent, err := ngrok.NewAgent(opts...)
 	if err != nil {
@@ -244,6 +208,57 @@ func Listen(ctx context.Context, cfg Config) (*Tunnel, error) {
 	t.mu.Unlock()
 	t.log.Info("tunnel online", "url", t.url)
 	return t, nil
+}
+
+// withDefaults fills the connect and drain timeouts and the logger when unset.
+func (cfg Config) withDefaults() Config {
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = defaultDrainTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// agentOptions turns cfg into the ngrok agent's options: the authtoken, the
+// logger and event handler, and for tests and private ingresses the connect
+// URL and its CA.
+func agentOptions(cfg Config, logger *slog.Logger, onEvent ngrok.EventHandler) ([]ngrok.AgentOption, error) {
+	opts := []ngrok.AgentOption{
+		ngrok.WithAuthtoken(cfg.Authtoken),
+		ngrok.WithLogger(logger),
+		ngrok.WithEventHandler(onEvent),
+	}
+	if cfg.ClientName != "" {
+		opts = append(opts, ngrok.WithClientInfo(cfg.ClientName, cfg.ClientVersion))
+	}
+	if cfg.ConnectURL != "" {
+		host, _, err := net.SplitHostPort(cfg.ConnectURL)
+		if err != nil {
+			return nil, fmt.Errorf("ngrok: connect URL %q: %w", cfg.ConnectURL, err)
+		}
+		// The SDK takes the TLS server name as the text before the first
+		// ":", which breaks "[::1]:443"; set it from the parsed host.
+		opts = append(opts,
+			ngrok.WithAgentConnectURL(cfg.ConnectURL),
+			ngrok.WithTLSConfig(func(c *tls.Config) { c.ServerName = host }))
+	}
+	if cfg.ConnectCAFile != "" {
+		pem, err := os.ReadFile(cfg.ConnectCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ngrok: connect CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ngrok: connect CA file %s: no PEM certificates", cfg.ConnectCAFile)
+		}
+		opts = append(opts, ngrok.WithAgentConnectCAs(pool))
+	}
+	return opts, nil
 }
 
 // Accept waits for the next public connection. Its RemoteAddr is the
