@@ -291,43 +291,20 @@ func (d *daemon) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Go(func() { errc <- d.local.Listener(adminLn) })
-	d.logger.Info("local API listening", "addr", adminLn.Addr().String())
 	if d.publicLn != nil {
 		wg.Go(func() { errc <- d.public.Listener(d.publicLn) })
 		d.logger.Info("receiver listening", "addr", d.publicLn.Addr().String())
 	}
 	jobs, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
-	var jobsWG sync.WaitGroup
-	jobsWG.Go(func() { d.retain(jobs) })
-	jobsWG.Go(func() {
-		if err := d.forward.Run(jobs); err != nil && jobs.Err() == nil {
-			d.logger.Error("forwarding stopped", "error", err)
-		}
-	})
-	if d.syncer != nil && d.cfg.Robaws.SyncInterval > 0 {
-		jobsWG.Go(func() {
-			if err := d.syncer.RunPeriodic(jobs, time.Duration(d.cfg.Robaws.SyncInterval)); err != nil && jobs.Err() == nil {
-				d.logger.Error("background sync stopped", "error", err)
-			}
-		})
-	}
+	jobsWG := d.startJobs(jobs)
 	// The tunnel runs beside the local listeners: when ngrok is down the
 	// daemon keeps serving locally and the supervisor retries.
 	tunnelCtx, stopTunnel := context.WithCancel(context.Background())
 	defer stopTunnel()
 	var tunnelWG sync.WaitGroup
 	if d.cfg.TunnelEnabled() {
-		sup := tunnel.NewSupervisor(tunnel.SupervisorConfig{
-			Tunnel: tunnel.Config{
-				Authtoken: d.cfg.Tunnel.Authtoken, URL: d.cfg.Tunnel.URL,
-				ConnectURL: d.cfg.Tunnel.ConnectURL, ConnectCAFile: d.cfg.Tunnel.ConnectCAFile,
-				ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
-				ConnectTimeout: d.tunnelConnectTimeout, DrainTimeout: 3 * time.Second,
-			},
-			Serve: d.serveTunnel, OnURL: d.onPublicURL, MinBackoff: d.tunnelBackoff,
-			Logger: d.logger.With("component", "tunnel"),
-		})
+		sup := tunnel.NewSupervisor(d.supervisorConfig())
 		d.tunnel.Store(sup)
 		tunnelWG.Go(func() { sup.Run(tunnelCtx) })
 	}
@@ -371,29 +348,51 @@ func (d *daemon) serve(ctx context.Context) error {
 	return err
 }
 
+// startJobs starts the retention job, forwarding and the periodic sync;
+// they stop when ctx is done.
+func (d *daemon) startJobs(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() { d.retain(ctx) })
+	wg.Go(func() {
+		if err := d.forward.Run(ctx); err != nil && ctx.Err() == nil {
+			d.logger.Error("forwarding stopped", "error", err)
+		}
+	})
+	if d.syncer != nil && d.cfg.Robaws.SyncInterval > 0 {
+		wg.Go(func() {
+			if err := d.syncer.RunPeriodic(ctx, time.Duration(d.cfg.Robaws.SyncInterval)); err != nil && ctx.Err() == nil {
+				d.logger.Error("background sync stopped", "error", err)
+			}
+		})
+	}
+	return &wg
+}
+
+// supervisorConfig is the tunnel supervisor's configuration from tunnel.*.
+func (d *daemon) supervisorConfig() tunnel.SupervisorConfig {
+	t := d.cfg.Tunnel
+	return tunnel.SupervisorConfig{
+		Tunnel: tunnel.Config{
+			Authtoken: t.Authtoken, URL: t.URL, ConnectURL: t.ConnectURL, ConnectCAFile: t.ConnectCAFile,
+			ClientName: "robaws-edge", ClientVersion: Version(), Logger: d.logger,
+			ConnectTimeout: d.tunnelConnectTimeout, DrainTimeout: 3 * time.Second,
+		},
+		Serve: d.serveTunnel, OnURL: d.onPublicURL, MinBackoff: d.tunnelBackoff,
+		Logger: d.logger.With("component", "tunnel"),
+	}
+}
+
 // retain prunes the log daily (retention.max_age), first at start.
 func (d *daemon) retain(ctx context.Context) {
 	maxAge := time.Duration(d.cfg.Retention.MaxAge)
-	if maxAge <= 0 {
-		return
-	}
-	tick := time.NewTicker(24 * time.Hour)
-	defer tick.Stop()
-	for {
-		n, held, err := d.db.PruneEvents(ctx, maxAge)
-		switch {
-		case err != nil && ctx.Err() == nil:
+	d.db.PruneDaily(ctx, maxAge, func(n, held int, err error) {
+		if err != nil {
 			d.logger.Error("retention", "error", err, "deleted", n)
-		case n > 0:
+		} else if n > 0 {
 			d.logger.Info("retention: old log entries deleted", "deleted", n, "max_age", maxAge.String())
 		}
 		if held > 0 {
 			d.logger.Warn("retention: old log entries kept until forwarding destinations have them", "kept", held, "max_age", maxAge.String())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	})
 }

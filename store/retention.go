@@ -50,6 +50,29 @@ func (db *DB) PruneEvents(ctx context.Context, maxAge time.Duration) (deleted, h
 // first, except those a forwarding destination has not delivered (which it
 // counts; read in this transaction, so a replay or a resend committed
 // meanwhile is kept too), and reports whether more may remain. An entry's
+
+// PruneDaily runs PruneEvents at once and then every 24 hours until ctx is
+// done, handing each pass's figures to report. A maxAge <= 0 returns at once.
+func (db *DB) PruneDaily(ctx context.Context, maxAge time.Duration, report func(deleted, held int, err error)) {
+	if maxAge <= 0 {
+		return
+	}
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		n, held, err := db.PruneEvents(ctx, maxAge)
+		if ctx.Err() != nil {
+			return
+		}
+		report(n, held, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // dead items go with it.
 func pruneEvents(tx *bolt.Tx, cutoff time.Time, max int) (int, int, bool, error) {
 	keep, err := forwardHeld(tx)
