@@ -192,3 +192,51 @@ func customerRecord(c *store.Customer) *store.Record {
 	}
 	return r
 }
+
+// TestPruneDaily: the first pass runs at once and reports what it deleted;
+// cancelling ends the loop; a maxAge <= 0 never prunes.
+func TestPruneDaily(t *testing.T) {
+	db := openRetentionDB(t, store.Options{})
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return t0 }
+	var ds []*store.Delivery
+	for i := range 5 {
+		ds = append(ds, retentionDelivery("processed", i, t0.Add(-48*time.Hour)))
+	}
+	ingestAll(t, db, ds)
+	// Keys follow arrival, so the recent one arrives last (as it does live).
+	ingestAll(t, db, []*store.Delivery{retentionDelivery("failed", 9, t0.Add(-time.Hour))})
+
+	db.PruneDaily(context.Background(), 0, func(int, int, error) { t.Error("maxAge 0 pruned") })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	reports := make(chan [2]int, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db.PruneDaily(ctx, 24*time.Hour, func(n, held int, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			reports <- [2]int{n, held}
+		})
+	}()
+	select {
+	case r := <-reports:
+		if r != [2]int{5, 0} {
+			t.Errorf("first pass deleted/held %v, want [5 0]", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no first pass")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("PruneDaily did not return after cancel")
+	}
+	entries, _, err := db.FindLogEntries(context.Background(), store.LogFilter{Limit: store.MaxLimit})
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("entries left %d (%v), want the recent one", len(entries), err)
+	}
+}
