@@ -162,7 +162,7 @@ func TestChangesStream(t *testing.T) {
 		t.Fatalf("sync changes = %v", sync.Changes)
 	}
 	// Loaded one at a time (a re-sent item) it is the same.
-	one, err := db.LoadForward(ctx, StreamChanges, []uint64{3})
+	one, err := db.LoadForward(ctx, StreamChanges, []uint64{3}, true)
 	if err != nil || len(one) != 1 || string(one[0].Body) != string(items[2].Body) {
 		t.Fatalf("LoadForward(3) = %v, %v", one, err)
 	}
@@ -227,7 +227,7 @@ func TestForwardState(t *testing.T) {
 	if err != nil || len(q) != 1 || q[0].After != 4 || q[0].Ref != 3 {
 		t.Fatalf("queue = %+v, %v", q, err)
 	}
-	loaded, err := db.LoadForward(ctx, StreamEvents, []uint64{3, 2})
+	loaded, err := db.LoadForward(ctx, StreamEvents, []uint64{3, 2}, true)
 	if err != nil || loaded[0] == nil || loaded[0].ID != "customers:e2" || loaded[1] != nil {
 		t.Fatalf("loaded = %+v, %v (the pruned one is nil)", loaded, err)
 	}

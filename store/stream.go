@@ -256,24 +256,34 @@ func (db *DB) ReadForward(ctx context.Context, stream string, after uint64, max 
 }
 
 // LoadForward loads the items refs of stream (for re-sent items); a ref
-// whose entry is gone is nil.
-func (db *DB) LoadForward(ctx context.Context, stream string, refs []uint64) ([]*ForwardItem, error) {
+// whose entry is gone is nil. With onlyStreamed (choosing what to re-send),
+// an events ref whose entry never was processed is nil too: it never was
+// in the stream. Queued refs load without it: they were checked when
+// queued, or are dead items, which were in the stream.
+func (db *DB) LoadForward(ctx context.Context, stream string, refs []uint64, onlyStreamed bool) ([]*ForwardItem, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var out []*ForwardItem
 	err := db.view(func(tx *bolt.Tx) error {
 		var err error
-		out, err = loadItems(tx, stream, refs, true)
+		out, err = loadItems(tx, stream, refs, onlyStreamed)
 		return err
 	})
 	return out, err
 }
 
+// wasProcessed tells whether a log entry went into the events stream: it
+// is processed, or was before a replay made it stale.
+func wasProcessed(ev *LogEntry) bool {
+	return ev.Status == StatusProcessed ||
+		slices.ContainsFunc(ev.StatusHistory, func(c StatusChange) bool { return c.Status == StatusProcessed })
+}
+
 // loadItems loads refs of stream. An entry of the events stream went in
 // when it became processed and is sent as it is, even if a later replay
-// made it stale; onlyProcessed (a re-send) keeps only processed ones.
-func loadItems(tx *bolt.Tx, stream string, refs []uint64, onlyProcessed bool) ([]*ForwardItem, error) {
+// made it stale; onlyStreamed keeps only entries that were processed.
+func loadItems(tx *bolt.Tx, stream string, refs []uint64, onlyStreamed bool) ([]*ForwardItem, error) {
 	if stream == StreamChanges {
 		return loadChanges(tx, refs)
 	}
@@ -285,8 +295,8 @@ func loadItems(tx *bolt.Tx, stream string, refs []uint64, onlyProcessed bool) ([
 		} else if err != nil {
 			return nil, err
 		}
-		if onlyProcessed && ev.Status != StatusProcessed {
-			continue // a re-send of what is not processed (now)
+		if onlyStreamed && !wasProcessed(ev) {
+			continue // a re-send of what never was in the stream
 		}
 		body := tx.Bucket(bucketPayloads).Get(itob(id))
 		if body == nil {

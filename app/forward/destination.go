@@ -284,7 +284,7 @@ func (d *dest) nextItem(ctx context.Context, buf *[]store.ForwardItem) (*store.F
 			*buf = items
 		}
 		if q != nil && (len(*buf) == 0 || q.After < (*buf)[0].Seq) {
-			items, err := d.f.db.LoadForward(ctx, d.cfg.Stream, []uint64{q.Ref})
+			items, err := d.f.db.LoadForward(ctx, d.cfg.Stream, []uint64{q.Ref}, false)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -2,6 +2,7 @@ package forward_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -335,33 +336,42 @@ func TestTestItemAndRedaction(t *testing.T) {
 
 // TestEchoingTargetRedacted: a target that echoes its request in a
 // refusal (a debugging endpoint does) shows the attempt's excerpt with our
-// header values, signature, userinfo and query string taken out.
+// header values, signature, userinfo and query string taken out, the
+// userinfo also as the Basic Authorization header Go's client makes of it.
 func TestEchoingTargetRedacted(t *testing.T) {
-	db, _ := openDB(t)
-	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		fmt.Fprintf(w, "%s %s\n", r.Method, r.URL.String())
-		r.Header.Write(w)
-	}))
-	t.Cleanup(echo.Close)
-	u := strings.Replace(echo.URL, "http://", "http://admin:hunter2secret@", 1) + "/hook?api_key=qs-secret-value"
-	d := httpDest("office", u)
-	d.Headers = map[string]string{"Authorization": "Bearer header-secret-value"}
-	f, _ := run(t, db, nil, d)
-	ingest(t, db, 0, 1)
-	waitStatus(t, f, "office", "an attempt", func(s forward.Status) bool { return s.LastError != nil })
-	atts, err := f.Attempts("office")
-	if err != nil || len(atts) == 0 {
-		t.Fatalf("attempts = %+v, %v", atts, err)
-	}
-	ex := atts[len(atts)-1].ResponseExcerpt
-	if !strings.Contains(ex, "Webhook-Id: customers:e0") || !strings.Contains(ex, "[redacted]") {
-		t.Fatalf("excerpt does not show the echo:\n%s", ex)
-	}
-	for _, secret := range []string{"hunter2secret", "qs-secret-value", "header-secret-value", "v1,"} {
-		if strings.Contains(ex, secret) {
-			t.Fatalf("%q in the excerpt:\n%s", secret, ex)
-		}
+	basic := base64.StdEncoding.EncodeToString([]byte("admin:hunter2secret"))
+	for name, headers := range map[string]map[string]string{
+		"authorization header": {"Authorization": "Bearer header-secret-value"},
+		"basic from userinfo":  {"X-Api-Key": "header-secret-value"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, _ := openDB(t)
+			echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				fmt.Fprintf(w, "%s %s\n", r.Method, r.URL.String())
+				r.Header.Write(w)
+			}))
+			t.Cleanup(echo.Close)
+			u := strings.Replace(echo.URL, "http://", "http://admin:hunter2secret@", 1) + "/hook?api_key=qs-secret-value"
+			d := httpDest("office", u)
+			d.Headers = headers
+			f, _ := run(t, db, nil, d)
+			ingest(t, db, 0, 1)
+			waitStatus(t, f, "office", "an attempt", func(s forward.Status) bool { return s.LastError != nil })
+			atts, err := f.Attempts("office")
+			if err != nil || len(atts) == 0 {
+				t.Fatalf("attempts = %+v, %v", atts, err)
+			}
+			ex := atts[len(atts)-1].ResponseExcerpt
+			if !strings.Contains(ex, "Webhook-Id: customers:e0") || !strings.Contains(ex, "[redacted]") {
+				t.Fatalf("excerpt does not show the echo:\n%s", ex)
+			}
+			for _, secret := range []string{"hunter2secret", "qs-secret-value", "header-secret-value", "v1,", basic} {
+				if strings.Contains(ex, secret) {
+					t.Fatalf("%q in the excerpt:\n%s", secret, ex)
+				}
+			}
+		})
 	}
 }
 

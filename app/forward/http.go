@@ -123,7 +123,11 @@ func (s *httpSender) redact(excerpt, sig string) string {
 	}
 	if p, err := url.Parse(s.url); err == nil {
 		if p.User != nil {
-			secrets = append(secrets, p.User.String())
+			// Go's client sends the userinfo as a Basic Authorization
+			// header: an echo shows it base64-encoded.
+			pw, _ := p.User.Password()
+			basic := base64.StdEncoding.EncodeToString([]byte(p.User.Username() + ":" + pw))
+			secrets = append(secrets, basic, p.User.String(), pw)
 		}
 		secrets = append(secrets, p.RawQuery)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,17 @@ type natsSender struct {
 }
 
 func newNATSSender(d Destination, logger *slog.Logger) *natsSender {
-	return &natsSender{d: d, logger: logger, secrets: []string{d.Token}}
+	// What error texts must not show: the token and the URLs' passwords
+	// (redact also shows the URLs without userinfo, and the credentials
+	// file by its key).
+	secrets := []string{d.Token}
+	for _, raw := range strings.Split(d.URL, ",") {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+			pw, _ := u.User.Password()
+			secrets = append(secrets, u.User.String(), pw)
+		}
+	}
+	return &natsSender{d: d, logger: logger, secrets: secrets}
 }
 
 // conn returns the JetStream context, connecting first.
@@ -138,6 +149,12 @@ func (s *natsSender) send(ctx context.Context, it *store.ForwardItem) answer {
 	}
 	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(it.ID))
 	if err != nil {
+		// The stream may be gone (deleted, or a server back with fresh
+		// storage: "no response from stream"): look for it, and create it,
+		// again on the next attempt.
+		s.mu.Lock()
+		s.stream = false
+		s.mu.Unlock()
 		return answer{outcome: down, err: s.redact(err.Error())}
 	}
 	excerpt := fmt.Sprintf("stored in stream %s as message %d", ack.Stream, ack.Sequence)
@@ -149,6 +166,9 @@ func (s *natsSender) send(ctx context.Context, it *store.ForwardItem) answer {
 
 // redact takes URLs' userinfo and the token out of a NATS error text.
 func (s *natsSender) redact(msg string) string {
+	if s.d.Credentials != "" {
+		msg = strings.ReplaceAll(msg, s.d.Credentials, "the file of forward."+s.d.Name+".credentials")
+	}
 	for _, u := range strings.Split(s.d.URL, ",") {
 		u = strings.TrimSpace(u)
 		if u != "" {

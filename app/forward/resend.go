@@ -34,7 +34,7 @@ func (d *dest) resolve(ctx context.Context, r ResendRequest) ([]uint64, error) {
 		refs = append(refs, more...)
 	}
 	// Only what this destination forwards, each once.
-	items, err := d.f.db.LoadForward(ctx, d.cfg.Stream, refs)
+	items, err := d.f.db.LoadForward(ctx, d.cfg.Stream, refs, true)
 	if err != nil {
 		return nil, err
 	}
