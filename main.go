@@ -221,7 +221,7 @@ func (d *daemon) newPublic() *fiber.App {
 // tunnelStatus reports the tunnel for /api/health and /metrics.
 func (d *daemon) tunnelStatus() app.TunnelStatus {
 	if !d.cfg.TunnelEnabled() {
-		return app.TunnelStatus{Provider: "none", Status: app.TunnelDisabled}
+		return app.TunnelStatus{Provider: d.cfg.TunnelProvider(), Status: app.TunnelDisabled}
 	}
 	st := app.TunnelStatus{Provider: "ngrok", Status: app.TunnelOffline}
 	if sup := d.tunnel.Load(); sup != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -11,23 +12,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robaws-edge/robaws-edge/app"
 	"github.com/robaws-edge/robaws-edge/app/intake"
 	"github.com/robaws-edge/robaws-edge/service"
 )
 
 // TestNoNgrokAdviceWithProviderNone: with tunnel.provider: none the admin
-// chose a proxy; the log says so and gives no NGROK_AUTHTOKEN advice.
+// chose a proxy; the log says so and gives no NGROK_AUTHTOKEN advice, and
+// health's tunnel says provider none. With auto and no authtoken the tunnel
+// is ngrok's, disabled, and the log says how to add the token.
 func TestNoNgrokAdviceWithProviderNone(t *testing.T) {
-	_, logs, _ := startDaemon(t, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {provider: none}\n",
+	tunnelIs := func(c *app.Client, provider string) {
+		t.Helper()
+		h, err := c.Health(context.Background())
+		if err != nil || h.Tunnel.Provider != provider || h.Tunnel.Status != app.TunnelDisabled {
+			t.Fatalf("health tunnel = %+v, %v; want provider %s, disabled", h.Tunnel, err, provider)
+		}
+	}
+	c, logs, _ := startDaemon(t, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {provider: none}\n",
 		t.TempDir(), freeAddr(t), freeAddr(t)), nil)
 	if l := logs(); strings.Contains(l, "NGROK_AUTHTOKEN") || !strings.Contains(l, "tunnel.provider: none") {
 		t.Fatalf("log with provider none:\n%s\nwant no NGROK_AUTHTOKEN advice, and the choice named", l)
 	}
-	_, logs, _ = startDaemon(t, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {provider: auto, authtoken: \"\"}\n",
+	tunnelIs(c, "none")
+	c, logs, _ = startDaemon(t, fmt.Sprintf("data_dir: %q\nreceiver: {listen: %q}\nadmin: {listen: %q}\ntunnel: {provider: auto, authtoken: \"\"}\n",
 		t.TempDir(), freeAddr(t), freeAddr(t)), nil)
 	if l := logs(); !strings.Contains(l, "set NGROK_AUTHTOKEN") {
 		t.Fatalf("log with provider auto and no authtoken:\n%s\nwant the NGROK_AUTHTOKEN advice", l)
 	}
+	tunnelIs(c, "ngrok")
 }
 
 // TestCLISmallTruths runs the built binary against a daemon with an admin

@@ -289,6 +289,16 @@ func (c *Config) TunnelEnabled() bool {
 	return c.Tunnel.Provider == "ngrok" || (c.Tunnel.Provider == "auto" && c.Tunnel.Authtoken != "")
 }
 
+// TunnelProvider is the tunnel's provider as health shows it: "none" when
+// tunnel.provider says so, else "ngrok" (auto without an authtoken is
+// ngrok's tunnel, disabled until a token is set).
+func (c *Config) TunnelProvider() string {
+	if c.Tunnel.Provider == "none" {
+		return "none"
+	}
+	return "ngrok"
+}
+
 // EndpointNames returns the names of the endpoints, sorted.
 func (c *Config) EndpointNames() []string { return slices.Sorted(maps.Keys(c.Endpoints)) }
 
