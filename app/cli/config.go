@@ -76,14 +76,23 @@ func writeNew(path, text string) error {
 }
 
 // configCheck is `config check`: everything `run` would refuse, named.
+// Without --config it checks what `run` would use: the default file, or
+// the built-in defaults when there is none.
 func configCheck(_ context.Context, env *cliEnv, fs *flag.FlagSet, args []string) error {
-	configPath := configPathFlag(fs)
+	configPath := configFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := configs.ReadFile(*configPath); err != nil {
+	_, path, err := configs.Load(*configPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return ConfigError(fmt.Errorf("%w (robaws-edge config init --config %s writes the commented template there)", err, *configPath))
+	case err != nil:
 		return ConfigError(err)
+	case path == "":
+		fmt.Fprintf(env.stdout, "no config file at %s: run uses the built-in defaults, which are ok (robaws-edge config init writes them there, commented, to edit)\n", configs.DefaultConfigPath())
+		return nil
 	}
-	fmt.Fprintln(env.stdout, *configPath+": ok")
+	fmt.Fprintln(env.stdout, path+": ok")
 	return nil
 }

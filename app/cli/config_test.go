@@ -45,6 +45,12 @@ func TestConfigInitAndCheck(t *testing.T) {
 	if err := Main(t.Context(), []string{"config", "check", "--nope"}, nil, &out, &errOut, Options{}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("bad flag: %v, want an error naming it", err)
 	}
+	// A file that is not there: the error says how to make it.
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	err = Main(t.Context(), []string{"config", "check", "--config", missing}, nil, &out, &errOut, Options{})
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "config init --config "+missing) {
+		t.Fatalf("check of a missing file: %v, want an error (exit 2) naming config init", err)
+	}
 }
 
 // TestShortAdminToken: `config check` and `run` refuse an admin.token of
