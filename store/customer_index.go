@@ -259,13 +259,13 @@ func (db *DB) FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer,
 
 // page returns the ids of up to limit matching customers in name order after
 // the sort key after, and the cursor of the next page ("" at the end).
-func (x *customerIndex) page(q, after string, limit int, match func(*customerRef) bool) (ids []string, next string) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+func (idx *customerIndex) page(q, after string, limit int, match func(*customerRef) bool) (ids []string, next string) {
+	idx.mu.RLock()
+	defer idx.mu.RUnlock()
 	// A text held by few customers: check the trigram candidates and sort
 	// the matches. A common one (or a short one): walk in name order until
 	// the page is full, which ends early because matches are dense.
-	candidates, sparse := x.grams.candidates(q, len(x.sorted)/64+limit)
+	candidates, sparse := idx.grams.candidates(q, len(idx.sorted)/64+limit)
 	var page []*customerRef
 	if sparse {
 		for _, r := range candidates {
@@ -277,10 +277,10 @@ func (x *customerIndex) page(q, after string, limit int, match func(*customerRef
 	} else {
 		i := 0
 		if after != "" {
-			i = x.search(after)
+			i = idx.search(after)
 		}
-		for ; i < len(x.sorted) && len(page) <= limit; i++ {
-			if r := x.sorted[i]; match(r) {
+		for ; i < len(idx.sorted) && len(page) <= limit; i++ {
+			if r := idx.sorted[i]; match(r) {
 				page = append(page, r)
 			}
 		}
