@@ -120,8 +120,11 @@ func TestCustomerRawInvalidUTF8(t *testing.T) {
 
 // TestLongMultibyteIDs: a verified delivery whose data.id, or id, is over
 // 512 bytes of 3-byte characters is failed (SPEC §1.5), and its log entry
-// shows the id clipped to 510 bytes, before the character that byte 512
-// falls in, never a partial character.
+// shows the id clipped before a character that would not fit, never a
+// partial character: data.id to 510 bytes; the event id, which is also the
+// de-duplication key, to 495 bytes and "~" and 16 hex digits of its hash.
+// Two long event ids that share their first 512 bytes are two deliveries;
+// a repeat of one is a duplicate.
 func TestLongMultibyteIDs(t *testing.T) {
 	db := MustOpenDB(t, "")
 	r := MustReceiver(t, db, time.Time{}, nil)
@@ -135,7 +138,7 @@ func TestLongMultibyteIDs(t *testing.T) {
 		wantErr                   string
 	}{
 		{"data.id", "e-euros", euros, "e-euros", clipped, "data.id longer than 512 bytes"},
-		{"id", euros, "C-1", clipped, "", "id or event longer than 512 bytes"},
+		{"id", euros, "C-1", strings.Repeat("€", 165) + "~", "", "id or event longer than 512 bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			body := delivery(tt.eventID, "client.updated", tt.clientID, "Long", "")
@@ -150,10 +153,24 @@ func TestLongMultibyteIDs(t *testing.T) {
 			data, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			e := decode[app.LogEntryDetail](t, data)
+			if got := e.EventID; tt.name == "id" && strings.HasPrefix(got, tt.wantEventID) && len(got) == len(tt.wantEventID)+16 {
+				tt.wantEventID = got // the hash
+			}
 			if e.EventID != tt.wantEventID || e.ClientID != tt.wantClientID {
 				t.Fatalf("logged event_id %q (%d bytes), client_id %q (%d bytes); want %q and %q",
 					e.EventID, len(e.EventID), e.ClientID, len(e.ClientID), tt.wantEventID, tt.wantClientID)
 			}
 		})
 	}
+	t.Run("two long ids", func(t *testing.T) {
+		first := postSigned(t, http.DefaultClient, pub, delivery(euros+"-1", "client.updated", "C-1", "Long", ""))
+		second := postSigned(t, http.DefaultClient, pub, delivery(euros+"-2", "client.updated", "C-1", "Long", ""))
+		again := postSigned(t, http.DefaultClient, pub, delivery(euros+"-1", "client.updated", "C-1", "Long", ""))
+		if first.Status != store.StatusFailed || second.Status != store.StatusFailed || second.LogID == first.LogID {
+			t.Fatalf("two long ids: %+v and %+v, want two failed entries", first, second)
+		}
+		if again.Status != store.StatusDuplicate || again.LogID != first.LogID {
+			t.Fatalf("the first again: %+v, want a duplicate of %d", again, first.LogID)
+		}
+	})
 }

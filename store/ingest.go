@@ -175,6 +175,10 @@ func dedupe(tx *bolt.Tx, d *Delivery, now time.Time) ([]byte, Result, error) {
 	if err != nil {
 		return nil, Result{}, err
 	}
+	var sizeBefore int64
+	if ev.Status == StatusRejected {
+		sizeBefore = rejectedLogSize(tx, ev)
+	}
 	if d.ReplayOf == 0 {
 		ev.Deliveries++
 		ev.LastDeliveryAt = now
@@ -190,6 +194,13 @@ func dedupe(tx *bolt.Tx, d *Delivery, now time.Time) ([]byte, Result, error) {
 	}
 	if err := putLogEntry(tx.Bucket(bucketLogs), ev); err != nil {
 		return nil, Result{}, err
+	}
+	if ev.Status == StatusRejected {
+		// A rejected entry counts toward the rejected log's budget as
+		// stored: the status history it grew by counts too.
+		if _, err := addCounter(tx, keyRejectedLogBytes, rejectedLogSize(tx, ev)-sizeBefore); err != nil {
+			return nil, Result{}, err
+		}
 	}
 	return nil, Result{Status: StatusDuplicate, LogID: orig}, nil
 }

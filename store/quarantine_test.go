@@ -218,3 +218,41 @@ func TestQuarantineDropsOldestFirst(t *testing.T) {
 		t.Fatalf("the newest payload is gone: %v", err)
 	}
 }
+
+// TestRejectedLogBytesAfterDuplicateReplay: a rejected entry replayed,
+// verified, whose event was processed meanwhile under another entry, grows
+// by a status-history item; the rejected log's byte count follows, so it
+// still equals what the rejected entries take.
+func TestRejectedLogBytesAfterDuplicateReplay(t *testing.T) {
+	db, ctx := MustOpenDB(t), context.Background()
+	rej, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e1", ClientID: "1",
+		Status: StatusRejected, Error: "timestamp outside tolerance", Payload: []byte(`{}`), SignatureHeader: "t=1,v1=00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e1", ClientID: "1", Status: StatusIgnored}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Ingest(ctx, &Delivery{Endpoint: "customers", Event: "client.updated", EventID: "e1", ClientID: "1",
+		Status: StatusIgnored, Payload: []byte(`{}`), Source: SourceReplay, ReplayOf: rej.LogID})
+	if err != nil || res.Status != StatusDuplicate {
+		t.Fatalf("replay = %+v, %v; want duplicate", res, err)
+	}
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		counted := int64(btoi(tx.Bucket(bucketMeta).Get(keyRejectedLogBytes)))
+		ev, err := findLogEntry(tx, rej.LogID)
+		if err != nil {
+			return err
+		}
+		if ev.Status != StatusRejected || len(ev.StatusHistory) < 2 {
+			t.Fatalf("replayed entry: %+v", ev)
+		}
+		if actual := rejectedLogSize(tx, ev); counted != actual {
+			t.Errorf("rejected_log_bytes %d, the rejected entry takes %d", counted, actual)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -120,7 +120,10 @@ func Map(data []byte, m Mapping) (*store.Customer, error) {
 		c.PricingCode = pricingCode(v)
 	}
 	if s := obj.text("updatedAt"); s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		// In UTC it must stay a year JSON can hold (0000–9999):
+		// "9999-12-31T23:30:00-01:00" is year 10000 there, and goes like an
+		// unreadable value (the event's time stands in, SPEC §1.7).
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil && t.UTC().Year() >= 0 && t.UTC().Year() <= 9999 {
 			c.Version = t.UTC()
 		}
 	}

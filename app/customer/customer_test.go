@@ -468,6 +468,9 @@ func TestMapRules(t *testing.T) {
 		{name: "version offset in UTC", data: `"updatedAt":"2026-11-30T08:45:00+01:00"`, field: version, want: mustTime(t, "2026-11-30T07:45:00Z")},
 		{name: "version unparseable", data: `"updatedAt":"30/11/2026 07:45"`, field: version, want: time.Time{}},
 		{name: "version not a string", data: `"updatedAt":1764488700`, field: version, want: time.Time{}},
+		{name: "version past year 9999 in UTC", data: `"updatedAt":"9999-12-31T23:30:00-01:00"`, field: version, want: time.Time{}},
+		{name: "version before year 0 in UTC", data: `"updatedAt":"0000-01-01T00:00:00+01:00"`, field: version, want: time.Time{}},
+		{name: "version in year 9999", data: `"updatedAt":"9999-12-31T22:30:00-01:00"`, field: version, want: mustTime(t, "9999-12-31T23:30:00Z")},
 		{name: "version missing", data: ``, field: version, want: time.Time{}},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,8 @@ package intake
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,15 +21,29 @@ const maxIDLen = 512
 
 // clip shortens an untrusted identifier to at most maxIDLen bytes, cutting
 // before a character that would not fit whole.
-func clip(s string) string {
-	if len(s) <= maxIDLen {
+func clip(s string) string { return clipTo(s, maxIDLen) }
+
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxIDLen
-	for cut > maxIDLen-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
+	cut := n
+	for cut > n-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut]
+}
+
+// clipID is clip for an event id, which is also the de-duplication key: a
+// longer one keeps its first bytes and ends in "~" and 16 hex digits of its
+// SHA-256, so two long ids that share their first 512 bytes stay two
+// deliveries (each stored, SPEC §1.5) and a repeat of one stays a repeat.
+func clipID(s string) string {
+	if len(s) <= maxIDLen {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return clipTo(s, maxIDLen-17) + "~" + hex.EncodeToString(sum[:8])
 }
 
 // envelope is the delivery's outer object: the values of id, event and
@@ -64,7 +80,7 @@ func (r *Receiver) newDelivery(ep *Endpoint, body []byte, t int64) *store.Delive
 		d.Status, d.Error = store.StatusFailed, "id missing or not a string"
 		return d
 	case len(eventID) > maxIDLen || len(event) > maxIDLen:
-		d.EventID, d.Event = clip(eventID), clip(event)
+		d.EventID, d.Event = clipID(eventID), clip(event)
 		d.Status, d.Error = store.StatusFailed, fmt.Sprintf("id or event longer than %d bytes", maxIDLen)
 		return d
 	case !okEvent:
@@ -115,7 +131,7 @@ func rejectedDelivery(in Incoming, t int64, reason error, now time.Time) *store.
 	if env, ok := parseEnvelope(in.Body); ok {
 		id, _ := jsonString(env.ID)
 		event, _ := jsonString(env.Event)
-		d.EventID, d.Event, d.ClientID = clip(id), clip(event), clip(customer.ID(env.Data))
+		d.EventID, d.Event, d.ClientID = clipID(id), clip(event), clip(customer.ID(env.Data))
 	}
 	return d
 }

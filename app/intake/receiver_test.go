@@ -2,6 +2,8 @@ package intake_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -291,6 +293,12 @@ func TestQuarantineBoundedAndRateLimited(t *testing.T) {
 	}
 }
 
+// sha16 is the first 16 hex digits of s's SHA-256.
+func sha16(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
+
 // TestOverlongKeysFail: a verified delivery whose id, event or data.id is
 // too long to be a key is stored failed, never a storage error (SPEC §1.5),
 // so Robaws does not retry it forever.
@@ -305,8 +313,10 @@ func TestOverlongKeysFail(t *testing.T) {
 		{"data.id", "e-long-client", "client.updated", long, "e-long-client", long[:512]},
 		{"data.id just over 512", "e-513", "client.updated", strings.Repeat("7", 513), "e-513", strings.Repeat("7", 512)},
 		{"multibyte data.id", "e-euros", "client.updated", euros, "e-euros", strings.Repeat("€", 170)},
-		{"id", long, "client.updated", "1", long[:512], ""},
-		{"multibyte id", euros, "client.updated", "1", strings.Repeat("€", 170), ""},
+		// An event id is the de-duplication key too: clipped, it ends in
+		// "~" and 16 hex digits of its SHA-256.
+		{"id", long, "client.updated", "1", long[:495] + "~" + sha16(long), ""},
+		{"multibyte id", euros, "client.updated", "1", strings.Repeat("€", 165) + "~" + sha16(euros), ""},
 		{"event", "e-long-event", long, "1", "e-long-event", ""},
 	}
 	for _, tt := range tests {
