@@ -40,6 +40,9 @@ func (h *handler) handleStreamLogEntries(c *fiber.Ctx) error {
 	// stop is closed when the server shuts down: Shutdown would otherwise
 	// wait for open streams until its deadline.
 	fl := &follower{hub: h.hub, filter: f, cursor: cursor, stop: c.Context().Done(), conn: c.Context().Conn()}
+	// A console stream ends once its session does (logout), at the next
+	// keep-alive or entry.
+	fl.alive, _ = c.Locals(streamAlive).(func() bool)
 	c.Context().SetBodyStreamWriter(fl.run)
 	return nil
 }
@@ -50,6 +53,7 @@ type follower struct {
 	filter store.LogFilter
 	cursor uint64 // the hub's position this follower has sent up to
 	stop   <-chan struct{}
+	alive  func() bool // nil: no session to outlive
 	conn   net.Conn
 	w      *bufio.Writer
 	out    [][]byte // reused between writes
@@ -74,7 +78,7 @@ func (fl *follower) run(w *bufio.Writer) {
 		select {
 		case <-wake:
 		case <-keep.C:
-			if fl.send(": keep-alive\n\n") != nil {
+			if fl.ended() || fl.send(": keep-alive\n\n") != nil {
 				return
 			}
 			continue
@@ -92,12 +96,18 @@ func (fl *follower) run(w *bufio.Writer) {
 		case <-fl.stop:
 			return
 		}
+		if fl.ended() {
+			return
+		}
 		var err error
 		if wake, err = fl.sendNew(share); err != nil {
 			return // the client went away
 		}
 	}
 }
+
+// ended reports whether the stream's session was logged out.
+func (fl *follower) ended() bool { return fl.alive != nil && !fl.alive() }
 
 // sendNew writes the matching entries that arrived since the last write,
 // within share bytes, and a comment when some were left out; it returns the

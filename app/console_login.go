@@ -62,6 +62,9 @@ func (cs *console) session(c *fiber.Ctx) error {
 		return cs.fail(c, errBadCSRF)
 	}
 	c.Locals(csrfField, cs.sess.csrf(id))
+	if cs.sess.haveToken {
+		c.Locals(streamAlive, func() bool { return cs.sess.live.has(id, time.Now()) })
+	}
 	return c.Next()
 }
 
@@ -96,17 +99,17 @@ func (cs *console) handleLogin(c *fiber.Ctx) error {
 	if !cs.sess.haveToken {
 		return c.Redirect("/", fiber.StatusSeeOther)
 	}
-	ip := c.Context().RemoteIP()
-	if wait := cs.h.throttle.wait(ip); wait > 0 {
+	end, wait := cs.h.throttle.begin(c.Context().RemoteIP())
+	if wait > 0 {
 		return cs.tooMany(c, wait)
 	}
 	if !cs.sess.spendLoginForm(c, time.Now()) {
+		end(true) // no token was looked at: nothing spent
 		return cs.fail(c, errBadCSRF)
 	}
-	if !cs.sess.checkToken(bodyValue(c, "token")) {
-		if wait := cs.h.throttle.failed(ip); wait > 0 {
-			return cs.tooMany(c, wait)
-		}
+	right := cs.sess.checkToken(bodyValue(c, "token"))
+	end(right)
+	if !right {
 		return cs.renderLogin(c, fiber.StatusUnauthorized, "That is not the token: it is admin.token in the config file.")
 	}
 	cs.sess.start(c, time.Now())

@@ -35,6 +35,9 @@ const (
 	// a CSRF token too (login CSRF).
 	loginCookie = "robaws_edge_login"
 	csrfField   = "csrf"
+	// streamAlive is the Locals key of a func that tells an open log
+	// stream whether its session still holds (logout ends the stream).
+	streamAlive = "stream-alive"
 )
 
 // The xsrftoken actions: one for every form of a session, one for the

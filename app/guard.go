@@ -77,9 +77,11 @@ const maxThrottleSources = 1024
 // failed attempts at once, then one per AuthEvery (a token bucket from
 // golang.org/x/time/rate). An address whose budget is spent is refused with
 // 429 whatever it sends, the right token included, so the answer never says
-// whether a guess was right. A right token spends nothing. The address is
-// the TCP peer's (never a forwarded header); IPv6 counts per /64, which is
-// what one host can vary.
+// whether a guess was right. A right token spends nothing. A token being
+// compared counts against the budget until it is known (inflight), so
+// simultaneous guesses cannot all pass a check that spends nothing. The
+// address is the TCP peer's (never a forwarded header); IPv6 counts per
+// /64, which is what one host can vary.
 type authThrottle struct {
 	burst  int
 	every  time.Duration
@@ -87,6 +89,7 @@ type authThrottle struct {
 
 	mu       sync.Mutex
 	sources  map[netip.Addr]*rate.Limiter
+	inflight map[netip.Addr]int
 	overflow *rate.Limiter
 	refused  int       // since the last log line
 	logged   time.Time // last "token attempts throttled" line
@@ -100,7 +103,7 @@ func newAuthThrottle(burst int, every time.Duration, logger *slog.Logger) *authT
 		every = defaultAuthEvery
 	}
 	return &authThrottle{burst: burst, every: every, logger: logger, sources: map[netip.Addr]*rate.Limiter{},
-		overflow: rate.NewLimiter(rate.Every(every), burst)}
+		inflight: map[netip.Addr]int{}, overflow: rate.NewLimiter(rate.Every(every), burst)}
 }
 
 // sourceKey is the address a budget belongs to.
@@ -152,19 +155,31 @@ func (t *authThrottle) wait(ip net.IP) time.Duration {
 	return time.Duration((1 - tokens) * float64(t.every))
 }
 
-// failed spends one attempt of src's budget. It returns 0 when the attempt
-// was within the budget (answer 401), else how long to wait (answer 429,
-// as if the source had been throttled before it tried).
-func (t *authThrottle) failed(ip net.IP) time.Duration {
+// begin admits one token attempt from ip, or returns how long it must
+// wait (answer 429). An admitted attempt holds one unit of the budget while
+// the token is compared; end says how it went: a wrong token spends it, a
+// right one gives it back.
+func (t *authThrottle) begin(ip net.IP) (end func(right bool), wait time.Duration) {
 	now := time.Now()
+	src := sourceKey(ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	l := t.limiter(sourceKey(ip), now)
-	if l.AllowN(now, 1) {
-		return 0
+	l := t.limiter(src, now)
+	if tokens := l.TokensAt(now) - float64(t.inflight[src]); tokens < 1 {
+		t.refusedLocked(ip, now)
+		return nil, max(time.Duration((1-tokens)*float64(t.every)), time.Second)
 	}
-	t.refusedLocked(ip, now)
-	return max(time.Duration((1-l.TokensAt(now))*float64(t.every)), time.Second)
+	t.inflight[src]++
+	return func(right bool) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.inflight[src]--; t.inflight[src] <= 0 {
+			delete(t.inflight, src)
+		}
+		if !right {
+			l.AllowN(time.Now(), 1)
+		}
+	}, 0
 }
 
 // refusedLocked counts a refusal and logs at most one line a minute.
@@ -219,18 +234,23 @@ func requireToken(token string, th *authThrottle) fiber.Handler {
 	want := sha256.Sum256([]byte(token))
 	return func(c *fiber.Ctx) error {
 		ip := c.Context().RemoteIP()
-		if wait := th.wait(ip); wait > 0 {
+		header := c.Get(fiber.HeaderAuthorization)
+		if header == "" {
+			if wait := th.wait(ip); wait > 0 {
+				return errTooManyAttempts(c, wait)
+			}
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="robaws-edge"`)
+			return errBadToken
+		}
+		end, wait := th.begin(ip)
+		if wait > 0 {
 			return errTooManyAttempts(c, wait)
 		}
-		header := c.Get(fiber.HeaderAuthorization)
 		scheme, got, ok := strings.Cut(header, " ")
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			if header != "" {
-				if wait := th.failed(ip); wait > 0 {
-					return errTooManyAttempts(c, wait)
-				}
-			}
+		right := ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+		end(right)
+		if !right {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="robaws-edge"`)
 			return errBadToken
 		}

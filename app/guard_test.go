@@ -298,9 +298,31 @@ func TestLoginSession(t *testing.T) {
 		t.Fatalf("POST /webhooks with X-CSRF-Token = %d, want 303", resp.StatusCode)
 	}
 
+	// A live stream open in another tab.
+	req, _ := http.NewRequest("GET", base+"/deliveries/stream", nil)
+	req.Header.Set("Cookie", session)
+	stream, err := c.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", stream, err)
+	}
+	defer stream.Body.Close()
+	first := make([]byte, 64)
+	if n, err := stream.Body.Read(first); err != nil || !strings.Contains(string(first[:n]), "log stream") {
+		t.Fatalf("stream opened with %q, %v", first[:n], err)
+	}
+
 	// Logout, then the old cookie: back to the login page.
 	if resp, _ := wire(t, c, "POST", base+"/logout", url.Values{"csrf": {pageCSRF}}, "Cookie", session); resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" {
 		t.Fatalf("logout = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The open stream ends at its next entry, without sending it.
+	if _, err := db.Ingest(context.Background(), &store.Delivery{Endpoint: "customers", Event: "client.created", EventID: "after-logout",
+		Status: store.StatusIgnored, Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(stream.Body)
+	if err != nil || strings.Contains(string(rest), "after-logout") {
+		t.Fatalf("stream after logout sent %q (%v), want it ended without the new entry", rest, err)
 	}
 	for _, p := range []string{"/", "/webhooks", "/deliveries/stream"} {
 		if resp, body := wire(t, c, "GET", base+p, nil, "Cookie", session); resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" || strings.Contains(body, "nosecret") {
