@@ -25,7 +25,8 @@ import (
 // bounded by the caps, and the receiver's header timeout closes a bare
 // connection after a few seconds anyway (PublicConfig.HeaderTimeout).
 //
-// The client IP is the connection's RemoteAddr. Tunnel connections report
+// The client IP is the connection's RemoteAddr (IPv6 counted per /64, what
+// one host can vary). Tunnel connections report
 // the real client's address as ngrok saw it (see package tunnel), so the
 // per-IP cap applies to internet clients, not to the tunnel as a whole. A
 // connection whose RemoteAddr has no IP (none seen in practice) counts only
@@ -65,11 +66,12 @@ func (l *ConnLimiter) Listener(ln net.Listener) net.Listener {
 	return &limitListener{Listener: ln, l: l}
 }
 
-// Open reports the connections currently counted in total and from ip.
+// Open reports the connections currently counted in total and from ip (an
+// IPv6 address: from its /64).
 func (l *ConnLimiter) Open(ip string) (total, fromIP int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.total, l.byIP[ip]
+	return l.total, l.byIP[capKey(net.ParseIP(ip))]
 }
 
 // acquire counts c, closing the oldest idle connection in the way when c
@@ -300,23 +302,35 @@ func connState(nc net.Conn, st fasthttp.ConnState) {
 	}
 }
 
-// remoteIP is addr's IP as text, or "" when it has none.
+// remoteIP is the key addr counts under for the per-IP cap: its IPv4
+// address as text, or for IPv6 its /64 ("2001:db8::/64"), which is what one
+// host can vary (as the token throttle counts); "" when it has no IP.
 func remoteIP(addr net.Addr) string {
+	var ip net.IP
 	switch a := addr.(type) {
 	case *net.TCPAddr:
-		if a.IP != nil {
-			return a.IP.String()
-		}
-		return ""
+		ip = a.IP
 	case nil:
 		return ""
+	default:
+		if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+			ip = net.ParseIP(host)
+		}
 	}
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
+	return capKey(ip)
+}
+
+// capKey is remoteIP for an IP.
+func capKey(ip net.IP) string {
+	if ip == nil {
 		return ""
 	}
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.String()
+	k := sourceKey(ip)
+	if !k.IsValid() {
+		return ""
 	}
-	return ""
+	if k.Is6() {
+		return k.String() + "/64"
+	}
+	return k.String()
 }
