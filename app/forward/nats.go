@@ -43,8 +43,12 @@ func newNATSSender(d Destination, logger *slog.Logger) *natsSender {
 	secrets := []string{d.Token}
 	for _, raw := range strings.Split(d.URL, ",") {
 		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
-			pw, _ := u.User.Password()
-			secrets = append(secrets, u.User.String(), pw)
+			secrets = append(secrets, u.User.String())
+			// A bare password short enough to be any word is left: the
+			// URL it is in is shown without userinfo anyway.
+			if pw, _ := u.User.Password(); len(pw) >= 4 {
+				secrets = append(secrets, pw)
+			}
 		}
 	}
 	return &natsSender{d: d, logger: logger, secrets: secrets}
