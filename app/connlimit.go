@@ -18,12 +18,14 @@ import (
 // When a new connection would go over a cap, the limiter makes room by
 // closing the oldest idle connection that counts against that cap: one
 // between two requests of a keep-alive connection, or one that has not sent
-// a byte yet. A connection in the middle of a request is never closed for
-// room. Only when no idle connection can go is the new one refused: accepted
-// and closed at once, before a byte is read or written. So idle and bare
-// connections, however many, cannot keep a delivery out; what they cost is
-// bounded by the caps, and the receiver's header timeout closes a bare
-// connection after a few seconds anyway (PublicConfig.HeaderTimeout).
+// a byte yet; failing those, the one that has been sending its request the
+// longest, once past slowRequest (a sender that trickles a byte at a time).
+// A request that has been read whole (markServing) is never cut for room.
+// Only when no connection can go is the new one refused: accepted and
+// closed at once, before a byte is read or written. So idle, bare and
+// trickling connections, however many, cannot keep a delivery out; what
+// they cost is bounded by the caps, and the receiver's header timeout
+// closes them after a few seconds anyway (PublicConfig.HeaderTimeout).
 //
 // The client IP is the connection's RemoteAddr (IPv6 counted per /64, what
 // one host can vary). Tunnel connections report
@@ -109,18 +111,20 @@ func (l *ConnLimiter) acquire(c *limitConn) bool {
 	return true
 }
 
-// evictLocked picks the connection idle the longest (from ip, unless ip is
-// ""), marks it evicted and gives its place back. It returns nil when no
-// connection is idle.
+// evictLocked picks the connection oldestIdleLocked names (from ip, unless
+// ip is ""), marks it evicted and gives its place back. It returns nil when
+// there is none.
 func (l *ConnLimiter) evictLocked(ip string) *limitConn {
 	for {
 		victim := l.oldestIdleLocked(ip)
 		if victim == nil {
 			return nil
 		}
-		// The connection may have started a request since it was looked
-		// at: then look again.
-		if s := victim.state.Load(); idle(s) && victim.state.CompareAndSwap(s, connEvicted) {
+		// The connection may have moved on since it was looked at (a
+		// request begun, or read whole): then look again.
+		s := victim.state.Load()
+		slow := s == connActive && victim.readingSince.Load() < time.Now().Add(-slowRequest).UnixNano()
+		if (idle(s) || slow) && victim.state.CompareAndSwap(s, connEvicted) {
 			l.releaseLocked(victim)
 			return victim
 		}
@@ -128,17 +132,29 @@ func (l *ConnLimiter) evictLocked(ip string) *limitConn {
 }
 
 // oldestIdleLocked returns the connection (from ip, unless ip is "") idle
-// the longest, nil when none is.
+// the longest; failing that, the one reading a request the longest, if for
+// more than slowRequest; nil when there is neither.
 func (l *ConnLimiter) oldestIdleLocked(ip string) *limitConn {
-	var victim *limitConn
-	var since int64
+	var victim, slow *limitConn
+	var since, slowSince int64
+	slowBefore := time.Now().Add(-slowRequest).UnixNano()
 	for c := range l.conns {
-		if (ip != "" && c.ip != ip) || !idle(c.state.Load()) {
+		if ip != "" && c.ip != ip {
 			continue
 		}
-		if t := c.idleSince.Load(); victim == nil || t < since {
-			victim, since = c, t
+		switch st := c.state.Load(); {
+		case idle(st):
+			if t := c.idleSince.Load(); victim == nil || t < since {
+				victim, since = c, t
+			}
+		case st == connActive:
+			if t := c.readingSince.Load(); t < slowBefore && (slow == nil || t < slowSince) {
+				slow, slowSince = c, t
+			}
 		}
+	}
+	if victim == nil {
+		return slow
 	}
 	return victim
 }
@@ -201,13 +217,21 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 }
 
 // States of a limitConn. Fresh and idle connections may be closed to make
-// room; an active one is reading a request or writing its answer.
+// room, and an active one that has been reading its request for longer
+// than slowRequest; a serving one never is.
 const (
 	connFresh   int32 = iota // accepted, no byte read yet
-	connActive               // a request has begun
+	connActive               // a request's bytes are arriving
+	connServing              // the request is read and being answered
 	connIdle                 // between two requests (fasthttp's StateIdle)
 	connEvicted              // closed to make room
 )
+
+// slowRequest is how long a request may take to arrive before its
+// connection may be closed to make room: Robaws sends a delivery at once
+// (it gives up after 2 s), so one still arriving after a second is a
+// trickle meant to hold a place.
+const slowRequest = time.Second
 
 // idle reports whether a connection in state s may be closed for room.
 func idle(s int32) bool { return s == connFresh || s == connIdle }
@@ -219,8 +243,9 @@ type limitConn struct {
 	l  *ConnLimiter
 	ip string
 
-	state     atomic.Int32
-	idleSince atomic.Int64 // unix nanoseconds: accepted, or last became idle
+	state        atomic.Int32
+	idleSince    atomic.Int64 // unix nanoseconds: accepted, or last became idle
+	readingSince atomic.Int64 // unix nanoseconds: when the request being read began
 }
 
 // Read marks the connection active as soon as a request's first bytes
@@ -239,15 +264,30 @@ func (c *limitConn) Read(p []byte) (int, error) {
 func (c *limitConn) activate() bool {
 	for {
 		switch s := c.state.Load(); s {
-		case connActive:
+		case connActive, connServing:
 			return true
 		case connEvicted:
 			return false
 		default:
-			if c.state.CompareAndSwap(s, connActive) {
+			if c.begin(s) {
 				return true
 			}
 		}
+	}
+}
+
+// begin moves the connection from state from to active, timing the request
+// from now (set first: whoever sees it active sees this request's time).
+func (c *limitConn) begin(from int32) bool {
+	c.readingSince.Store(time.Now().UnixNano())
+	return c.state.CompareAndSwap(from, connActive)
+}
+
+// markServing tells the limiter that the request on nc has been read whole:
+// from now to its answer, its connection is never closed to make room.
+func markServing(nc net.Conn) {
+	if c, ok := nc.(*limitConn); ok {
+		c.state.CompareAndSwap(connActive, connServing)
 	}
 }
 
@@ -292,13 +332,15 @@ func connState(nc net.Conn, st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateIdle:
 		c.idleSince.Store(time.Now().UnixNano())
-		c.state.CompareAndSwap(connActive, connIdle)
+		if !c.state.CompareAndSwap(connServing, connIdle) {
+			c.state.CompareAndSwap(connActive, connIdle)
+		}
 	case fasthttp.StateActive:
 		// Fired before a connection's first request is read, so a fresh
 		// one stays fresh until it sends a byte (Read). A keep-alive
 		// request already buffered (pipelined) was read before the
 		// connection went idle: it is active now.
-		c.state.CompareAndSwap(connIdle, connActive)
+		c.begin(connIdle)
 	}
 }
 

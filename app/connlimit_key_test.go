@@ -14,7 +14,7 @@ func TestConnCapIPv6PerPrefix(t *testing.T) {
 		a, b := net.Pipe()
 		t.Cleanup(func() { a.Close(); b.Close() })
 		c := &limitConn{Conn: a, l: l, ip: remoteIP(&net.TCPAddr{IP: net.ParseIP(addr), Port: 4000})}
-		c.state.Store(connActive) // mid-request: never evicted for room
+		c.state.Store(connServing) // answering a request: never evicted for room
 		return c
 	}
 	for _, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {

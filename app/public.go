@@ -107,6 +107,8 @@ func (h *publicHandler) handleWebhook(ep *intake.Endpoint) fiber.Handler {
 		if err != nil {
 			return err
 		}
+		// Read whole: no longer a trickle that may be cut for room.
+		markServing(c.Context().Conn())
 		o, err := h.recv.Receive(c.UserContext(), intake.Incoming{
 			Endpoint:        ep,
 			Body:            body,
