@@ -141,18 +141,14 @@ func (t *authThrottle) limiter(src netip.Addr, now time.Time) *rate.Limiter {
 	return l
 }
 
-// wait returns how long src must wait before its next attempt is looked
+// wait returns how long ip must wait before its next attempt is looked
 // at; 0 when it may try now.
 func (t *authThrottle) wait(ip net.IP) time.Duration {
 	now := time.Now()
+	src := sourceKey(ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tokens := t.limiter(sourceKey(ip), now).TokensAt(now)
-	if tokens >= 1 {
-		return 0
-	}
-	t.refusedLocked(ip, now)
-	return time.Duration((1 - tokens) * float64(t.every))
+	return t.waitLocked(ip, src, t.limiter(src, now), now)
 }
 
 // begin admits one token attempt from ip, or returns how long it must
@@ -165,9 +161,8 @@ func (t *authThrottle) begin(ip net.IP) (end func(right bool), wait time.Duratio
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l := t.limiter(src, now)
-	if tokens := l.TokensAt(now) - float64(t.inflight[src]); tokens < 1 {
-		t.refusedLocked(ip, now)
-		return nil, max(time.Duration((1-tokens)*float64(t.every)), time.Second)
+	if wait := t.waitLocked(ip, src, l, now); wait > 0 {
+		return nil, wait
 	}
 	t.inflight[src]++
 	return func(right bool) {
@@ -180,6 +175,18 @@ func (t *authThrottle) begin(ip net.IP) (end func(right bool), wait time.Duratio
 			l.AllowN(time.Now(), 1)
 		}
 	}, 0
+}
+
+// waitLocked is 0 when src's budget l has a unit that no attempt being
+// compared holds; else it counts a refusal and returns how long to wait
+// (at least a second).
+func (t *authThrottle) waitLocked(ip net.IP, src netip.Addr, l *rate.Limiter, now time.Time) time.Duration {
+	tokens := l.TokensAt(now) - float64(t.inflight[src])
+	if tokens >= 1 {
+		return 0
+	}
+	t.refusedLocked(ip, now)
+	return max(time.Duration((1-tokens)*float64(t.every)), time.Second)
 }
 
 // refusedLocked counts a refusal and logs at most one line a minute.
